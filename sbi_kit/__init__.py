@@ -1,0 +1,42 @@
+"""sbi_kit: simulation-based inference in JAX.
+
+Neural posterior, likelihood and ratio estimators, score-based and prior-fitted networks, and
+calibration diagnostics, for simulators written as numpyro models or plain JAX functions.
+"""
+
+__version__ = "0.1.0"
+
+from . import diagnostics as diagnostics
+from . import estimators as estimators
+from . import nn as nn
+from . import tasks as tasks
+from .inference import NPE as NPE
+from .inference import AbstractPosterior as AbstractPosterior
+from .inference import NPEPosterior as NPEPosterior
+from .io import load as load
+from .io import save as save
+from .simulators import Simulations as Simulations
+from .simulators import Simulator as Simulator
+from .simulators import from_numpyro as from_numpyro
+from .simulators import simulate as simulate
+from .training import History as History
+from .training import Training as Training
+
+__all__ = [
+    "AbstractPosterior",
+    "History",
+    "NPE",
+    "NPEPosterior",
+    "Simulations",
+    "Simulator",
+    "Training",
+    "__version__",
+    "diagnostics",
+    "estimators",
+    "from_numpyro",
+    "load",
+    "nn",
+    "save",
+    "simulate",
+    "tasks",
+]

@@ -1,0 +1,7 @@
+"""Conditional density estimators: normalizing flows (via flowjax) and z-scoring."""
+
+from ._flows import MAF as MAF
+from ._flows import NSF as NSF
+from ._standardize import Standardizer as Standardizer
+
+__all__ = ["MAF", "NSF", "Standardizer"]

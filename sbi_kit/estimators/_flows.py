@@ -1,0 +1,80 @@
+"""Conditional normalizing flows (flowjax), described by small frozen specs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+from flowjax.bijections import Affine, RationalQuadraticSpline
+from flowjax.distributions import AbstractDistribution, Normal
+from flowjax.flows import masked_autoregressive_flow
+
+from .._types import Key
+from ..nn import activation
+
+
+@dataclasses.dataclass(frozen=True)
+class NSF:
+    """Neural spline flow: masked autoregressive layers with rational-quadratic splines.
+
+    (Durkan et al., 2019.) Data are z-scored before the flow, so the spline interval
+    ``[-interval, interval]`` covers the bulk of the data; outside it each layer is the identity.
+
+    Args:
+        layers: number of flow layers.
+        width: hidden units of the conditioner networks.
+        depth: hidden layers of the conditioner networks.
+        knots: spline knots per dimension.
+        interval: half-width of the spline interval.
+        activation: name of the conditioner activation (``"relu"``, ``"tanh"``, ``"gelu"``, ...).
+    """
+
+    layers: int = 5
+    width: int = 50
+    depth: int = 2
+    knots: int = 10
+    interval: float = 5.0
+    activation: str = "relu"
+
+    def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
+        """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
+        return masked_autoregressive_flow(
+            key,
+            base_dist=Normal(jnp.zeros(dim)),
+            transformer=RationalQuadraticSpline(knots=self.knots, interval=self.interval),
+            cond_dim=cond_dim,
+            flow_layers=self.layers,
+            nn_width=self.width,
+            nn_depth=self.depth,
+            nn_activation=activation(self.activation),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MAF:
+    """Masked autoregressive flow with affine transformers (Papamakarios et al., 2017).
+
+    Args:
+        layers: number of flow layers.
+        width: hidden units of the conditioner networks.
+        depth: hidden layers of the conditioner networks.
+        activation: name of the conditioner activation.
+    """
+
+    layers: int = 5
+    width: int = 50
+    depth: int = 2
+    activation: str = "relu"
+
+    def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
+        """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
+        return masked_autoregressive_flow(
+            key,
+            base_dist=Normal(jnp.zeros(dim)),
+            transformer=Affine(),
+            cond_dim=cond_dim,
+            flow_layers=self.layers,
+            nn_width=self.width,
+            nn_depth=self.depth,
+            nn_activation=activation(self.activation),
+        )

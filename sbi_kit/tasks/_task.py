@@ -1,0 +1,74 @@
+"""The :class:`Task`: a benchmark problem with observations and reference posteriors."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from importlib import resources
+
+import numpy as np
+from jaxtyping import Array
+
+from ..simulators import Simulator
+
+NUM_OBSERVATIONS = 10
+
+
+@functools.cache
+def _load(name: str) -> dict[str, np.ndarray]:
+    path = resources.files("sbi_kit.tasks") / "data" / f"{name}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the data file of task {name!r} is missing ({path}); regenerate it with "
+            "`python -m sbi_kit.tasks.generate`."
+        )
+    with path.open("rb") as f, np.load(f) as data:
+        return {k: data[k] for k in data.files}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A benchmark task (sbibm definitions, Lueckmann et al. 2021).
+
+    Attributes:
+        name: the task's name (``sk.tasks.names()`` lists them).
+        simulator: the :class:`sk.Simulator` (prior + simulate + exact likelihood when known).
+    """
+
+    name: str
+    simulator: Simulator
+
+    @property
+    def prior(self):
+        """The prior (a numpyro distribution with event shape ``(dim_theta,)``)."""
+        return self.simulator.prior
+
+    @property
+    def dim_theta(self) -> int:
+        return self.simulator.dim_theta
+
+    @property
+    def dim_x(self) -> int:
+        return int(_load(self.name)["observations"].shape[1])
+
+    def _index(self, i: int) -> int:
+        if not isinstance(i, int | np.integer) or not 1 <= i <= NUM_OBSERVATIONS:
+            raise ValueError(
+                f"observation index must be an integer in 1..{NUM_OBSERVATIONS}, got {i!r}."
+            )
+        return int(i) - 1
+
+    def observation(self, i: int) -> Array:
+        """Observation ``i`` (1..10), shape ``(dim_x,)`` (sbibm's published values)."""
+        return np.asarray(_load(self.name)["observations"][self._index(i)])
+
+    def true_parameters(self, i: int) -> Array:
+        """The parameters that generated observation ``i``, shape ``(dim_theta,)``."""
+        return np.asarray(_load(self.name)["true_parameters"][self._index(i)])
+
+    def reference_samples(self, i: int) -> Array:
+        """10,000 reference posterior samples for observation ``i``, shape ``(10000, dim_theta)``.
+
+        Computed by this project from the exact likelihood (``python -m sbi_kit.tasks.generate``).
+        """
+        return np.asarray(_load(self.name)["reference_samples"][self._index(i)])

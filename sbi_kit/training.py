@@ -1,0 +1,298 @@
+"""The one training loop of sbi_kit.
+
+Every estimator is trained by :func:`train`: Adam (optax) with gradient clipping, a validation
+split, early stopping with patience, and a whole epoch jitted as one ``lax.scan``; only the loop
+over epochs is Python (for the progress bar and early stopping). An ensemble of independent
+networks is trained with ``jax.vmap`` over stacked parameters, and when several devices are
+visible each batch is sharded over them (data parallel, ``jax.sharding``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import paramax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jaxtyping import Array
+from tqdm.auto import tqdm
+
+from ._types import Key
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """Settings of the training loop (defaults follow the `sbi` package).
+
+    Args:
+        learning_rate: Adam step size.
+        batch_size: examples per gradient step (rounded down to a multiple of the number of
+            devices when training is sharded).
+        max_epochs: upper bound on the number of epochs.
+        patience: stop after this many epochs without a better validation loss.
+        validation_fraction: fraction of the data held out for early stopping.
+        clip_norm: gradient clipping by global norm (``None`` to switch off).
+    """
+
+    learning_rate: float = 5e-4
+    batch_size: int = 200
+    max_epochs: int = 1000
+    patience: int = 20
+    validation_fraction: float = 0.1
+    clip_norm: float | None = 5.0
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"Training: learning_rate must be > 0, got {self.learning_rate}.")
+        for name in ("batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Training: {name} must be a positive integer, got {value!r}.")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                "Training: validation_fraction must lie in (0, 1), got "
+                f"{self.validation_fraction}."
+            )
+
+    def optimizer(self) -> optax.GradientTransformation:
+        """The optax optimiser these settings describe."""
+        adam = optax.adam(self.learning_rate)
+        if self.clip_norm is None:
+            return adam
+        return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam)
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """What happened during training (stored on every trained posterior as ``.history``).
+
+    Attributes:
+        train_loss: mean training loss per epoch.
+        validation_loss: mean validation loss per epoch.
+        best_epoch: index of the epoch whose parameters were kept.
+        stop_reason: ``"converged"`` (patience ran out), ``"max_epochs"`` or ``"non-finite"``.
+        num_train: number of training examples; ``num_validation``: held out.
+        seconds: wall-clock training time.
+    """
+
+    train_loss: tuple[float, ...] = ()
+    validation_loss: tuple[float, ...] = ()
+    best_epoch: int = -1
+    stop_reason: str = ""
+    num_train: int = 0
+    num_validation: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        d = dict(d)
+        d["train_loss"] = tuple(d.get("train_loss", ()))
+        d["validation_loss"] = tuple(d.get("validation_loss", ()))
+        return cls(**d)
+
+
+def check_finite(arrays: Sequence[Array], names: Sequence[str]) -> None:
+    """Raises ``ValueError`` if any of ``arrays`` holds NaN or inf (training refuses them)."""
+    for a, name in zip(arrays, names, strict=True):
+        bad = ~np.isfinite(np.asarray(a).reshape(len(a), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"`{name}` holds {int(bad.sum())} rows with NaN or inf; training needs finite "
+                "data (sk.simulate drops such rows for you)."
+            )
+
+
+def _is_frozen(leaf) -> bool:
+    return isinstance(leaf, paramax.NonTrainable)
+
+
+def _partition(nets):
+    """Splits stacked networks into (trainable arrays, frozen arrays, static rest)."""
+    arrays, static = eqx.partition(nets, eqx.is_array)
+    params, frozen = eqx.partition(arrays, eqx.is_inexact_array, is_leaf=_is_frozen)
+    return params, frozen, static
+
+
+def _data_sharding(batch_size: int):
+    """A sharding of a batch over all devices, or None on one device."""
+    devices = jax.devices()
+    if len(devices) < 2:
+        return None
+    mesh = Mesh(np.array(devices), ("data",))
+    return NamedSharding(mesh, PartitionSpec("data"))
+
+
+def train(
+    key: Key,
+    nets,
+    loss_fn: Callable,
+    data: tuple[Array, ...],
+    config: Training = Training(),
+    *,
+    progress: bool = True,
+    description: str = "train",
+):
+    """Trains a stack of networks on per-example losses.
+
+    Args:
+        key: PRNG key (split, shuffling and any randomness in the loss).
+        nets: the trainable pytree, with a leading ensemble axis of size ``k`` on every array
+            (build it with ``eqx.filter_vmap`` over ``k`` keys; ``k = 1`` for one network).
+        loss_fn: ``loss_fn(net, batch, key) -> losses`` for ONE network, where ``batch`` is a
+            tuple like ``data`` with a leading batch axis and ``losses`` has shape ``(batch,)``.
+        data: arrays with a common leading axis ``n``.
+        config: :class:`Training` settings.
+        progress: show a progress bar over epochs.
+        description: label of the progress bar.
+
+    Returns:
+        ``(best_nets, history)``: the parameters with the lowest validation loss (per ensemble
+        member) and a :class:`History`.
+    """
+    import time
+
+    start_time = time.perf_counter()
+    n = int(data[0].shape[0])
+    if any(int(a.shape[0]) != n for a in data):
+        raise ValueError(
+            f"training data must share the leading axis; got shapes {[a.shape for a in data]}."
+        )
+    num_val = max(1, int(round(config.validation_fraction * n)))
+    num_train = n - num_val
+    if num_train < 2:
+        raise ValueError(
+            f"too little data to train: {n} examples leave {num_train} for training after the "
+            f"validation split of {config.validation_fraction}."
+        )
+    key_split, key_train = jax.random.split(key)
+    perm = jax.random.permutation(key_split, n)
+    train_data = tuple(jnp.asarray(a)[perm[:num_train]] for a in data)
+    val_data = tuple(jnp.asarray(a)[perm[num_train:]] for a in data)
+
+    sharding = _data_sharding(config.batch_size)
+    num_devices = len(jax.devices()) if sharding is not None else 1
+    batch_size = min(config.batch_size, num_train)
+    batch_size = max(num_devices, batch_size - batch_size % num_devices)
+    num_batches = max(1, num_train // batch_size)
+
+    params, frozen, static = _partition(nets)
+    k = jax.tree_util.tree_leaves(params)[0].shape[0]
+    optimizer = config.optimizer()
+    opt_state = jax.vmap(optimizer.init)(params)
+
+    def shard(batch):
+        if sharding is None:
+            return batch
+        return tuple(jax.lax.with_sharding_constraint(b, sharding) for b in batch)
+
+    def mean_loss(p, fr, batch, key):
+        return jnp.mean(loss_fn(eqx.combine(p, fr, static), batch, key))
+
+    def epoch_one(p, fr, state, key, train_data):
+        key_perm, key_loss = jax.random.split(key)
+        idx = jax.random.permutation(key_perm, num_train)[: num_batches * batch_size]
+        idx = idx.reshape(num_batches, batch_size)
+
+        def step(carry, inputs):
+            p, state = carry
+            i, key = inputs
+            batch = shard(tuple(a[i] for a in train_data))
+            loss, grads = jax.value_and_grad(mean_loss)(p, fr, batch, key)
+            updates, state = optimizer.update(grads, state, p)
+            return (optax.apply_updates(p, updates), state), loss
+
+        keys = jax.random.split(key_loss, num_batches)
+        (p, state), losses = jax.lax.scan(step, (p, state), (idx, keys))
+        return p, state, jnp.mean(losses)
+
+    val_chunk = min(num_val, 4 * batch_size)
+    num_chunks = math.ceil(num_val / val_chunk)
+    pad = num_chunks * val_chunk - num_val
+
+    def val_one(p, fr, key, val_data):
+        padded = tuple(jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) for a in val_data)
+        chunks = tuple(a.reshape(num_chunks, val_chunk, *a.shape[1:]) for a in padded)
+        mask = (jnp.arange(num_chunks * val_chunk) < num_val).reshape(num_chunks, val_chunk)
+        net = eqx.combine(p, fr, static)
+
+        def body(total, inputs):
+            batch, m = inputs
+            losses = loss_fn(net, batch, key)
+            return total + jnp.sum(jnp.where(m, losses, 0.0)), None
+
+        total, _ = jax.lax.scan(body, jnp.zeros(()), (chunks, mask))
+        return total / num_val
+
+    epoch = jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, None)))
+    validate = jax.jit(jax.vmap(val_one, in_axes=(0, 0, None, None)))
+
+    @jax.jit
+    def keep_best(best, p, improved):
+        def pick(b, q):
+            shape = (k,) + (1,) * (q.ndim - 1)
+            return jnp.where(improved.reshape(shape), q, b)
+
+        return jax.tree_util.tree_map(pick, best, p)
+
+    best = params
+    best_val = np.full(k, np.inf)
+    best_epoch = np.zeros(k, dtype=int)
+    stale = np.zeros(k, dtype=int)
+    train_hist: list[float] = []
+    val_hist: list[float] = []
+    stop_reason = "max_epochs"
+    key_train, key_val = jax.random.split(key_train)
+    bar = tqdm(range(config.max_epochs), desc=description, disable=not progress, leave=False)
+    for e in bar:
+        keys = jax.random.split(jax.random.fold_in(key_train, e), k)
+        params, opt_state, train_loss = epoch(params, frozen, opt_state, keys, train_data)
+        val_loss = np.asarray(validate(params, frozen, key_val, val_data))
+        train_loss = np.asarray(train_loss)
+        finite = np.isfinite(val_loss) & np.isfinite(train_loss)
+        improved = finite & (val_loss < best_val)
+        best = keep_best(best, params, jnp.asarray(improved))
+        best_val = np.where(improved, val_loss, best_val)
+        best_epoch = np.where(improved, e, best_epoch)
+        stale = np.where(improved, 0, stale + 1)
+        stale = np.where(finite, stale, config.patience)  # a diverged member stops for good
+        train_hist.append(float(np.mean(train_loss)))
+        val_hist.append(float(np.mean(val_loss)))
+        bar.set_postfix(train=f"{train_hist[-1]:.3f}", val=f"{val_hist[-1]:.3f}")
+        if not finite.all():
+            stop_reason = "non-finite"
+        if (stale >= config.patience).all():
+            stop_reason = "non-finite" if stop_reason == "non-finite" else "converged"
+            break
+    bar.close()
+    if stop_reason == "non-finite":
+        warnings.warn(
+            f"{description}: the loss became NaN or inf; training stopped for the affected "
+            f"network(s) and kept the best parameters so far (epoch {int(best_epoch.max())}).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if not np.isfinite(best_val).any():
+        raise FloatingPointError(
+            f"{description}: the validation loss was never finite; nothing could be kept. "
+            "Try a smaller learning rate or check the data scale."
+        )
+    history = History(
+        train_loss=tuple(train_hist),
+        validation_loss=tuple(val_hist),
+        best_epoch=int(np.max(best_epoch)),
+        stop_reason=stop_reason,
+        num_train=num_train,
+        num_validation=num_val,
+        seconds=time.perf_counter() - start_time,
+    )
+    return eqx.combine(best, frozen, static), history
