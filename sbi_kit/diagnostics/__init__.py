@@ -1,5 +1,50 @@
-"""Diagnostics: pure functions over arrays (samples, true parameters, keys)."""
+"""Diagnostics: pure functions over arrays (samples, true parameters, keys).
+
+Calibration: :func:`tarp`, :func:`sbc_ranks` / :func:`sbc_test`, :func:`expected_coverage`, and
+:func:`calibrate`, which runs all three on a trained posterior and returns a
+:class:`CalibrationReport`. Discrepancies: :func:`c2st`, :func:`mmd` (U-, V-, linear-time and
+optimally-weighted estimators with :func:`optimal_weights`), :func:`mmd_test`, and
+minimum-distance estimation with the MMD (:func:`minimum_mmd_estimate`, :func:`mmd_abc`).
+"""
 
 from ._c2st import c2st as c2st
+from ._calibrate import CalibrationReport as CalibrationReport
+from ._calibrate import calibrate as calibrate
+from ._coverage import coverage_summary as coverage_summary
+from ._coverage import expected_coverage as expected_coverage
+from ._kernels import AbstractKernel as AbstractKernel
+from ._kernels import GaussianKernel as GaussianKernel
+from ._kernels import IMQKernel as IMQKernel
+from ._kernels import MaternKernel as MaternKernel
+from ._kernels import median_heuristic as median_heuristic
+from ._mmd import mmd as mmd
+from ._mmd import mmd_test as mmd_test
+from ._optimal_weights import kernel_mean as kernel_mean
+from ._optimal_weights import optimal_weights as optimal_weights
+from ._sbc import SBCTest as SBCTest
+from ._sbc import sbc_ranks as sbc_ranks
+from ._sbc import sbc_test as sbc_test
+from ._tarp import tarp as tarp
+from ._tarp import tarp_summary as tarp_summary
 
-__all__ = ["c2st"]
+__all__ = [
+    "AbstractKernel",
+    "CalibrationReport",
+    "GaussianKernel",
+    "IMQKernel",
+    "MaternKernel",
+    "SBCTest",
+    "c2st",
+    "calibrate",
+    "coverage_summary",
+    "expected_coverage",
+    "kernel_mean",
+    "median_heuristic",
+    "mmd",
+    "mmd_test",
+    "optimal_weights",
+    "sbc_ranks",
+    "sbc_test",
+    "tarp",
+    "tarp_summary",
+]
