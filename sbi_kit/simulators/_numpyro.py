@@ -84,7 +84,10 @@ class _SitesTransform(Transform):
 
     def __init__(self, sites: tuple[_Site, ...]):
         self.sites = sites
-        self.codomain = _SitesSupport(sites)
+
+    @property
+    def codomain(self):
+        return _SitesSupport(self.sites)
 
     def _each(self, v, inverse: bool):
         parts = []
@@ -198,22 +201,33 @@ class ModelPrior(dist.Distribution):
             model = handlers.condition(model, substitutions)
         return handlers.trace(model).get_trace(*self.model_args, **self.model_kwargs)
 
-    def sample(self, key, sample_shape=()):
-        def one(k):
-            tr = self._run(k)
-            return self.flatten({s.name: tr[s.name]["value"] for s in self.sites})
+    def _sample_one(self, key):
+        tr = self._run(key)
+        return self.flatten({s.name: tr[s.name]["value"] for s in self.sites})
 
+    def _log_prob_one(self, theta):
+        tr = self._run(jax.random.key(0), self.unflatten(theta))
+        return sum(jnp.sum(tr[s.name]["fn"].log_prob(tr[s.name]["value"])) for s in self.sites)
+
+    def sample(self, key, sample_shape=()):
         n = math.prod(sample_shape)
-        keys = jax.random.split(key, max(n, 1))
-        draws = jax.vmap(one)(keys)
+        draws = _sample_prior(self, jax.random.split(key, max(n, 1)))
         return draws[:n].reshape(tuple(sample_shape) + self.event_shape)
 
     def log_prob(self, value):
-        def one(th):
-            tr = self._run(jax.random.key(0), self.unflatten(th))
-            return sum(jnp.sum(tr[s.name]["fn"].log_prob(tr[s.name]["value"])) for s in self.sites)
+        value = jnp.asarray(value)
+        flat = value.reshape(-1, self.event_shape[0])
+        return _log_prob_prior(self, flat).reshape(value.shape[:-1])
 
-        return jnp.vectorize(one, signature="(d)->()")(jnp.asarray(value))
+
+@jax.jit
+def _sample_prior(prior: ModelPrior, keys):
+    return jax.vmap(prior._sample_one)(keys)
+
+
+@jax.jit
+def _log_prob_prior(prior: ModelPrior, theta):
+    return jax.vmap(prior._log_prob_one)(theta)
 
 
 def from_numpyro(

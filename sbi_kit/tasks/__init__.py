@@ -1,5 +1,11 @@
 """Benchmark tasks with the sbibm definitions, observations and reference posteriors.
 
+The six tasks of Lueckmann et al. (2021) whose likelihood is tractable: ``bernoulli_glm``,
+``gaussian_linear``, ``gaussian_linear_uniform``, ``gaussian_mixture``, ``slcp`` and
+``two_moons``. Observations and true parameters are sbibm's published values; reference posterior
+samples are computed by this project from the exact likelihood (``python -m
+sbi_kit.tasks.generate``).
+
 Examples:
     >>> import sbi_kit as sk
     >>> task = sk.tasks.get("two_moons")
@@ -7,32 +13,55 @@ Examples:
     (2, (2,))
 """
 
-from collections.abc import Callable
+from types import ModuleType
 
-from ..simulators import Simulator
-from . import _gaussian_linear, _two_moons
+from . import (
+    _bernoulli_glm,
+    _gaussian_linear,
+    _gaussian_linear_uniform,
+    _gaussian_mixture,
+    _slcp,
+    _two_moons,
+)
 from ._task import Task as Task
 
-_SIMULATORS: dict[str, Callable[[], Simulator]] = {
-    "gaussian_linear": _gaussian_linear.simulator,
-    "two_moons": _two_moons.simulator,
+# Each module provides `simulator() -> Simulator` and
+# `sample_reference_posterior(key, x, num_samples) -> (num_samples, dim_theta)`.
+_MODULES: dict[str, ModuleType] = {
+    "bernoulli_glm": _bernoulli_glm,
+    "gaussian_linear": _gaussian_linear,
+    "gaussian_linear_uniform": _gaussian_linear_uniform,
+    "gaussian_mixture": _gaussian_mixture,
+    "slcp": _slcp,
+    "two_moons": _two_moons,
 }
 
 
 def names() -> list[str]:
-    """The names of the available tasks."""
-    return sorted(_SIMULATORS)
+    """The names of the available tasks, sorted."""
+    return sorted(_MODULES)
 
 
 def get(name: str) -> Task:
     """The task called ``name`` (see :func:`names`).
 
+    Args:
+        name: a task name, e.g. ``"two_moons"``.
+
+    Returns:
+        the :class:`Task`.
+
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name (the message lists the known ones).
+
+    Examples:
+        >>> import sbi_kit as sk
+        >>> sk.tasks.get("slcp").dim_theta
+        5
     """
-    if name not in _SIMULATORS:
+    if name not in _MODULES:
         raise ValueError(f"unknown task {name!r}; expected one of {names()}.")
-    return Task(name, _SIMULATORS[name]())
+    return Task(name, _MODULES[name].simulator())
 
 
 __all__ = ["Task", "get", "names"]

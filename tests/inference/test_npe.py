@@ -1,0 +1,136 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import sbi_kit as sk
+from tests.conftest import gaussian_posterior
+
+
+def test_npe_recovers_analytic_gaussian_posterior(gaussian_npe):
+    """Posterior mean within 0.15 posterior sds and sd within 15 % of the analytic values."""
+    for x_o in (jnp.array([0.5, -0.3]), jnp.array([-1.0, 1.2])):
+        mean, sd = gaussian_posterior(x_o)
+        samples = gaussian_npe.sample(jax.random.key(2), x_o, 20_000)
+        assert samples.shape == (20_000, 2)
+        np.testing.assert_allclose(samples.mean(0), mean, atol=0.15 * sd)
+        np.testing.assert_allclose(samples.std(0), sd, rtol=0.15)
+        cov = np.cov(np.asarray(samples).T)
+        assert abs(cov[0, 1]) < 0.1 * sd**2  # the analytic covariance is diagonal
+
+
+def test_npe_log_prob_matches_analytic_density(gaussian_npe):
+    x_o = jnp.array([0.5, -0.3])
+    mean, sd = gaussian_posterior(x_o)
+    theta = mean + sd * jax.random.normal(jax.random.key(3), (200, 2))
+    exact = dist.Normal(mean, sd).log_prob(theta).sum(-1)
+    learned = gaussian_npe.log_prob(theta, x_o)
+    assert learned.shape == (200,)
+    # the KL-like average gap is small, and the densities are strongly correlated
+    assert abs(float(jnp.mean(exact - learned))) < 0.1
+    assert np.corrcoef(exact, learned)[0, 1] > 0.98
+    assert gaussian_npe.log_prob(theta[0], x_o).shape == ()
+
+
+def test_npe_history_records_training(gaussian_npe):
+    h = gaussian_npe.history
+    assert len(h.train_loss) == len(h.validation_loss) >= 1
+    assert 0 <= h.best_epoch < len(h.train_loss)
+    assert h.validation_loss[h.best_epoch] == min(h.validation_loss)
+    assert h.num_train + h.num_validation == 3000
+    assert h.stop_reason in ("converged", "max_epochs")
+
+
+def _uniform_problem():
+    prior = dist.Uniform(jnp.zeros(1), jnp.ones(1)).to_event(1)
+    return sk.Simulator(prior, lambda key, th: th + 0.3 * jax.random.normal(key, (1,)))
+
+
+def test_bounded_prior_keeps_mass_inside_support_and_normalises():
+    sim = _uniform_problem()
+    theta, x = sk.simulate(jax.random.key(0), sim, 2000)
+    npe = sk.NPE(
+        flow=sk.estimators.NSF(layers=2, width=32, depth=1, knots=6),
+        training=sk.Training(max_epochs=30, patience=5, learning_rate=2e-3),
+    )
+    post = npe.fit(jax.random.key(1), theta, x, prior=sim.prior, progress=False)
+    x_o = jnp.array([0.95])
+    samples = post.sample(jax.random.key(2), x_o, 5000)
+    assert float(samples.min()) >= 0.0 and float(samples.max()) <= 1.0
+    # the density integrates to one over the support (midpoint rule on 2,000 cells)
+    grid = (jnp.arange(2000) + 0.5)[:, None] / 2000
+    integral = float(jnp.sum(jnp.exp(post.log_prob(grid, x_o))) / 2000)
+    assert abs(integral - 1.0) < 0.02
+    assert float(post.log_prob(jnp.array([1.5]), x_o)) == -np.inf
+
+
+def test_ensemble_is_trained_with_vmap_and_mixes():
+    sim = _uniform_problem()
+    theta, x = sk.simulate(jax.random.key(0), sim, 1000)
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=2, width=16, depth=1),
+        training=sk.Training(max_epochs=5, learning_rate=2e-3),
+        ensemble_size=3,
+    )
+    post = npe.fit(jax.random.key(1), theta, x, prior=sim.prior, progress=False)
+    leaf = jax.tree_util.tree_leaves(eqx.filter(post.net, eqx.is_inexact_array))[0]
+    assert leaf.shape[0] == 3  # one stacked set of parameters per member
+    x_o = jnp.array([0.5])
+    members = eqx.filter_vmap(lambda net: net.log_prob(jnp.zeros(1), jnp.zeros(1)))(post.net)
+    assert float(jnp.std(members)) > 0  # members differ (independent initialisations)
+    grid = (jnp.arange(1000) + 0.5)[:, None] / 1000
+    integral = float(jnp.sum(jnp.exp(post.log_prob(grid, x_o))) / 1000)
+    assert abs(integral - 1.0) < 0.02
+    assert post.sample(jax.random.key(3), x_o, 7).shape == (7, 1)
+
+
+@pytest.mark.parametrize(
+    "theta_shape, x_shape, match",
+    [
+        ((100,), (100, 2), r"shape \(num_simulations, dim_theta\)"),
+        ((100, 2), (100,), r"`x` must have shape"),
+        ((100, 2), (90, 2), "same number of rows"),
+        ((100, 3), (100, 2), r"event shape must be \(3,\)"),
+    ],
+)
+def test_fit_rejects_bad_shapes(gaussian_simulator, theta_shape, x_shape, match):
+    with pytest.raises(ValueError, match=match):
+        sk.NPE().fit(
+            jax.random.key(0),
+            jnp.zeros(theta_shape),
+            jnp.zeros(x_shape),
+            prior=gaussian_simulator.prior,
+            progress=False,
+        )
+
+
+def test_fit_rejects_non_finite_data_and_bad_prior(gaussian_simulator):
+    theta = jnp.zeros((50, 2))
+    x = jnp.zeros((50, 2)).at[3, 1].set(jnp.nan)
+    with pytest.raises(ValueError, match="1 rows with NaN or inf"):
+        sk.NPE().fit(jax.random.key(0), theta, x, prior=gaussian_simulator.prior)
+    with pytest.raises(TypeError, match="numpyro Distribution"):
+        sk.NPE().fit(jax.random.key(0), theta, jnp.zeros((50, 2)), prior="normal")
+    outside = jnp.full((50, 1), 2.0)
+    with pytest.raises(ValueError, match="outside the prior's support"):
+        sk.NPE().fit(jax.random.key(0), outside, jnp.zeros((50, 1)), prior=_uniform_problem().prior)
+
+
+def test_observation_and_theta_shapes_are_checked(gaussian_npe):
+    with pytest.raises(ValueError, match=r"`x_o` must have shape \(2,\), got shape \(3,\)"):
+        gaussian_npe.sample(jax.random.key(0), jnp.zeros(3), 10)
+    with pytest.raises(ValueError, match="one observation"):
+        gaussian_npe.sample(jax.random.key(0), jnp.zeros((4, 2)), 10)
+    with pytest.raises(ValueError, match=r"`theta` must have shape \(2,\) or \(n, 2\)"):
+        gaussian_npe.log_prob(jnp.zeros((5, 3)), jnp.zeros(2))
+    with pytest.raises(ValueError, match="num_samples"):
+        gaussian_npe.sample(jax.random.key(0), jnp.zeros(2), 0)
+
+
+def test_posterior_is_a_pytree_that_jits_and_vmaps(gaussian_npe):
+    xs = jnp.array([[0.5, -0.3], [-1.0, 1.2]])
+    lp = jax.jit(jax.vmap(lambda x: gaussian_npe.log_prob(jnp.zeros(2), x)))(xs)
+    direct = jnp.stack([gaussian_npe.log_prob(jnp.zeros(2), x) for x in xs])
+    np.testing.assert_allclose(lp, direct, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,94 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sbi_kit as sk
+from sbi_kit.training import train
+
+
+class _Line(sk.estimators.Standardizer):
+    """y = loc + scale·x as a tiny trainable model (reuses Standardizer's two arrays)."""
+
+
+def _regression_loss(net, batch, key):
+    x, y = batch
+    return (net.loc + net.scale * x[:, 0] - y[:, 0]) ** 2
+
+
+def test_train_fits_a_line_and_stops_early():
+    x = jax.random.normal(jax.random.key(0), (1000, 1))
+    y = 2.0 * x + 1.0
+    nets = _Line(jnp.zeros((1, 1)), jnp.ones((1, 1)))  # leading ensemble axis of size 1
+    config = sk.Training(learning_rate=0.05, batch_size=100, max_epochs=500, patience=5)
+    best, history = train(jax.random.key(1), nets, _regression_loss, (x, y), config, progress=False)
+    np.testing.assert_allclose(best.loc[0, 0], 1.0, atol=1e-2)
+    np.testing.assert_allclose(best.scale[0, 0], 2.0, atol=1e-2)
+    assert history.stop_reason == "converged" and len(history.train_loss) < 500
+    assert history.num_train == 900 and history.num_validation == 100
+
+
+def test_non_finite_loss_stops_and_keeps_best_parameters():
+    x = jnp.linspace(-1, 1, 400)[:, None]
+    y = 2.0 * x
+
+    def loss(net, batch, key):  # diverges once scale passes 1.5
+        base = _regression_loss(net, batch, key)
+        return jnp.where(net.scale[0] > 1.5, jnp.nan, base)
+
+    nets = _Line(jnp.zeros((1, 1)), jnp.ones((1, 1)))
+    config = sk.Training(learning_rate=0.05, batch_size=50, max_epochs=200, patience=50)
+    with pytest.warns(RuntimeWarning, match="NaN or inf; training stopped"):
+        best, history = train(jax.random.key(1), nets, loss, (x, y), config, progress=False)
+    assert history.stop_reason == "non-finite"
+    assert np.isfinite(float(best.scale[0, 0])) and float(best.scale[0, 0]) <= 1.5
+    assert len(history.train_loss) < 200
+
+
+def test_training_rejects_bad_settings():
+    with pytest.raises(ValueError, match="validation_fraction"):
+        sk.Training(validation_fraction=1.5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        sk.Training(batch_size=0)
+
+
+SHARDED = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, json, sys
+    import sbi_kit as sk
+    from sbi_kit.training import train
+    from tests.test_training import _Line, _regression_loss
+    x = jax.random.normal(jax.random.key(0), (1000, 1))
+    y = 2.0 * x + 1.0
+    nets = _Line(jnp.zeros((1, 1)), jnp.ones((1, 1)))
+    config = sk.Training(learning_rate=0.05, batch_size=100, max_epochs=20, patience=50)
+    best, h = train(jax.random.key(1), nets, _regression_loss, (x, y), config, progress=False)
+    print(json.dumps({"devices": jax.device_count(), "loc": float(best.loc[0, 0]),
+                      "val": h.validation_loss}))
+    """
+)
+
+
+def _run_with_devices(n):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED], env=env, cwd=root, capture_output=True, text=True,
+        check=True,
+    )
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_training_on_four_devices_matches_one_device():
+    one = _run_with_devices(1)
+    four = _run_with_devices(4)
+    assert one["devices"] == 1 and four["devices"] == 4
+    # same batches, same updates: losses agree up to floating-point reduction order
+    np.testing.assert_allclose(four["val"], one["val"], rtol=1e-4, atol=1e-6)
