@@ -1,0 +1,138 @@
+"""The ``sbi-kit`` command.
+
+``sbi-kit run [TASK] [--method npe] [--simulations N] [--observation I] [--out DIR]`` simulates,
+trains (with progress bars), samples the posterior for one observation, compares it with the
+task's reference posterior by C2ST, and writes ``metrics.json``, ``pair_plot.png``,
+``loss_curve.png`` and the saved posterior ``posterior.sbi`` to DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from . import __version__
+from . import tasks as task_registry
+from .diagnostics import c2st
+from .inference import NPE
+from .io import save
+from .plotting import loss_curve, pair_plot
+from .simulators import simulate
+from .training import Training
+
+
+def _method(name: str, args: argparse.Namespace):
+    """The one place where a CLI method name becomes a configured method object."""
+    training = Training(max_epochs=args.max_epochs)
+    methods = {"npe": lambda: NPE(training=training, ensemble_size=args.ensemble)}
+    if name not in methods:
+        raise SystemExit(f"sbi-kit: unknown method {name!r}; expected one of {sorted(methods)}.")
+    return methods[name]()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sbi-kit", description="Simulation-based inference in JAX.")
+    parser.add_argument("--version", action="version", version=f"sbi_kit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="simulate, train, sample and diagnose on a benchmark task")
+    run.add_argument("task", nargs="?", default="two_moons",
+                     help=f"benchmark task (default two_moons; one of {task_registry.names()})")
+    run.add_argument("--method", default="npe", help="inference method (default npe)")
+    run.add_argument("--simulations", type=int, default=10_000, help="simulation budget")
+    run.add_argument("--observation", type=int, default=1, help="observation index 1..10")
+    run.add_argument("--out", default="sbi-kit-run", help="output directory")
+    run.add_argument("--seed", type=int, default=0, help="seed of all randomness")
+    run.add_argument("--num-samples", type=int, default=10_000, help="posterior samples")
+    run.add_argument("--max-epochs", type=int, default=1000, help="upper bound on epochs")
+    run.add_argument("--ensemble", type=int, default=1, help="number of networks in the ensemble")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Runs the main job and returns the metrics it wrote."""
+    try:
+        task = task_registry.get(args.task)
+    except ValueError as e:
+        raise SystemExit(f"sbi-kit: {e}") from None
+    method = _method(args.method, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    key_sim, key_fit, key_sample = jax.random.split(jax.random.key(args.seed), 3)
+    log = print if progress else (lambda *a, **k: None)
+
+    log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
+    t0 = time.perf_counter()
+    simulations = simulate(key_sim, task, args.simulations, progress=progress)
+    theta, x = simulations
+    t_sim = time.perf_counter() - t0
+
+    log(f"[sbi-kit] training {type(method).__name__}")
+    t0 = time.perf_counter()
+    posterior = method.fit(key_fit, theta, x, prior=task.prior, progress=progress)
+    t_fit = time.perf_counter() - t0
+
+    x_o = task.observation(args.observation)
+    t0 = time.perf_counter()
+    samples = np.asarray(posterior.sample(key_sample, x_o, args.num_samples))
+    t_sample = time.perf_counter() - t0
+    reference = task.reference_samples(args.observation)[: args.num_samples]
+
+    log("[sbi-kit] C2ST against the reference posterior")
+    t0 = time.perf_counter()
+    score = c2st(samples, reference)
+    t_c2st = time.perf_counter() - t0
+
+    labels = task.simulator.labels()
+    fig = pair_plot({"sbi_kit": samples, "reference": reference}, labels=labels,
+                    true_parameters=task.true_parameters(args.observation))
+    fig.savefig(out / "pair_plot.png", dpi=100)
+    loss_curve(posterior.history).savefig(out / "loss_curve.png", dpi=100)
+    save(out / "posterior.sbi", posterior)
+
+    metrics = {
+        "task": args.task,
+        "method": args.method,
+        "simulations": args.simulations,
+        "simulations_valid": simulations.num_valid,
+        "simulations_dropped": simulations.num_dropped,
+        "observation": args.observation,
+        "seed": args.seed,
+        "num_samples": args.num_samples,
+        "c2st": score,
+        "epochs": len(posterior.history.train_loss),
+        "best_epoch": posterior.history.best_epoch,
+        "stop_reason": posterior.history.stop_reason,
+        "best_validation_loss": min(posterior.history.validation_loss),
+        "seconds": {"simulate": t_sim, "train": t_fit, "sample": t_sample, "c2st": t_c2st},
+        "sbi_kit_version": __version__,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log(f"[sbi-kit] C2ST = {score:.3f} (0.5 is ideal); wrote {out}/metrics.json, "
+        "pair_plot.png, loss_curve.png, posterior.sbi")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sbi-kit`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        if not 1 <= args.observation <= 10:
+            raise SystemExit(f"sbi-kit: --observation must be in 1..10, got {args.observation}.")
+        if args.simulations < 10:
+            raise SystemExit(f"sbi-kit: --simulations must be at least 10, got {args.simulations}.")
+        run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

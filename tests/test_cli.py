@@ -1,0 +1,38 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import sbi_kit as sk
+from sbi_kit.cli import main
+
+
+def test_run_writes_metrics_plots_and_posterior(tmp_path):
+    out = tmp_path / "run"
+    code = main([
+        "run", "two_moons", "--simulations", "600", "--max-epochs", "3", "--num-samples", "400",
+        "--observation", "2", "--out", str(out), "--no-progress",
+    ])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "two_moons" and metrics["observation"] == 2
+    assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 600
+    assert metrics["epochs"] == 3 and metrics["stop_reason"] == "max_epochs"
+    assert 0.0 <= metrics["c2st"] <= 1.0
+    for name in ("pair_plot.png", "loss_curve.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    posterior = sk.load(out / "posterior.sbi")
+    task = sk.tasks.get("two_moons")
+    samples = posterior.sample(jax.random.key(0), task.observation(2), 100)
+    assert samples.shape == (100, 2)
+    assert np.all(np.abs(np.asarray(samples)) <= 1.0)  # inside the U(-1, 1)² prior
+
+
+def test_run_rejects_unknown_task_and_bad_observation(tmp_path):
+    with pytest.raises(SystemExit, match="unknown task 'nope'"):
+        main(["run", "nope", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--observation must be in 1..10"):
+        main(["run", "two_moons", "--observation", "11", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="unknown method 'abc'"):
+        main(["run", "two_moons", "--method", "abc", "--out", str(tmp_path)])
