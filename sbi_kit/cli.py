@@ -37,12 +37,18 @@ def _method(name: str, args: argparse.Namespace):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sbi-kit", description="Simulation-based inference in JAX.")
+    parser = argparse.ArgumentParser(
+        prog="sbi-kit", description="Simulation-based inference in JAX."
+    )
     parser.add_argument("--version", action="version", version=f"sbi_kit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate, train, sample and diagnose on a benchmark task")
-    run.add_argument("task", nargs="?", default="two_moons",
-                     help=f"benchmark task (default two_moons; one of {task_registry.names()})")
+    run.add_argument(
+        "task",
+        nargs="?",
+        default="two_moons",
+        help=f"benchmark task (default two_moons; one of {task_registry.names()})",
+    )
     run.add_argument("--method", default="npe", help="inference method (default npe)")
     run.add_argument("--simulations", type=int, default=10_000, help="simulation budget")
     run.add_argument("--observation", type=int, default=1, help="observation index 1..10")
@@ -91,8 +97,11 @@ def run(args: argparse.Namespace) -> dict:
     t_c2st = time.perf_counter() - t0
 
     labels = task.simulator.labels()
-    fig = pair_plot({"sbi_kit": samples, "reference": reference}, labels=labels,
-                    true_parameters=task.true_parameters(args.observation))
+    fig = pair_plot(
+        {"sbi_kit": samples, "reference": reference},
+        labels=labels,
+        true_parameters=task.true_parameters(args.observation),
+    )
     fig.savefig(out / "pair_plot.png", dpi=100)
     loss_curve(posterior.history).savefig(out / "loss_curve.png", dpi=100)
     save(out / "posterior.sbi", posterior)
@@ -117,8 +126,10 @@ def run(args: argparse.Namespace) -> dict:
         "backend": jax.default_backend(),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log(f"[sbi-kit] C2ST = {score:.3f} (0.5 is ideal); wrote {out}/metrics.json, "
-        "pair_plot.png, loss_curve.png, posterior.sbi")
+    log(
+        f"[sbi-kit] C2ST = {score:.3f} (0.5 is ideal); wrote {out}/metrics.json, "
+        "pair_plot.png, loss_curve.png, posterior.sbi"
+    )
     return metrics
 
 

@@ -73,8 +73,10 @@ def _config_from_json(data):
 def _calibration_to_json(report):
     if report is None:
         return None
-    return {"__class__": f"{type(report).__module__}:{type(report).__qualname__}",
-            "data": report.to_dict()}
+    return {
+        "__class__": f"{type(report).__module__}:{type(report).__qualname__}",
+        "data": report.to_dict(),
+    }
 
 
 def _calibration_from_json(data):
@@ -104,7 +106,9 @@ def save(path: str | os.PathLike, posterior) -> None:
 
     method = getattr(posterior, "method", None)
     if method is None or not hasattr(method, "build"):
-        raise TypeError(f"sk.save expects a trained sbi_kit posterior, got {type(posterior).__name__}.")
+        raise TypeError(
+            f"sk.save expects a trained sbi_kit posterior, got {type(posterior).__name__}."
+        )
     body = io.BytesIO()
     eqx.tree_serialise_leaves(body, posterior)
     body_bytes = body.getvalue()

@@ -57,8 +57,15 @@ def pair_plot(
             for k, (name, v) in enumerate(sets.items()):
                 color = f"C{k}"
                 if i == j:
-                    ax.hist(v[:, i], bins=bins, range=(lo[i], hi[i]), density=True,
-                            histtype="step", color=color, label=name)
+                    ax.hist(
+                        v[:, i],
+                        bins=bins,
+                        range=(lo[i], hi[i]),
+                        density=True,
+                        histtype="step",
+                        color=color,
+                        label=name,
+                    )
                 else:
                     pts = v[:max_points]
                     ax.scatter(pts[:, j], pts[:, i], s=1, alpha=0.3, color=color, rasterized=True)

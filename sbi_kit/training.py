@@ -57,8 +57,7 @@ class Training:
                 raise ValueError(f"Training: {name} must be a positive integer, got {value!r}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
-                "Training: validation_fraction must lie in (0, 1), got "
-                f"{self.validation_fraction}."
+                f"Training: validation_fraction must lie in (0, 1), got {self.validation_fraction}."
             )
 
     def optimizer(self) -> optax.GradientTransformation:

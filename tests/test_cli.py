@@ -10,10 +10,23 @@ from sbi_kit.cli import main
 
 def test_run_writes_metrics_plots_and_posterior(tmp_path):
     out = tmp_path / "run"
-    code = main([
-        "run", "two_moons", "--simulations", "600", "--max-epochs", "3", "--num-samples", "400",
-        "--observation", "2", "--out", str(out), "--no-progress",
-    ])
+    code = main(
+        [
+            "run",
+            "two_moons",
+            "--simulations",
+            "600",
+            "--max-epochs",
+            "3",
+            "--num-samples",
+            "400",
+            "--observation",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "two_moons" and metrics["observation"] == 2

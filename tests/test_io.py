@@ -59,7 +59,9 @@ def test_unpicklable_prior_must_be_given_at_load(tmp_path):
 
     sim = sk.from_numpyro(local_model, observed="x")
     theta, x = sk.simulate(jax.random.key(0), sim, 300)
-    npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=2))
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=2)
+    )
     post = npe.fit(jax.random.key(1), theta, x, prior=sim.prior, progress=False)
     sk.save(tmp_path / "m.sbi", post)
     with pytest.raises(LoadError, match="prior=..."):

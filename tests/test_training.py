@@ -78,7 +78,11 @@ def _run_with_devices(n):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
-        [sys.executable, "-c", SHARDED], env=env, cwd=root, capture_output=True, text=True,
+        [sys.executable, "-c", SHARDED],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
         check=True,
     )
     import json

@@ -250,7 +250,12 @@ class NPE:
             return -jax.vmap(net.log_prob)(jax.vmap(z_scaler)(zb), jax.vmap(x_scaler)(xb))
 
         net, history = train(
-            key_train, posterior.net, loss, (z, x), self.training, progress=progress,
+            key_train,
+            posterior.net,
+            loss,
+            (z, x),
+            self.training,
+            progress=progress,
             description="NPE",
         )
         return dataclasses.replace(posterior, net=net, history=history)

@@ -62,15 +62,14 @@ class _SitesSupport(constraints.Constraint):
 
     def __call__(self, theta):
         def one(th):
-            ok = [jnp.all(s.support(v)) for s, v in zip(self.sites, _split(th, self.sites))]
+            pieces = zip(self.sites, _split(th, self.sites), strict=True)
+            ok = [jnp.all(s.support(v)) for s, v in pieces]
             return jnp.all(jnp.stack(ok))
 
         return jnp.vectorize(one, signature="(d)->()")(theta)
 
     def feasible_like(self, prototype):
-        parts = [
-            jnp.ravel(s.support.feasible_like(jnp.zeros(s.shape))) for s in self.sites
-        ]
+        parts = [jnp.ravel(s.support.feasible_like(jnp.zeros(s.shape))) for s in self.sites]
         return jnp.broadcast_to(jnp.concatenate(parts), prototype.shape)
 
     def tree_flatten(self):
@@ -91,7 +90,7 @@ class _SitesTransform(Transform):
 
     def _each(self, v, inverse: bool):
         parts = []
-        for s, piece in zip(self.sites, _split(v, self.sites)):
+        for s, piece in zip(self.sites, _split(v, self.sites), strict=True):
             t = biject_to(s.support)
             parts.append(jnp.ravel(t.inv(piece) if inverse else t(piece)))
         return jnp.concatenate(parts)
@@ -105,7 +104,7 @@ class _SitesTransform(Transform):
     def log_abs_det_jacobian(self, z, theta, intermediates=None):
         def one(v):
             total = jnp.zeros(())
-            for s, piece in zip(self.sites, _split(v, self.sites)):
+            for s, piece in zip(self.sites, _split(v, self.sites), strict=True):
                 t = biject_to(s.support)
                 total = total + jnp.sum(t.log_abs_det_jacobian(piece, t(piece)))
             return total
@@ -187,7 +186,9 @@ class ModelPrior(dist.Distribution):
         """Maps ``{site: array (..., *site_shape)}`` to θ of shape ``(..., dim_theta)``."""
         missing = set(self.site_names) - set(values)
         if missing:
-            raise ValueError(f"flatten: missing sites {sorted(missing)}; expected {self.site_names}.")
+            raise ValueError(
+                f"flatten: missing sites {sorted(missing)}; expected {self.site_names}."
+            )
         parts = []
         for s in self.sites:
             v = jnp.asarray(values[s.name])
@@ -277,7 +278,9 @@ def from_numpyro(
     trace = handlers.trace(handlers.seed(model, key)).get_trace(*model_args, **model_kwargs)
     samples = [n for n, s in trace.items() if s["type"] == "sample"]
     if observed not in trace or trace[observed]["type"] != "sample":
-        raise ValueError(f"the model has no sample site {observed!r}; its sample sites are {samples}.")
+        raise ValueError(
+            f"the model has no sample site {observed!r}; its sample sites are {samples}."
+        )
     if trace[observed]["is_observed"]:
         raise ValueError(
             f"the model was given data for site {observed!r}; call from_numpyro with the model's "

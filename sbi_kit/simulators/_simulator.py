@@ -42,7 +42,8 @@ class Simulator(eqx.Module):
     def __check_init__(self):
         if not isinstance(self.prior, dist.Distribution):
             raise TypeError(
-                f"Simulator: `prior` must be a numpyro Distribution, got {type(self.prior).__name__}."
+                "Simulator: `prior` must be a numpyro Distribution, got "
+                f"{type(self.prior).__name__}."
             )
         if len(self.prior.event_shape) != 1:
             raise ValueError(
@@ -73,7 +74,6 @@ class Simulator(eqx.Module):
         if self.theta_names is not None:
             return self.theta_names
         return tuple(f"θ{i + 1}" for i in range(self.dim_theta))
-
 
 
 def unconstraining_transform(prior: dist.Distribution) -> dist.transforms.Transform:
