@@ -17,6 +17,10 @@ from ._kernels import GaussianKernel as GaussianKernel
 from ._kernels import IMQKernel as IMQKernel
 from ._kernels import MaternKernel as MaternKernel
 from ._kernels import median_heuristic as median_heuristic
+from ._minimum_distance import MinimumMMDResult as MinimumMMDResult
+from ._minimum_distance import MMDABCResult as MMDABCResult
+from ._minimum_distance import minimum_mmd_estimate as minimum_mmd_estimate
+from ._minimum_distance import mmd_abc as mmd_abc
 from ._mmd import mmd as mmd
 from ._mmd import mmd_test as mmd_test
 from ._optimal_weights import kernel_mean as kernel_mean
@@ -32,7 +36,9 @@ __all__ = [
     "CalibrationReport",
     "GaussianKernel",
     "IMQKernel",
+    "MMDABCResult",
     "MaternKernel",
+    "MinimumMMDResult",
     "SBCTest",
     "c2st",
     "calibrate",
@@ -40,7 +46,9 @@ __all__ = [
     "expected_coverage",
     "kernel_mean",
     "median_heuristic",
+    "minimum_mmd_estimate",
     "mmd",
+    "mmd_abc",
     "mmd_test",
     "optimal_weights",
     "sbc_ranks",
