@@ -62,7 +62,9 @@ def test_matches_the_array_functions(reports, conjugate_simulator):
     key_sample, _ = jax.random.split(key_run)
     keys = jax.random.split(key_sample, NUM_SIMS)
     post = GaussianPosterior(jnp.asarray(0.5))
-    samples = jnp.stack([post.sample(k, xi, NUM_SAMPLES) for k, xi in zip(keys[:20], x[:20])], 1)
+    samples = jnp.stack(
+        [post.sample(k, xi, NUM_SAMPLES) for k, xi in zip(keys[:20], x[:20], strict=True)], 1
+    )
     ranks = D.sbc_ranks(samples, theta[:20])
     np.testing.assert_array_equal(np.asarray(ranks), r.ranks[:20, :2])
 
