@@ -1,0 +1,319 @@
+"""Tests of the benchmark tasks: definitions, shipped data and reference posteriors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+from scipy import stats
+
+import sbi_kit as sk
+from sbi_kit.tasks import _bernoulli_glm, _gaussian_linear
+
+# name: (dim_theta, dim_x, box bound of a uniform prior or None)
+TASKS = {
+    "bernoulli_glm": (10, 10, None),
+    "gaussian_linear": (10, 10, None),
+    "gaussian_linear_uniform": (10, 10, 1.0),
+    "gaussian_mixture": (2, 2, 10.0),
+    "slcp": (5, 8, 3.0),
+    "two_moons": (2, 2, 1.0),
+}
+NUM_REFERENCE = 10_000
+
+
+def test_names_and_unknown_name():
+    assert sk.tasks.names() == sorted(TASKS)
+    with pytest.raises(ValueError, match="unknown task 'nope'.*two_moons"):
+        sk.tasks.get("nope")
+
+
+@pytest.mark.parametrize("bad", [0, 11, -1, 1.0, "1"])
+def test_observation_index_out_of_range(bad):
+    task = sk.tasks.get("two_moons")
+    for method in (task.observation, task.true_parameters, task.reference_samples):
+        with pytest.raises(ValueError, match=r"1\.\.10"):
+            method(bad)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_shapes_and_support(name):
+    dim_theta, dim_x, bound = TASKS[name]
+    task = sk.tasks.get(name)
+    assert (task.dim_theta, task.dim_x) == (dim_theta, dim_x)
+    assert task.prior.event_shape == (dim_theta,) and task.prior.batch_shape == ()
+    for i in (1, 10):
+        x_o, theta_o = task.observation(i), task.true_parameters(i)
+        ref = task.reference_samples(i)
+        assert x_o.shape == (dim_x,) and theta_o.shape == (dim_theta,)
+        assert ref.shape == (NUM_REFERENCE, dim_theta) and ref.dtype == np.float32
+        assert np.isfinite(ref).all()
+        # every reference sample and the true parameters lie in the prior's support
+        assert np.isfinite(np.asarray(task.prior.log_prob(ref))).all()
+        assert np.isfinite(float(task.prior.log_prob(theta_o)))
+        # samples are not all the same point
+        assert np.all(ref.std(axis=0) > 1e-3)
+    if bound is not None:  # uniform prior on [-bound, bound]^d
+        expected = -dim_theta * np.log(2 * bound)
+        np.testing.assert_allclose(float(task.prior.log_prob(jnp.zeros(dim_theta))), expected)
+        outside = jnp.zeros(dim_theta).at[0].set(1.01 * bound)
+        assert not bool(task.prior.support(outside))
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_simulator_jit_vmap_and_finite(name):
+    dim_theta, dim_x, _ = TASKS[name]
+    task = sk.tasks.get(name)
+    theta, x = sk.simulate(jax.random.key(0), task, 64)
+    assert theta.shape == (64, dim_theta) and x.shape == (64, dim_x)
+    assert np.isfinite(np.asarray(x)).all()
+    # same key, same result
+    x1 = jax.jit(task.simulator.simulate)(jax.random.key(3), jnp.asarray(task.true_parameters(1)))
+    x2 = task.simulator.simulate(jax.random.key(3), jnp.asarray(task.true_parameters(1)))
+    np.testing.assert_allclose(np.asarray(x1), np.asarray(x2), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_observations_are_typical_under_the_simulator(name):
+    """sbibm's observation is a typical draw at its true parameters (log-likelihood PIT)."""
+    task = sk.tasks.get(name)
+    sim = task.simulator
+
+    @jax.jit
+    def pit_of(key, theta_o, x_o):
+        xs = jax.vmap(sim.simulate, in_axes=(0, None))(jax.random.split(key, 4000), theta_o)
+        ll_sim = jax.vmap(sim.log_likelihood, in_axes=(None, 0))(theta_o, xs)
+        return jnp.mean(ll_sim < sim.log_likelihood(theta_o, x_o))
+
+    for i in range(1, 11):
+        x_o, theta_o = jnp.asarray(task.observation(i)), jnp.asarray(task.true_parameters(i))
+        pit = float(pit_of(jax.random.key(i), theta_o, x_o))
+        # two-sided tail probability 1e-3 per observation (deterministic keys)
+        assert 0.0005 < pit < 0.9995, (name, i, pit)
+
+
+def test_gaussian_linear_simulator_mean():
+    task = sk.tasks.get("gaussian_linear")
+    theta_o = task.true_parameters(1)
+    n = 4000
+    _, x = sk.simulate(jax.random.key(1), task, n, theta=jnp.tile(theta_o, (n, 1)))
+    se = np.sqrt(0.1 / n)
+    assert np.all(np.abs(np.asarray(x).mean(axis=0) - theta_o) < 4 * se)
+    # variance 0.1 per component, within 4 standard errors (se of a variance ≈ σ² √(2/n))
+    assert np.all(np.abs(np.asarray(x).var(axis=0) - 0.1) < 4 * 0.1 * np.sqrt(2 / n))
+
+
+@pytest.mark.parametrize("i", [1, 5, 10])
+def test_gaussian_linear_reference_matches_analytic_posterior(i):
+    task = sk.tasks.get("gaussian_linear")
+    ref = task.reference_samples(i).astype(np.float64)
+    mean, cov = _gaussian_linear.posterior_moments(task.observation(i).astype(np.float64))
+    mean, cov = np.asarray(mean), np.asarray(cov)
+    np.testing.assert_allclose(mean, task.observation(i) / 2, rtol=1e-6)
+    np.testing.assert_allclose(np.diag(cov), 0.05)
+    se = np.sqrt(0.05 / NUM_REFERENCE)
+    assert np.all(np.abs(ref.mean(axis=0) - mean) < 4 * se)
+    # covariance entries: se of a variance ≈ 0.05 √(2/n), of a covariance ≈ 0.05 / √n
+    emp = np.cov(ref, rowvar=False)
+    assert np.all(np.abs(np.diag(emp) - 0.05) < 4 * 0.05 * np.sqrt(2 / NUM_REFERENCE))
+    off = emp[~np.eye(10, dtype=bool)]
+    assert np.all(np.abs(off) < 5 * 0.05 / np.sqrt(NUM_REFERENCE))
+
+
+@pytest.mark.parametrize("i", [1, 2, 3])
+def test_gaussian_linear_uniform_reference_matches_truncated_normal(i):
+    task = sk.tasks.get("gaussian_linear_uniform")
+    ref = task.reference_samples(i).astype(np.float64)
+    x_o = task.observation(i).astype(np.float64)
+    sd = np.sqrt(0.1)
+    for d in range(10):  # the posterior factorises into truncated normals N(x_d, 0.1) on [-1, 1]
+        truncated = stats.truncnorm((-1 - x_o[d]) / sd, (1 - x_o[d]) / sd, loc=x_o[d], scale=sd)
+        se = truncated.std() / np.sqrt(NUM_REFERENCE)
+        assert abs(ref[:, d].mean() - truncated.mean()) < 4 * se
+        assert stats.kstest(ref[:, d], truncated.cdf).pvalue > 1e-4
+
+
+def _grid_posterior_moments(task, i, bound, n=1501):
+    """Posterior mean and covariance of a 2-d uniform-prior task by quadrature on a grid."""
+    g = np.linspace(-bound, bound, n)
+    t1, t2 = np.meshgrid(g, g, indexing="ij")
+    grid = jnp.asarray(np.stack([t1.ravel(), t2.ravel()], axis=1))
+    x_o = jnp.asarray(task.observation(i))
+    log_lik = jax.jit(jax.vmap(task.simulator.log_likelihood, in_axes=(0, None)))(grid, x_o)
+    log_lik = np.asarray(log_lik, dtype=np.float64)
+    w = np.exp(log_lik - log_lik.max())
+    w /= w.sum()
+    grid = np.asarray(grid, dtype=np.float64)
+    mean = w @ grid
+    cov = (grid - mean).T @ ((grid - mean) * w[:, None])
+    return mean, cov
+
+
+@pytest.mark.parametrize(("name", "bound"), [("two_moons", 1.0), ("gaussian_mixture", 10.0)])
+@pytest.mark.parametrize("i", [1, 4, 7])
+def test_2d_reference_matches_likelihood_on_a_grid(name, bound, i):
+    """Reference samples agree with quadrature of prior × exact likelihood (mean, covariance)."""
+    task = sk.tasks.get(name)
+    ref = task.reference_samples(i).astype(np.float64)
+    mean, cov = _grid_posterior_moments(task, i, bound)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(ref.mean(axis=0) - mean) < 4 * sd / np.sqrt(NUM_REFERENCE))
+    # second moments: relative error of a variance within 4 √(2/n) (≈ 6 %), with room for tails
+    np.testing.assert_allclose(np.diag(np.cov(ref, rowvar=False)), np.diag(cov), rtol=0.08)
+
+
+def test_two_moons_likelihood_is_normalised():
+    """∫ p(x | θ) dx = 1 (the 1/(π r) Jacobian of the polar noise is included)."""
+    task = sk.tasks.get("two_moons")
+    theta = jnp.array([0.3, -0.2])
+    centre = np.asarray(task.simulator.simulate(jax.random.key(0), theta))
+    g1 = np.linspace(centre[0] - 0.3, centre[0] + 0.3, 1201)
+    g2 = np.linspace(centre[1] - 0.3, centre[1] + 0.3, 1201)
+    x1, x2 = np.meshgrid(g1, g2, indexing="ij")
+    xs = jnp.asarray(np.stack([x1.ravel(), x2.ravel()], axis=1), dtype=jnp.float32)
+    log_lik = jax.jit(jax.vmap(task.simulator.log_likelihood, (None, 0)))(theta, xs)
+    dens = np.exp(np.asarray(log_lik, dtype=np.float64))
+    integral = dens.sum() * (g1[1] - g1[0]) * (g2[1] - g2[0])
+    assert abs(integral - 1.0) < 0.01
+
+
+def _stein_statistics(task, i, bound):
+    """Per component, samples of a function whose posterior mean is zero (Stein's identity).
+
+    For a Gaussian prior (no boundary): ∂ᵢ log p(θ | x) · θᵢ + 1. For a uniform prior on
+    [−b, b]^d: ∂ᵢ log p · (b² − θᵢ²) − 2θᵢ (the weight vanishes on the boundary).
+    """
+    ref = jnp.asarray(task.reference_samples(i), dtype=jnp.float32)
+    x_o = jnp.asarray(task.observation(i))
+    sim = task.simulator
+
+    def log_post(theta):
+        log_prior = sim.prior.log_prob(theta) if bound is None else 0.0
+        return sim.log_likelihood(theta, x_o) + log_prior
+
+    grad = np.asarray(jax.jit(jax.vmap(jax.grad(log_post)))(ref), dtype=np.float64)
+    theta = np.asarray(ref, dtype=np.float64)
+    if bound is None:
+        return grad * theta + 1.0
+    return grad * (bound**2 - theta**2) - 2.0 * theta
+
+
+@pytest.mark.parametrize(
+    ("name", "bound"),
+    [
+        ("bernoulli_glm", None),
+        ("gaussian_linear", None),
+        ("gaussian_linear_uniform", 1.0),
+        ("gaussian_mixture", 10.0),
+        ("slcp", 3.0),
+    ],
+)
+@pytest.mark.parametrize("i", [1, 2, 3, 8])
+def test_reference_satisfies_stein_identity(name, bound, i):
+    """Reference samples are consistent with the exact likelihood: E[Stein statistic] = 0."""
+    task = sk.tasks.get(name)
+    f = _stein_statistics(task, i, bound)
+    assert np.isfinite(f).all()
+    mean, se = f.mean(axis=0), f.std(axis=0) / np.sqrt(len(f))
+    # 5 standard errors (NUTS samples are thinned; their ESS is close to their number)
+    assert np.all(np.abs(mean) < 5 * se), (mean / se).round(2)
+
+
+def test_stein_check_has_power():
+    """The same check rejects samples from a slightly wrong posterior (scale 10 % too wide)."""
+    task = sk.tasks.get("gaussian_linear")
+    mean, _ = _gaussian_linear.posterior_moments(task.observation(1))
+    wrong = np.asarray(mean) + 1.1 * (task.reference_samples(1) - np.asarray(mean))
+
+    class _Wrong:
+        simulator = task.simulator
+
+        def reference_samples(self, i):
+            return wrong
+
+        def observation(self, i):
+            return task.observation(i)
+
+    f = _stein_statistics(_Wrong(), 1, None)
+    z = f.mean(axis=0) / (f.std(axis=0) / np.sqrt(len(f)))
+    assert np.all(np.abs(z) > 5)
+
+
+def test_slcp_likelihood_matches_numpyro_and_is_sign_symmetric():
+    sim = sk.tasks.get("slcp").simulator
+    theta = jnp.array([0.5, -1.0, 1.3, -0.7, 0.8])
+    x = sim.simulate(jax.random.key(0), theta)
+    s1, s2, rho = theta[2] ** 2, theta[3] ** 2, jnp.tanh(theta[4])
+    cov = jnp.array([[s1**2, rho * s1 * s2], [rho * s1 * s2, s2**2]]) + 1e-6 * jnp.eye(2)
+    expected = dist.MultivariateNormal(theta[:2], cov).log_prob(x.reshape(4, 2)).sum()
+    np.testing.assert_allclose(float(sim.log_likelihood(theta, x)), float(expected), rtol=1e-5)
+    for flip in ([1, 1, -1, 1, 1], [1, 1, 1, -1, 1], [1, 1, -1, -1, 1]):
+        flipped = theta * jnp.array(flip, dtype=theta.dtype)
+        np.testing.assert_allclose(
+            float(sim.log_likelihood(flipped, x)), float(expected), rtol=1e-6
+        )
+
+
+def test_slcp_simulator_moments():
+    sim = sk.tasks.get("slcp").simulator
+    theta = jnp.array([0.5, -1.0, 1.3, -0.9, 0.8])
+    n = 5000
+    x = jax.jit(jax.vmap(sim.simulate, (0, None)))(jax.random.split(jax.random.key(2), n), theta)
+    points = np.asarray(x, dtype=np.float64).reshape(n * 4, 2)
+    s1, s2, rho = 1.3**2, 0.9**2, np.tanh(0.8)
+    cov = np.array([[s1**2, rho * s1 * s2], [rho * s1 * s2, s2**2]])
+    se = np.sqrt(np.diag(cov) / len(points))
+    assert np.all(np.abs(points.mean(axis=0) - np.array([0.5, -1.0])) < 4 * se)
+    emp = np.cov(points, rowvar=False)
+    np.testing.assert_allclose(np.diag(emp), np.diag(cov), rtol=4 * np.sqrt(2 / len(points)))
+    assert abs(emp[0, 1] / np.sqrt(emp[0, 0] * emp[1, 1]) - rho) < 0.01
+
+
+@pytest.mark.parametrize("i", [1, 6])
+def test_slcp_reference_covers_the_four_sign_modes(i):
+    ref = sk.tasks.get("slcp").reference_samples(i)
+    n = len(ref)
+    for quadrant in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        frac = np.mean((np.sign(ref[:, 2]) == quadrant[0]) & (np.sign(ref[:, 3]) == quadrant[1]))
+        assert abs(frac - 0.25) < 4 * np.sqrt(0.25 * 0.75 / n)
+
+
+def test_bernoulli_glm_design_prior_and_likelihood():
+    stim = _bernoulli_glm.stimulus()
+    np.testing.assert_allclose(stim[:3], np.random.RandomState(42).randn(3), rtol=1e-6)
+    design = _bernoulli_glm.design_matrix()
+    assert design.shape == (100, 10)
+    assert np.all(design[:, 0] == 1.0)
+    assert design[5, 1 + 2] == stim[3] and design[1, 1 + 2] == 0.0
+    precision = _bernoulli_glm.prior_precision()
+    assert precision[0, 0] == 0.5 and np.all(precision[0, 1:] == 0.0)
+    # F = D² + diag(√(i/9)): (FᵀF)[0, 0] = 1 + 4 + 1, (FᵀF)[8, 8] = (1 + √(8/9))²
+    np.testing.assert_allclose(precision[1, 1], 6.0)
+    np.testing.assert_allclose(precision[9, 9], (1 + np.sqrt(8 / 9)) ** 2)
+    assert np.all(np.linalg.eigvalsh(precision) > 0)
+    # the log-likelihood of x = Xᵀy is the Bernoulli log-likelihood of the spike train y
+    sim = sk.tasks.get("bernoulli_glm").simulator
+    theta = jnp.asarray(sk.tasks.get("bernoulli_glm").true_parameters(1), jnp.float64)
+    y = np.random.default_rng(0).random(100) < 0.3
+    z = 1 / (1 + np.exp(-(design.astype(np.float64) @ np.asarray(theta))))
+    expected = np.sum(np.where(y, np.log(z), np.log1p(-z)))
+    x = jnp.asarray(design.T @ y.astype(np.float32))
+    np.testing.assert_allclose(float(sim.log_likelihood(theta, x)), expected, rtol=1e-4)
+
+
+def test_bernoulli_glm_simulator_mean():
+    task = sk.tasks.get("bernoulli_glm")
+    theta_o = jnp.asarray(task.true_parameters(1))
+    n = 4000
+    xs = jax.jit(jax.vmap(task.simulator.simulate, (0, None)))(
+        jax.random.split(jax.random.key(5), n), theta_o
+    )
+    xs = np.asarray(xs, dtype=np.float64)
+    design = _bernoulli_glm.design_matrix().astype(np.float64)
+    z = 1 / (1 + np.exp(-(design @ np.asarray(theta_o, dtype=np.float64))))
+    expected_mean = design.T @ z
+    expected_sd = np.sqrt((design**2).T @ (z * (1 - z)))
+    assert np.all(np.abs(xs.mean(axis=0) - expected_mean) < 4 * expected_sd / np.sqrt(n))
+    # sbibm's observation 1 has 56 spikes, typical at its true parameters
+    assert task.observation(1)[0] == 56.0
+    assert abs(56.0 - expected_mean[0]) < 3 * expected_sd[0]
