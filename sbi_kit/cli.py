@@ -2,8 +2,10 @@
 
 ``sbi-kit run [TASK] [--method npe] [--simulations N] [--observation I] [--out DIR]`` simulates,
 trains (with progress bars), samples the posterior for one observation, compares it with the
-task's reference posterior by C2ST, and writes ``metrics.json``, ``pair_plot.png``,
-``loss_curve.png`` and the saved posterior ``posterior.sbi`` to DIR.
+task's reference posterior by C2ST, checks calibration (TARP, SBC, expected coverage), and
+writes ``metrics.json``, ``pair_plot.png``, ``loss_curve.png``, ``tarp.png``,
+``sbc_ranks.png``, ``coverage.png`` and the saved posterior ``posterior.sbi`` (with its
+calibration report) to DIR.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import numpy as np
 
 from . import __version__
 from . import tasks as task_registry
-from .diagnostics import c2st
+from .diagnostics import c2st, calibrate
 from .inference import NPE
 from .io import save
-from .plotting import loss_curve, pair_plot
+from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
 from .training import Training
 
@@ -57,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--num-samples", type=int, default=10_000, help="posterior samples")
     run.add_argument("--max-epochs", type=int, default=1000, help="upper bound on epochs")
     run.add_argument("--ensemble", type=int, default=1, help="number of networks in the ensemble")
+    run.add_argument(
+        "--calibration-simulations",
+        type=int,
+        default=200,
+        help="simulations for TARP / SBC / coverage (0 switches calibration off)",
+    )
+    run.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=500,
+        help="posterior samples per calibration simulation",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -71,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-    key_sim, key_fit, key_sample = jax.random.split(jax.random.key(args.seed), 3)
+    key_sim, key_fit, key_sample, key_cal = jax.random.split(jax.random.key(args.seed), 4)
     log = print if progress else (lambda *a, **k: None)
 
     log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
@@ -95,6 +109,27 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     score = c2st(samples, reference)
     t_c2st = time.perf_counter() - t0
+
+    calibration, t_cal = None, 0.0
+    if args.calibration_simulations > 0:
+        log(
+            f"[sbi-kit] calibration: TARP, SBC and coverage on "
+            f"{args.calibration_simulations} simulations"
+        )
+        t0 = time.perf_counter()
+        calibration = calibrate(
+            key_cal,
+            posterior,
+            task,
+            args.calibration_simulations,
+            num_posterior_samples=args.calibration_samples,
+        )
+        t_cal = time.perf_counter() - t0
+        posterior = calibration.attach(posterior)
+        tarp_plot(calibration).savefig(out / "tarp.png", dpi=100)
+        rank_histogram(calibration).savefig(out / "sbc_ranks.png", dpi=100)
+        if calibration.coverage is not None:
+            coverage_plot(calibration).savefig(out / "coverage.png", dpi=100)
 
     labels = task.simulator.labels()
     fig = pair_plot(
@@ -120,7 +155,14 @@ def run(args: argparse.Namespace) -> dict:
         "best_epoch": posterior.history.best_epoch,
         "stop_reason": posterior.history.stop_reason,
         "best_validation_loss": min(posterior.history.validation_loss),
-        "seconds": {"simulate": t_sim, "train": t_fit, "sample": t_sample, "c2st": t_c2st},
+        "calibration": None if calibration is None else calibration.metrics(),
+        "seconds": {
+            "simulate": t_sim,
+            "train": t_fit,
+            "sample": t_sample,
+            "c2st": t_c2st,
+            "calibration": t_cal,
+        },
         "sbi_kit_version": __version__,
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),

@@ -10,32 +10,28 @@ from sbi_kit.cli import main
 
 def test_run_writes_metrics_plots_and_posterior(tmp_path):
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "two_moons",
-            "--simulations",
-            "600",
-            "--max-epochs",
-            "3",
-            "--num-samples",
-            "400",
-            "--observation",
-            "2",
-            "--out",
-            str(out),
-            "--no-progress",
-        ]
-    )
+    args = "run two_moons --simulations 600 --max-epochs 3 --num-samples 400 --observation 2"
+    args += " --calibration-simulations 40 --calibration-samples 50 --no-progress"
+    code = main([*args.split(), "--out", str(out)])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "two_moons" and metrics["observation"] == 2
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 600
     assert metrics["epochs"] == 3 and metrics["stop_reason"] == "max_epochs"
     assert 0.0 <= metrics["c2st"] <= 1.0
-    for name in ("pair_plot.png", "loss_curve.png"):
+    cal = metrics["calibration"]
+    assert cal["num_simulations"] == 40 and cal["num_posterior_samples"] == 50
+    assert cal["calibration_verdict"] in (
+        "well calibrated",
+        "overconfident",
+        "underconfident",
+        "miscalibrated",
+    )
+    assert -1.0 <= cal["tarp_atc"] <= 1.0 and set(cal["sbc_pvalues"]) == {"θ1", "θ2", "-log q"}
+    for name in ("pair_plot.png", "loss_curve.png", "tarp.png", "sbc_ranks.png", "coverage.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     posterior = sk.load(out / "posterior.sbi")
+    assert posterior.calibration.verdict == cal["calibration_verdict"]
     task = sk.tasks.get("two_moons")
     samples = posterior.sample(jax.random.key(0), task.observation(2), 100)
     assert samples.shape == (100, 2)
