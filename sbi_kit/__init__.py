@@ -10,6 +10,7 @@ from . import diagnostics as diagnostics
 from . import estimators as estimators
 from . import nn as nn
 from . import tasks as tasks
+from ._arviz import to_inference_data as to_inference_data
 from .inference import NPE as NPE
 from .inference import AbstractPosterior as AbstractPosterior
 from .inference import NPEPosterior as NPEPosterior
@@ -39,4 +40,5 @@ __all__ = [
     "save",
     "simulate",
     "tasks",
+    "to_inference_data",
 ]
