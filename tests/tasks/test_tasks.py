@@ -293,7 +293,7 @@ def test_bernoulli_glm_design_prior_and_likelihood():
     assert np.all(np.linalg.eigvalsh(precision) > 0)
     # the log-likelihood of x = Xᵀy is the Bernoulli log-likelihood of the spike train y
     sim = sk.tasks.get("bernoulli_glm").simulator
-    theta = jnp.asarray(sk.tasks.get("bernoulli_glm").true_parameters(1), jnp.float64)
+    theta = jnp.asarray(sk.tasks.get("bernoulli_glm").true_parameters(1))
     y = np.random.default_rng(0).random(100) < 0.3
     z = 1 / (1 + np.exp(-(design.astype(np.float64) @ np.asarray(theta))))
     expected = np.sum(np.where(y, np.log(z), np.log1p(-z)))
