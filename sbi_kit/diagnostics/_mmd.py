@@ -232,7 +232,7 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
     keys = jax.random.split(key, num_permutations)
     if estimator == "linear":
 
-        def one(k):
+        def permuted_statistic(k):
             p = jax.random.permutation(k, z)
             return _linear(kernel, p[:m], p[m:])
     else:
@@ -240,7 +240,7 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
         row = jnp.sum(gram, axis=1)
         total, diag = jnp.sum(row), jnp.diagonal(gram)
 
-        def one(k):
+        def permuted_statistic(k):
             ex = jax.random.permutation(k, jnp.arange(num) < m).astype(z.dtype)
             sxx = ex @ gram @ ex
             sx1 = ex @ row
@@ -252,6 +252,6 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
             dy = jnp.sum(diag) - dx
             return (sxx - dx) / (m * (m - 1)) + (syy - dy) / (n * (n - 1)) - 2.0 * sxy / (m * n)
 
-    permuted = jax.lax.map(one, keys, batch_size=min(64, num_permutations))
+    permuted = jax.lax.map(permuted_statistic, keys, batch_size=min(64, num_permutations))
     p_value = (1.0 + jnp.sum(permuted >= observed)) / (num_permutations + 1.0)
     return observed, p_value
