@@ -232,15 +232,17 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
     keys = jax.random.split(key, num_permutations)
     if estimator == "linear":
 
-        def permuted_statistic(k):
+        def linear_statistic(k):
             p = jax.random.permutation(k, z)
             return _linear(kernel, p[:m], p[m:])
+
+        permuted_statistic = linear_statistic
     else:
         gram = kernel.gram(z, z)
         row = jnp.sum(gram, axis=1)
         total, diag = jnp.sum(row), jnp.diagonal(gram)
 
-        def permuted_statistic(k):
+        def gram_statistic(k):
             ex = jax.random.permutation(k, jnp.arange(num) < m).astype(z.dtype)
             sxx = ex @ gram @ ex
             sx1 = ex @ row
@@ -251,6 +253,8 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
             dx = ex @ diag
             dy = jnp.sum(diag) - dx
             return (sxx - dx) / (m * (m - 1)) + (syy - dy) / (n * (n - 1)) - 2.0 * sxy / (m * n)
+
+        permuted_statistic = gram_statistic
 
     permuted = jax.lax.map(permuted_statistic, keys, batch_size=min(64, num_permutations))
     p_value = (1.0 + jnp.sum(permuted >= observed)) / (num_permutations + 1.0)
