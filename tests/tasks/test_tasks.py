@@ -317,3 +317,30 @@ def test_bernoulli_glm_simulator_mean():
     # sbibm's observation 1 has 56 spikes, typical at its true parameters
     assert task.observation(1)[0] == 56.0
     assert abs(56.0 - expected_mean[0]) < 3 * expected_sd[0]
+
+
+def test_generate_writes_the_data_file(tmp_path):
+    """`generate_task` reads sbibm's CSV files from the wheel and writes the npz (tiny run)."""
+    import zipfile
+
+    from sbi_kit.tasks import generate
+
+    task = sk.tasks.get("two_moons")
+    wheel_path = tmp_path / "sbibm-1.1.0-py2.py3-none-any.whl"
+    with zipfile.ZipFile(wheel_path, "w") as wheel:  # a stand-in with sbibm's file layout
+        for k in range(1, 11):
+            folder = f"sbibm/tasks/two_moons/files/num_observation_{k}"
+            x, theta = task.observation(k), task.true_parameters(k)
+            wheel.writestr(f"{folder}/observation.csv", "data_1,data_2\n" + ",".join(map(str, x)))
+            wheel.writestr(
+                f"{folder}/true_parameters.csv",
+                "parameter_1,parameter_2\n" + ",".join(map(str, theta)),
+            )
+    path = generate.generate_task("two_moons", wheel_path, num_samples=50, out_dir=tmp_path)
+    with np.load(path) as data:
+        assert data["observations"].shape == (10, 2) and data["observations"].dtype == np.float32
+        np.testing.assert_array_equal(data["observations"][3], task.observation(4))
+        np.testing.assert_array_equal(data["true_parameters"][9], task.true_parameters(10))
+        ref = data["reference_samples"]
+        assert ref.shape == (10, 50, 2) and ref.dtype == np.float32
+        assert np.all(np.abs(ref) < 1.0)
