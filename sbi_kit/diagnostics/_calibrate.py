@@ -14,7 +14,7 @@ from jaxtyping import Array
 from scipy.stats import norm
 
 from .._types import Key
-from ._checks import check_key
+from ._checks import check_finite, check_key
 from ._coverage import coverage_summary, hpd_counts
 from ._sbc import default_rank_bins, ranks, sbc_test
 from ._tarp import tarp_counts, tarp_summary
@@ -294,6 +294,7 @@ def calibrate(
     references: str | Array = "random",
     metric: str = "euclidean",
     batch_size: int = 50,
+    simulations: tuple[Array, Array] | None = None,
 ) -> CalibrationReport:
     """Checks a trained posterior's calibration with TARP, SBC and HPD expected coverage.
 
@@ -326,6 +327,9 @@ def calibrate(
         metric: TARP distance, ``"euclidean"`` or ``"manhattan"``.
         batch_size: simulations per vmapped chunk (bounds memory: ``batch_size · L`` samples
             and log-densities are live at once).
+        simulations: optional held-out pairs ``(theta, x)`` of shapes
+            ``(num_simulations, dim_theta)`` and ``(num_simulations, *x_shape)``, drawn from
+            the prior and the simulator, to use instead of simulating new ones.
 
     Returns:
         a :class:`CalibrationReport`; attach it with ``report.attach(posterior)`` so that
@@ -362,11 +366,23 @@ def calibrate(
             f"prior has {sim.dim_theta}."
         )
     key_sim, key_run = jax.random.split(key)
-    sims = simulate(key_sim, sim, int(num_simulations), progress=False)
-    theta, x = sims
+    if simulations is None:
+        sims = simulate(key_sim, sim, int(num_simulations), progress=False)
+        theta, x = sims
+        num_dropped = sims.num_dropped
+    else:
+        theta, x = (jnp.asarray(a) for a in simulations)
+        if theta.shape != (num_simulations, sim.dim_theta) or x.shape[:1] != (num_simulations,):
+            raise ValueError(
+                f"{fn}: `simulations` must be (theta, x) with {num_simulations} rows and theta of "
+                f"shape ({num_simulations}, {sim.dim_theta}); got {theta.shape} and {x.shape}."
+            )
+        check_finite(theta, "simulations[0]", fn)
+        check_finite(x, "simulations[1]", fn)
+        num_dropped = 0
     n = int(theta.shape[0])
     if n < 2:
-        raise ValueError(f"{fn}: fewer than 2 finite simulations ({sims.num_dropped} dropped).")
+        raise ValueError(f"{fn}: fewer than 2 finite simulations ({num_dropped} dropped).")
     if not isinstance(references, str):
         references = jnp.asarray(references)
         if references.shape != (num_simulations, sim.dim_theta):
@@ -374,9 +390,9 @@ def calibrate(
                 f"{fn}: `references` must have shape ({num_simulations}, {sim.dim_theta}), got "
                 f"{references.shape}."
             )
-        if sims.num_dropped:
+        if num_dropped:
             raise ValueError(
-                f"{fn}: {sims.num_dropped} simulations were dropped; pass "
+                f"{fn}: {num_dropped} simulations were dropped; pass "
                 "references='random' or a simulator without failures."
             )
         references = references.astype(theta.dtype)
@@ -436,6 +452,6 @@ def calibrate(
         sbc_bias=_floats(test.bias),
         sbc_dispersion=_floats(test.dispersion),
         sbc_ranks=tuple(tuple(int(v) for v in row) for row in np.asarray(r)),
-        num_dropped=int(sims.num_dropped),
+        num_dropped=int(num_dropped),
         **cov_fields,
     )

@@ -17,7 +17,12 @@ def is_concrete(x) -> bool:
 def as_float_array(x, name: str, fn: str, ndim: int | tuple[int, ...]) -> Array:
     """``x`` as a floating jnp array with ``ndim`` dimensions (ValueError otherwise)."""
     try:
-        arr = jnp.asarray(x)
+        if isinstance(x, jax.Array):
+            arr = x
+        elif isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float16):
+            arr = jax.device_put(x)  # no dtype conversion needed: the cheapest transfer
+        else:
+            arr = jnp.asarray(x)
     except TypeError as e:
         raise TypeError(f"{fn}: `{name}` must be an array, got {type(x).__name__} ({e}).") from None
     ndims = (ndim,) if isinstance(ndim, int) else ndim

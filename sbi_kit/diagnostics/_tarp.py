@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .._types import Key
-from ._checks import as_float_array, check_finite, check_key
+from ._checks import as_float_array, check_finite, check_key, is_concrete
 from ._uniformity import ecdf_on_grid, grid, ks_uniform_pvalue
 
 _METRICS = ("euclidean", "manhattan")
@@ -29,14 +29,28 @@ def _check_inputs(samples, theta, fn: str) -> tuple[Array, Array]:
         raise ValueError(
             f"{fn}: needs at least one simulation and one sample, got {samples.shape}."
         )
-    return check_finite(samples, "samples", fn), check_finite(theta, "theta", fn)
+    return samples, theta
+
+
+def all_finite(x: Array) -> Array:
+    """``jnp.all(jnp.isfinite(x))``, written per coordinate so that XLA fuses it into the pass
+    that computes the distances."""
+    d = x.shape[-1]
+    if d > 16:
+        return jnp.all(jnp.isfinite(x))
+    bad = sum((~jnp.isfinite(x[..., j])).astype(jnp.int32) for j in range(d))
+    return jnp.sum(bad) == 0
 
 
 def _distance(a: Array, b: Array, metric: str) -> Array:
-    diff = a - b
-    if metric == "euclidean":
-        return jnp.sqrt(jnp.sum(diff**2, axis=-1))
-    return jnp.sum(jnp.abs(diff), axis=-1)
+    """A monotone transform of the distance: squared for ``euclidean`` (comparisons are all
+    TARP needs), the L1 norm for ``manhattan``. Small ``d`` is unrolled, which XLA fuses into
+    one pass instead of reducing over a short minor axis."""
+    d = a.shape[-1]
+    term = (lambda u: u * u) if metric == "euclidean" else jnp.abs
+    if d <= 16:
+        return sum(term(a[..., j] - b[..., j]) for j in range(d))
+    return jnp.sum(term(a - b), axis=-1)
 
 
 def tarp_counts(
@@ -65,16 +79,24 @@ def tarp_counts(
 
 @eqx.filter_jit
 def _tarp(key, samples, theta, references, metric, num_bins, normalize, num_bootstrap):
+    """(ecp, alpha, [samples, theta, references] all finite) in one compiled call."""
+    dtype = jnp.result_type(samples.dtype, theta.dtype)
+    samples, theta = samples.astype(dtype), theta.astype(dtype)
+    finite = [all_finite(samples), all_finite(theta)]
+    if not isinstance(references, str):
+        references = references.astype(dtype)
+        finite.append(all_finite(references))
     key_ref, key_boot = jax.random.split(key)
     counts = tarp_counts(key_ref, samples, theta, references, metric, normalize)
     num_samples = samples.shape[0]
-    if num_bootstrap == 0:
-        return ecdf_on_grid(counts, num_samples, num_bins)
-    n = counts.shape[0]
-    idx = jax.vmap(lambda k: jax.random.randint(k, (n,), 0, n))(
-        jax.random.split(key_boot, num_bootstrap)
-    )
-    return ecdf_on_grid(counts[idx], num_samples, num_bins)
+    if num_bootstrap > 0:
+        n = counts.shape[0]
+        idx = jax.vmap(lambda k: jax.random.randint(k, (n,), 0, n))(
+            jax.random.split(key_boot, num_bootstrap)
+        )
+        counts = counts[idx]
+    ecp = ecdf_on_grid(counts, num_samples, num_bins)
+    return ecp, grid(num_bins).astype(ecp.dtype), jnp.stack(finite)
 
 
 def tarp(
@@ -149,7 +171,6 @@ def tarp(
                 f"{fn}: `references` must have the shape of `theta` {theta.shape}, got "
                 f"{references.shape}."
             )
-        references = check_finite(references, "references", fn).astype(theta.dtype)
     if num_bins is None:
         num_bins = max(1, num_sims // 10)
     if not isinstance(num_bins, int | np.integer) or num_bins < 1:
@@ -158,18 +179,25 @@ def tarp(
         raise ValueError(
             f"{fn}: num_bootstrap must be a non-negative integer, got {num_bootstrap!r}."
         )
-    dtype = jnp.result_type(samples.dtype, theta.dtype)
-    ecp = _tarp(
-        key,
-        samples.astype(dtype),
-        theta.astype(dtype),
-        references,
-        metric,
-        int(num_bins),
-        bool(normalize),
+    arrays = (samples, theta) + (() if isinstance(references, str) else (references,))
+    concrete = all(is_concrete(a) for a in arrays)
+    if not concrete:  # under jit / vmap: checks that fire when the compiled code runs
+        samples = check_finite(samples, "samples", fn)
+        theta = check_finite(theta, "theta", fn)
+        if not isinstance(references, str):
+            references = check_finite(references, "references", fn)
+    ecp, alpha, finite = _tarp(
+        key, samples, theta, references, metric, int(num_bins), bool(normalize),
         int(num_bootstrap),
     )
-    return ecp, grid(int(num_bins)).astype(ecp.dtype)
+    if concrete:
+        for name, ok in zip(("samples", "theta", "references"), np.asarray(finite), strict=False):
+            if not ok:
+                raise ValueError(
+                    f"{fn}: `{name}` contains NaN or inf values; diagnostics need finite inputs "
+                    "(drop failed simulations first)."
+                )
+    return ecp, alpha
 
 
 def tarp_summary(ecp: Array, alpha: Array, *, num_sims: int | None = None):

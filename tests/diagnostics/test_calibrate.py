@@ -111,24 +111,27 @@ def test_bad_arguments(conjugate_simulator):
         D.calibrate(jax.random.key(0), post, "two_moons", 10)
 
 
-def test_saved_with_a_trained_posterior(tmp_path, conjugate_simulator):
-    theta, x = sk.simulate(jax.random.key(0), conjugate_simulator, 300)
-    npe = sk.NPE(
-        flow=sk.estimators.NSF(layers=1, width=8, depth=1, knots=4),
-        training=sk.Training(max_epochs=2, batch_size=100),
-    )
-    posterior = npe.fit(jax.random.key(1), theta, x, prior=conjugate_simulator.prior,
-                        progress=False)
-    report = D.calibrate(jax.random.key(2), posterior, conjugate_simulator, 60,
-                         num_posterior_samples=30, batch_size=16)
-    assert report.sbc_names == ("θ1", "θ2", "-log q") and report.ranks.shape == (60, 3)
-    assert report.ranks.max() <= 30
+def test_saved_and_loaded_with_the_posterior(tmp_path, reports, conjugate_simulator):
+    npe = sk.NPE(flow=sk.estimators.NSF(layers=1, width=8, depth=1, knots=4))
+    posterior = npe.build(jax.random.key(0), 2, (2,), conjugate_simulator.prior)
+    report = reports[2.0]
     posterior = report.attach(posterior)
     assert posterior.calibration is report
     sk.save(tmp_path / "p.sbi", posterior)
     loaded = sk.load(tmp_path / "p.sbi")
     assert loaded.calibration == report
-    assert loaded.calibration.verdict == report.verdict
+    assert loaded.calibration.verdict == "underconfident"
+    np.testing.assert_array_equal(loaded.calibration.ranks, report.ranks)
+
+
+@pytest.mark.slow
+def test_calibrate_a_trained_npe(gaussian_npe, gaussian_simulator):
+    # NPE from tests/conftest.py (3,000 simulations of the same conjugate problem)
+    report = D.calibrate(jax.random.key(2), gaussian_npe, gaussian_simulator, 300,
+                         num_posterior_samples=100, batch_size=50)
+    assert report.sbc_names == ("θ1", "θ2", "-log q") and report.ranks.shape == (300, 3)
+    assert report.ranks.max() <= 100
+    assert abs(report.tarp_atc) < 0.05 and abs(report.coverage_area) < 0.1
 
 
 def test_plots_draw_the_report(reports):
