@@ -63,9 +63,10 @@ def test_gamma_quantile_and_bivariate_beta():
     np.testing.assert_allclose(float(g), fd, rtol=1e-3)
     # marginals of the bivariate beta: x1 ~ Beta(θ1 + θ3, θ4 + θ5)
     theta = jnp.array([1.0, 2.0, 0.5, 1.5, 3.0])
-    _, x = eqx.filter_jit(bivariate_beta().sample)(jax.random.key(0), theta, 20000)
-    np.testing.assert_allclose(float(jnp.mean(x[:, 0])), 1.5 / 6.0, atol=0.01)
-    np.testing.assert_allclose(float(jnp.mean(x[:, 1])), 3.5 / 7.0, atol=0.01)
+    _, x = eqx.filter_jit(bivariate_beta().sample)(jax.random.key(0), theta, 10000)
+    # Beta(1.5, 4.5) and Beta(3.5, 3.5) have sd ≈ 0.16 and 0.18: 4 standard errors ≈ 0.007
+    np.testing.assert_allclose(float(jnp.mean(x[:, 0])), 1.5 / 6.0, atol=0.008)
+    np.testing.assert_allclose(float(jnp.mean(x[:, 1])), 3.5 / 7.0, atol=0.008)
 
 
 def test_base_space_simulator_checks():
@@ -81,8 +82,8 @@ def test_minimum_mmd_estimate_recovers_g_and_k_location_and_scale():
     truth = jnp.array([3.0, 1.0, 0.1, 0.1])
     _, y = sim.sample(jax.random.key(0), truth, 500)
     res = D.minimum_mmd_estimate(jax.random.key(1), sim, y, jnp.array([4.0, 2.0, 0.5, 0.5]),
-                                 num_simulations=128, num_steps=250, learning_rate=0.05)
-    assert res.losses.shape == (250,)
+                                 num_simulations=64, num_steps=200, learning_rate=0.05)
+    assert res.losses.shape == (200,)
     assert float(res.losses[-1]) < 0.1 * float(res.losses[0])
     # A and B are well identified from 500 points; tolerance ~3 standard errors
     assert abs(float(res.theta[0]) - 3.0) < 0.2 and abs(float(res.theta[1]) - 1.0) < 0.3
@@ -93,7 +94,7 @@ def test_mmd_abc_keeps_the_closest():
     sim = two_moons()
     truth = jnp.array([0.4, -0.3])
     _, y = sim.sample(jax.random.key(0), truth, 300)
-    res = D.mmd_abc(jax.random.key(1), sim, y, num_proposals=3000, num_accepted=30,
+    res = D.mmd_abc(jax.random.key(1), sim, y, num_proposals=2048, num_accepted=30,
                     num_simulations=64)
     assert res.theta.shape == (30, 2) and bool(jnp.all(jnp.diff(res.distances) >= 0))
     # two moons is symmetric under (θ1, θ2) → (−θ2, −θ1); θ2 − θ1 is identified
