@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from ._checks import as_float_array, check_finite
@@ -43,11 +46,17 @@ def median_heuristic(z: Array, *, max_points: int = _MAX_MEDIAN_POINTS) -> Array
     n = z.shape[0]
     if n < 2:
         raise ValueError(f"median_heuristic: needs at least 2 points, got {n}.")
+    return _median_heuristic(z, int(max_points))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _median_heuristic(z: Array, max_points: int) -> Array:
+    n = z.shape[0]
     if n > max_points:
-        z = z[jnp.linspace(0, n - 1, max_points).astype(jnp.int32)]
+        z = z[np.linspace(0, n - 1, max_points).astype(np.int32)]
         n = max_points
     sq = jnp.sum((z[:, None, :] - z[None, :, :]) ** 2, axis=-1)
-    iu = jnp.triu_indices(n, k=1)
+    iu = np.triu_indices(n, k=1)
     ell = jnp.sqrt(jnp.median(sq[iu]) / 2.0)
     return jnp.where(ell > 0, ell, jnp.ones_like(ell))
 
@@ -75,7 +84,8 @@ class AbstractKernel(eqx.Module):
         """This kernel with a lengthscale: its own, or the median heuristic on ``z`` (n, d)."""
         if self.lengthscale is not None:
             return self
-        return dataclasses.replace(self, lengthscale=median_heuristic(z))
+        z = z[:, None] if z.ndim == 1 else z
+        return dataclasses.replace(self, lengthscale=_median_heuristic(z, _MAX_MEDIAN_POINTS))
 
     def _ell(self) -> Array:
         if self.lengthscale is None:

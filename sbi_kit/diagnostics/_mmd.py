@@ -151,18 +151,18 @@ def mmd(
                 f"{fn}: `weights` must have shape ({m},) to match x, got {weights.shape}."
             )
         weights = check_finite(weights, "weights", fn)
-        kernel = kernel.resolve(y)
-    else:
-        kernel = kernel.resolve(jnp.concatenate([x, y]))
-    dtype = jnp.result_type(x.dtype, y.dtype)
-    x, y = x.astype(dtype), y.astype(dtype)
-    if weights is not None:
-        weights = weights.astype(dtype)
     return _mmd_jit(kernel, x, y, estimator, weights)
 
 
 @eqx.filter_jit
 def _mmd_jit(kernel, x, y, estimator, weights):
+    dtype = jnp.result_type(x.dtype, y.dtype)
+    x, y = x.astype(dtype), y.astype(dtype)
+    if weights is None:
+        kernel = kernel.resolve(jnp.concatenate([x, y]))
+    else:
+        weights = weights.astype(dtype)
+        kernel = kernel.resolve(y)
     return _mmd(kernel, x, y, estimator, weights)
 
 
@@ -218,32 +218,35 @@ def mmd_test(
         raise ValueError(
             f"{fn}: num_permutations must be a positive integer, got {num_permutations!r}."
         )
-    dtype = jnp.result_type(x.dtype, y.dtype)
-    z = jnp.concatenate([x, y]).astype(dtype)
-    kernel = kernel.resolve(z)
-    return _mmd_test(key, kernel, z, x.shape[0], estimator, num_permutations)
+    return _mmd_test(key, kernel, x, y, estimator, num_permutations)
 
 
 @eqx.filter_jit
-def _mmd_test(key, kernel, z, m, estimator, num_permutations):
-    num = z.shape[0]
+def _mmd_test(key, kernel, x, y, estimator, num_permutations):
+    dtype = jnp.result_type(x.dtype, y.dtype)
+    z = jnp.concatenate([x, y]).astype(dtype)
+    kernel = kernel.resolve(z)
+    m, num = x.shape[0], z.shape[0]
     n = num - m
     observed = _mmd(kernel, z[:m], z[m:], estimator, None)
     keys = jax.random.split(key, num_permutations)
+
+    def permuted_order(k):  # a uniformly random permutation: one sort of uniform keys
+        return jnp.argsort(jax.random.uniform(k, (num,)))
+
     if estimator == "linear":
 
-        def linear_statistic(k):
-            p = jax.random.permutation(k, z)
+        def one(k):
+            p = z[permuted_order(k)]
             return _linear(kernel, p[:m], p[m:])
 
-        permuted_statistic = linear_statistic
     else:
         gram = kernel.gram(z, z)
         row = jnp.sum(gram, axis=1)
         total, diag = jnp.sum(row), jnp.diagonal(gram)
 
-        def gram_statistic(k):
-            ex = jax.random.permutation(k, jnp.arange(num) < m).astype(z.dtype)
+        def one(k):
+            ex = jnp.zeros(num, z.dtype).at[permuted_order(k)[:m]].set(1.0)  # x-membership
             sxx = ex @ gram @ ex
             sx1 = ex @ row
             sxy = sx1 - sxx
@@ -254,8 +257,9 @@ def _mmd_test(key, kernel, z, m, estimator, num_permutations):
             dy = jnp.sum(diag) - dx
             return (sxx - dx) / (m * (m - 1)) + (syy - dy) / (n * (n - 1)) - 2.0 * sxy / (m * n)
 
-        permuted_statistic = gram_statistic
-
-    permuted = jax.lax.map(permuted_statistic, keys, batch_size=min(64, num_permutations))
+    if num_permutations * num <= _DIRECT:
+        permuted = jax.vmap(one)(keys)
+    else:  # bound memory: chunks of permutations
+        permuted = jax.lax.map(one, keys, batch_size=max(1, _DIRECT // num))
     p_value = (1.0 + jnp.sum(permuted >= observed)) / (num_permutations + 1.0)
     return observed, p_value
