@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -125,6 +125,8 @@ class CalibrationReport:
             expected coverage (``None`` when the posterior defines no density).
         num_dropped: simulations dropped because θ or x was NaN/inf.
     """
+
+    VERDICTS: ClassVar[tuple[str, ...]] = VERDICTS
 
     verdict: str
     num_simulations: int
@@ -336,10 +338,18 @@ def calibrate(
         ``sk.save`` stores it.
 
     Examples:
-        >>> import jax, sbi_kit as sk  # doctest: +SKIP
-        >>> report = sk.diagnostics.calibrate(jax.random.key(0), posterior, task, 1000)
-        >>> print(report.summary())
-        >>> posterior = report.attach(posterior); sk.save("posterior.sbi", posterior)
+        >>> import jax, sbi_kit as sk
+        >>> task = sk.tasks.get("gaussian_linear")
+        >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
+        >>> npe = sk.NPE(training=sk.Training(max_epochs=2))
+        >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
+        >>> report = sk.diagnostics.calibrate(jax.random.key(2), posterior, task, 100,
+        ...                                   num_posterior_samples=50)
+        >>> report.verdict in sk.diagnostics.CalibrationReport.VERDICTS
+        True
+        >>> posterior = report.attach(posterior)   # sk.save(path, posterior) stores it
+        >>> posterior.calibration.num_simulations
+        100
     """
     from ..simulators import simulate
     from ..simulators._simulate import as_simulator
