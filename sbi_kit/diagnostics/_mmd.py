@@ -236,16 +236,18 @@ def _mmd_test(key, kernel, x, y, estimator, num_permutations):
 
     if estimator == "linear":
 
-        def one(k):
+        def linear_statistic(k):
             p = z[permuted_order(k)]
             return _linear(kernel, p[:m], p[m:])
+
+        statistic = linear_statistic
 
     else:
         gram = kernel.gram(z, z)
         row = jnp.sum(gram, axis=1)
         total, diag = jnp.sum(row), jnp.diagonal(gram)
 
-        def one(k):
+        def gram_statistic(k):
             ex = jnp.zeros(num, z.dtype).at[permuted_order(k)[:m]].set(1.0)  # x-membership
             sxx = ex @ gram @ ex
             sx1 = ex @ row
@@ -257,9 +259,11 @@ def _mmd_test(key, kernel, x, y, estimator, num_permutations):
             dy = jnp.sum(diag) - dx
             return (sxx - dx) / (m * (m - 1)) + (syy - dy) / (n * (n - 1)) - 2.0 * sxy / (m * n)
 
+        statistic = gram_statistic
+
     if num_permutations * num <= _DIRECT:
-        permuted = jax.vmap(one)(keys)
+        permuted = jax.vmap(statistic)(keys)
     else:  # bound memory: chunks of permutations
-        permuted = jax.lax.map(one, keys, batch_size=max(1, _DIRECT // num))
+        permuted = jax.lax.map(statistic, keys, batch_size=max(1, _DIRECT // num))
     p_value = (1.0 + jnp.sum(permuted >= observed)) / (num_permutations + 1.0)
     return observed, p_value
