@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,31 @@ def _parser() -> argparse.ArgumentParser:
         help="posterior samples per calibration simulation",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--cache-dir",
+        default=None,
+        help="persistent XLA compilation cache, so a repeated run skips most JIT compilation "
+        "(default $SBI_KIT_CACHE_DIR or ~/.cache/sbi_kit/xla; 'none' switches it off)",
+    )
     return parser
+
+
+def _compilation_cache(choice: str | None) -> Path | None:
+    """Points JAX's persistent compilation cache at ``choice`` (None: the default folder)."""
+    if choice is None:
+        choice = os.environ.get("SBI_KIT_CACHE_DIR") or str(
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sbi_kit" / "xla"
+        )
+    if choice.lower() in ("", "none", "off"):
+        return None
+    path = Path(choice).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"sbi-kit: --cache-dir {choice!r} cannot be created: {e}") from None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -183,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"sbi-kit: --observation must be in 1..10, got {args.observation}.")
         if args.simulations < 10:
             raise SystemExit(f"sbi-kit: --simulations must be at least 10, got {args.simulations}.")
+        _compilation_cache(args.cache_dir)
         run(args)
     return 0
 

@@ -8,12 +8,23 @@ import sbi_kit as sk
 from sbi_kit.cli import main
 
 
-def test_run_writes_metrics_plots_and_posterior(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture
+def restore_compilation_cache():
+    """The CLI switches on JAX's persistent cache; switch it off again for later tests."""
+    yield
+    from jax._src import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
+
+
+def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_cache):
+    out, cache = tmp_path / "run", tmp_path / "xla"
     args = "run two_moons --simulations 600 --max-epochs 3 --num-samples 400 --observation 2"
     args += " --calibration-simulations 40 --calibration-samples 50 --no-progress"
-    code = main([*args.split(), "--out", str(out)])
+    code = main([*args.split(), "--out", str(out), "--cache-dir", str(cache)])
     assert code == 0
+    assert any(cache.iterdir()), "the compiled training program should be in the cache"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "two_moons" and metrics["observation"] == 2
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 600
