@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from . import tasks as task_registry
 from .diagnostics import c2st, calibrate
-from .inference import NPE
+from .inference import NPE, Bijection, Rejection
 from .io import save
 from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
@@ -33,7 +33,10 @@ from .training import Training
 def _method(name: str, args: argparse.Namespace):
     """The one place where a CLI method name becomes a configured method object."""
     training = Training(max_epochs=args.max_epochs)
-    methods = {"npe": lambda: NPE(training=training, ensemble_size=args.ensemble)}
+    support = {"bijection": Bijection, "rejection": Rejection}[args.support]()
+    methods = {
+        "npe": lambda: NPE(training=training, ensemble_size=args.ensemble, support=support)
+    }
     if name not in methods:
         raise SystemExit(f"sbi-kit: unknown method {name!r}; expected one of {sorted(methods)}.")
     return methods[name]()
@@ -60,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--num-samples", type=int, default=10_000, help="posterior samples")
     run.add_argument("--max-epochs", type=int, default=1000, help="upper bound on epochs")
     run.add_argument("--ensemble", type=int, default=1, help="number of networks in the ensemble")
+    run.add_argument(
+        "--support",
+        choices=("bijection", "rejection"),
+        default="bijection",
+        help="bounded priors: learn in unconstrained space (bijection) or on θ, rejecting "
+        "draws outside the support (rejection); default %(default)s",
+    )
     run.add_argument(
         "--calibration-simulations",
         type=int,

@@ -15,10 +15,10 @@ from jaxtyping import Array
 
 from .._types import Key
 from ..estimators import NSF, Standardizer
-from ..simulators import unconstraining_transform
 from ..training import History, Training, train
 from ._checks import check_num_samples, check_observation, check_theta_points, check_training_data
 from ._posterior import AbstractPosterior
+from ._support import Bijection
 
 
 class _FlowNet(eqx.Module):
@@ -42,13 +42,20 @@ def _ladj(transform, z: Array) -> Array:
     return jnp.sum(transform.log_abs_det_jacobian(z, transform(z)))
 
 
+def _inside(prior: dist.Distribution, theta: Array) -> Array:
+    """Whether each row of ``theta`` (n, d) lies in the prior's support; (n,) bool."""
+    return jnp.all(prior.support(theta).reshape(theta.shape[0], -1), axis=1)
+
+
 class NPEPosterior(AbstractPosterior):
     """The posterior returned by :meth:`NPE.fit`.
 
-    Flows act on z-scored, unconstrained parameters z = T⁻¹(θ), where T maps ℝᵈ onto the
-    prior's support, so the density is ``log q(θ|x) = log q_z(z|x) − log|dT/dz|`` and
-    no sample ever falls outside the prior's support. With ``ensemble_size = k > 1`` the
-    posterior is the equal-weight mixture of the k flows.
+    With the default ``support=Bijection()``, flows act on z-scored, unconstrained parameters
+    z = T⁻¹(θ), where T maps ℝᵈ onto the prior's support, so the density is
+    ``log q(θ|x) = log q_z(z|x) − log|dT/dz|`` and no sample ever falls outside the prior's
+    support. With ``support=Rejection()`` flows act on z-scored θ and draws outside the support
+    are rejected (see :meth:`acceptance_rate`). With ``ensemble_size = k > 1`` the posterior
+    is the equal-weight mixture of the k flows.
 
     Attributes:
         net: the trained flow (and embedding); arrays carry a leading ensemble axis.
@@ -86,8 +93,12 @@ class NPEPosterior(AbstractPosterior):
         lp = eqx.filter_vmap(lambda net: net.log_prob(z_std, x_std))(self.net)
         return jax.nn.logsumexp(lp) - math.log(lp.shape[0]) - self.theta_standardizer.log_scale()
 
+    def _transform(self) -> dist.transforms.Transform:
+        """The map from the space the flows learn in onto θ."""
+        return self.method.support.transform(self.prior)
+
     def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
-        transform = unconstraining_transform(self.prior)
+        transform = self._transform()
         z = transform.inv(theta)
         lp = self._log_prob_z(z, x_o) - _ladj(transform, z)
         inside = jnp.all(self.prior.support(theta))
@@ -125,10 +136,27 @@ class NPEPosterior(AbstractPosterior):
         x_o = check_observation(x_o, self.x_shape, iid=False)
         return _sample(self, key, x_o, num_samples)
 
+    def acceptance_rate(self, key: Key, x_o: Array, num_samples: int = 10_000) -> Array:
+        """The share of the flows' draws that lie inside the prior's support, given ``x_o``.
 
-@eqx.filter_jit
-def _sample(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
-    x_std = posterior.x_standardizer(x_o)
+        Under ``support=Rejection()`` this is the acceptance rate of sampling (and the mass
+        that ``log_prob`` integrates to); under ``Bijection()`` it is 1 by construction.
+
+        Args:
+            key: PRNG key.
+            x_o: one observation of shape ``x_shape``.
+            num_samples: draws used for the estimate.
+
+        Returns:
+            a scalar in [0, 1].
+        """
+        num_samples = check_num_samples(num_samples)
+        x_o = check_observation(x_o, self.x_shape, iid=False)
+        return _acceptance_rate(self, key, x_o, num_samples)
+
+
+def _draw(posterior: NPEPosterior, key: Key, x_std: Array, num_samples: int) -> Array:
+    """``num_samples`` draws of the ensemble mixture mapped to θ (before any rejection)."""
     k = posterior.ensemble_size
     key_member, key_flow = jax.random.split(key)
     keys = jax.random.split(key_flow, k)
@@ -136,7 +164,24 @@ def _sample(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> 
     member = jax.random.randint(key_member, (num_samples,), 0, k)
     z_std = draws[member, jnp.arange(num_samples)]
     z = jax.vmap(posterior.theta_standardizer.inverse)(z_std)
-    return jax.vmap(unconstraining_transform(posterior.prior))(z)
+    return jax.vmap(posterior._transform())(z)
+
+
+@eqx.filter_jit
+def _sample(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
+    x_std = posterior.x_standardizer(x_o)
+    return posterior.method.support.draw(
+        lambda k, m: _draw(posterior, k, x_std, m),
+        lambda theta: _inside(posterior.prior, theta),
+        key,
+        num_samples,
+    )
+
+
+@eqx.filter_jit
+def _acceptance_rate(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
+    theta = _draw(posterior, key, posterior.x_standardizer(x_o), num_samples)
+    return jnp.mean(_inside(posterior.prior, theta))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +198,10 @@ class NPE:
         training: :class:`sk.Training` settings.
         ensemble_size: number of independently initialised flows trained together (one
             ``vmap``); the posterior is their equal-weight mixture.
+        support: how posterior mass is kept inside the prior's support:
+            :class:`sk.inference.Bijection` (default; learn in unconstrained space) or
+            :class:`sk.inference.Rejection` (learn on θ, reject draws outside the support, as
+            the `sbi` package does).
 
     Examples:
         >>> import jax, sbi_kit as sk
@@ -168,6 +217,7 @@ class NPE:
     embedding: Any = None
     training: Training = Training()
     ensemble_size: int = 1
+    support: Any = Bijection()
 
     def __post_init__(self):
         if not isinstance(self.ensemble_size, int) or self.ensemble_size < 1:
@@ -176,6 +226,11 @@ class NPE:
             )
         if not hasattr(self.flow, "build"):
             raise TypeError(f"NPE: `flow` must be a flow spec such as NSF(), got {self.flow!r}.")
+        if not (hasattr(self.support, "transform") and hasattr(self.support, "draw")):
+            raise TypeError(
+                "NPE: `support` must be sk.inference.Bijection() or sk.inference.Rejection(), "
+                f"got {self.support!r}."
+            )
 
     def build(
         self, key: Key, dim_theta: int, x_shape: tuple[int, ...], prior: dist.Distribution
@@ -228,13 +283,13 @@ class NPE:
                 non-finite data, or θ outside the prior's support.
         """
         theta, x = check_training_data(theta, x, prior)
-        inside = jnp.all(prior.support(theta).reshape(theta.shape[0], -1), axis=1)
+        inside = _inside(prior, theta)
         if not bool(jnp.all(inside)):
             raise ValueError(
                 f"{int((~inside).sum())} rows of `theta` lie outside the prior's support; NPE "
                 "learns on the prior's support and cannot use them."
             )
-        transform = unconstraining_transform(prior)
+        transform = self.support.transform(prior)
         z = jax.vmap(transform.inv)(theta)
         key_init, key_train = jax.random.split(key)
         posterior = self.build(key_init, theta.shape[1], x.shape[1:], prior)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -134,3 +136,48 @@ def test_posterior_is_a_pytree_that_jits_and_vmaps(gaussian_npe):
     lp = jax.jit(jax.vmap(lambda x: gaussian_npe.log_prob(jnp.zeros(2), x)))(xs)
     direct = jnp.stack([gaussian_npe.log_prob(jnp.zeros(2), x) for x in xs])
     np.testing.assert_allclose(lp, direct, rtol=1e-5, atol=1e-5)
+
+
+def test_rejection_support_learns_on_theta_and_rejects_outside(tmp_path):
+    """Posterior ∝ N(θ; 0.95, 0.3) on [0, 1]: much of the flow's mass near the upper bound."""
+    sim = _uniform_problem()
+    theta, x = sk.simulate(jax.random.key(0), sim, 2000)
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=2, width=16, depth=1),
+        training=sk.Training(max_epochs=30, patience=5, learning_rate=2e-3),
+        support=sk.inference.Rejection(),
+    )
+    post = npe.fit(jax.random.key(1), theta, x, prior=sim.prior, progress=False)
+    x_o = jnp.array([0.95])
+    samples = post.sample(jax.random.key(2), x_o, 5000)
+    assert samples.shape == (5000, 1)
+    assert float(samples.min()) >= 0.0 and float(samples.max()) <= 1.0
+    # the analytic truncated-normal mean on [0, 1]
+    grid = (jnp.arange(2000) + 0.5)[:, None] / 2000
+    exact = jnp.exp(dist.Normal(0.95, 0.3).log_prob(grid[:, 0]))
+    exact_mean = float(jnp.sum(grid[:, 0] * exact) / jnp.sum(exact))
+    # within 0.3 posterior sds (sd ≈ 0.22): an affine flow smooths the hard edge at 1
+    assert abs(float(samples.mean()) - exact_mean) < 0.065
+    # log_prob is the flow density restricted to the support: it integrates to the acceptance
+    rate = float(post.acceptance_rate(jax.random.key(3), x_o, 20_000))
+    assert 0.3 < rate < 0.99
+    integral = float(jnp.sum(jnp.exp(post.log_prob(grid, x_o))) / 2000)
+    assert abs(integral - rate) < 0.02
+    assert float(post.log_prob(jnp.array([1.5]), x_o)) == -np.inf
+    # the strategy is part of the saved configuration
+    sk.save(tmp_path / "p.sbi", post)
+    loaded = sk.load(tmp_path / "p.sbi")
+    assert loaded.method.support == sk.inference.Rejection()
+    np.testing.assert_array_equal(loaded.sample(jax.random.key(2), x_o, 5000), samples)
+    # too few rounds for the acceptance rate: a clear error, not fewer or outside samples
+    one_round = dataclasses.replace(post.method, support=sk.inference.Rejection(max_rounds=1))
+    strict = dataclasses.replace(post, method=one_round)
+    with pytest.raises(Exception, match="fewer than the requested samples"):
+        strict.sample(jax.random.key(4), x_o, 5000).block_until_ready()
+
+
+def test_support_strategy_is_checked():
+    with pytest.raises(TypeError, match="`support` must be"):
+        sk.NPE(support="reject")
+    with pytest.raises(ValueError, match="max_rounds must be a positive integer"):
+        sk.inference.Rejection(max_rounds=0)
