@@ -130,6 +130,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--knots", type=int, default=10, help="NSF spline knots (default: 10)")
     p.add_argument("--max-epochs", type=int, default=1000, help="epoch cap (default: 1000)")
     p.add_argument(
+        "--batch-size", type=int, default=None, help="training batch size (default: sk.Training's)"
+    )
+    p.add_argument(
+        "--support",
+        choices=("bijection", "rejection"),
+        default=None,
+        help="bounded-prior strategy, sk.inference.Bijection or Rejection (default: NPE's)",
+    )
+    p.add_argument(
         "--blas-threads",
         type=int,
         default=1,
@@ -146,7 +155,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _training(args):
+    import sbi_kit as sk
+
+    default = sk.Training()
+    batch = default.batch_size if args.batch_size is None else args.batch_size
+    return sk.Training(max_epochs=args.max_epochs, batch_size=batch)
+
+
+def _support(args):
+    import sbi_kit as sk
+
+    if args.support is None:
+        return sk.NPE().support
+    return {"bijection": sk.inference.Bijection, "rejection": sk.inference.Rejection}[
+        args.support
+    ]()
+
+
 def estimator_settings(args) -> dict:
+    t = _training(args)
     return {
         "flow": "NSF",
         "layers": args.layers,
@@ -155,8 +183,9 @@ def estimator_settings(args) -> dict:
         "knots": args.knots,
         "ensemble_size": args.ensemble_size,
         "max_epochs": args.max_epochs,
-        "training": "sk.Training() defaults (batch 200, lr 5e-4, 10 % validation, patience 20, "
-        "clip 5.0)",
+        "training": f"sk.Training (batch {t.batch_size}, lr {t.learning_rate:g}, "
+        f"{t.validation_fraction:.0%} validation, patience {t.patience}, clip {t.clip_norm})",
+        "support": repr(_support(args)),
     }
 
 
@@ -204,7 +233,8 @@ def markdown(results: dict) -> str:
         f"{m['cpu']} ({m['cpu_count']} cores), CPU. Measured {m['date']}.",
         "",
         f"Estimator: NSF, {est['layers']} layers, {est['width']} hidden units x {est['depth']}, "
-        f"{est['knots']} knots, ensemble of {est['ensemble_size']}; {est['training']}, at most "
+        f"{est['knots']} knots, ensemble of {est['ensemble_size']}, bounded priors by "
+        f"{est.get('support', 'Bijection()')}; {est['training']}, at most "
         f"{est['max_epochs']} epochs. One posterior per task, budget and seed (amortised), "
         f"{s['num_samples']:,} samples per observation; C2ST against 10,000 reference samples "
         f"(sbibm's classifier), observations {s['observations']} (fewer where n says so: a 10-d "
@@ -334,8 +364,9 @@ def main(argv=None) -> None:
 
     npe = sk.NPE(
         flow=sk.estimators.NSF(layers=args.layers, width=args.width, knots=args.knots),
-        training=sk.Training(max_epochs=args.max_epochs),
+        training=_training(args),
         ensemble_size=args.ensemble_size,
+        support=_support(args),
     )
     for task_name in tasks:
         task = sk.tasks.get(task_name)
