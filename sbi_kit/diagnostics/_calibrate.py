@@ -421,6 +421,12 @@ def calibrate(
         references,
         metric,
     )
+    bad = int(np.sum(np.asarray(t_counts) > L))
+    if bad:
+        raise ValueError(
+            f"{fn}: the posterior drew NaN or inf samples for {bad} of {n} simulations; "
+            "calibration needs finite samples (check the trained estimator)."
+        )
     bins = max(1, n // 10) if num_bins is None else int(num_bins)
     # TARP
     ecp = ecdf_on_grid(t_counts, L, bins)

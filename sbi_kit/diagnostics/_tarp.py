@@ -32,25 +32,19 @@ def _check_inputs(samples, theta, fn: str) -> tuple[Array, Array]:
     return samples, theta
 
 
-def all_finite(x: Array) -> Array:
-    """``jnp.all(jnp.isfinite(x))``, written per coordinate so that XLA fuses it into the pass
-    that computes the distances."""
-    d = x.shape[-1]
-    if d > 16:
-        return jnp.all(jnp.isfinite(x))
-    bad = sum((~jnp.isfinite(x[..., j])).astype(jnp.int32) for j in range(d))
-    return jnp.sum(bad) == 0
-
-
-def _distance(a: Array, b: Array, metric: str) -> Array:
-    """A monotone transform of the distance: squared for ``euclidean`` (comparisons are all
-    TARP needs), the L1 norm for ``manhattan``. Small ``d`` is unrolled, which XLA fuses into
-    one pass instead of reducing over a short minor axis."""
+def _distance(a: Array, b: Array, metric: str) -> tuple[Array, Array]:
+    """A monotone transform of the distance (squared for ``euclidean``: comparisons are all
+    TARP needs; the L1 norm for ``manhattan``), and the sum of the coordinate differences,
+    which is finite exactly when every coordinate is (used to flag NaN/inf in the same pass).
+    Small ``d`` is unrolled, which XLA fuses into one pass instead of reducing over a short
+    minor axis."""
     d = a.shape[-1]
     term = (lambda u: u * u) if metric == "euclidean" else jnp.abs
     if d <= 16:
-        return sum(term(a[..., j] - b[..., j]) for j in range(d))
-    return jnp.sum(term(a - b), axis=-1)
+        diffs = [a[..., j] - b[..., j] for j in range(d)]
+        return sum(term(u) for u in diffs), sum(diffs)
+    diff = a - b
+    return jnp.sum(term(diff), axis=-1), jnp.sum(diff, axis=-1)
 
 
 def tarp_counts(
@@ -59,7 +53,9 @@ def tarp_counts(
     """Per simulation, the number of samples closer to the reference point than θ*; (n,) int.
 
     ``f_i = counts_i / L`` is the credibility of the smallest ball around ``r_i`` that holds
-    ``θ*_i``. Low-level, jittable; see :func:`tarp` for the arguments.
+    ``θ*_i``. A simulation with a NaN or inf among its samples gets a count above ``L`` (the
+    check rides in the same pass over the samples; callers test ``counts <= L``). Low-level,
+    jittable; see :func:`tarp` for the arguments.
     """
     lo, hi = jnp.min(theta, axis=0), jnp.max(theta, axis=0)
     scale = hi - lo + 1e-10
@@ -72,9 +68,11 @@ def tarp_counts(
     if normalize:
         samples = (samples - lo) / scale
         theta = (theta - lo) / scale
-    d_samples = _distance(samples, references[None], metric)  # (L, n)
-    d_theta = _distance(theta, references, metric)  # (n,)
-    return jnp.sum(d_samples < d_theta[None], axis=0, dtype=jnp.int32)
+    d_samples, total = _distance(samples, references[None], metric)  # (L, n) each
+    d_theta, _ = _distance(theta, references, metric)  # (n,)
+    num_samples = samples.shape[0]
+    closer = (d_samples < d_theta[None]).astype(jnp.int32)
+    return jnp.sum(jnp.where(jnp.isfinite(total), closer, num_samples + 1), axis=0)
 
 
 @eqx.filter_jit
@@ -82,12 +80,15 @@ def _tarp(key, samples, theta, references, metric, num_bins, normalize, num_boot
     """(ecp, alpha, [samples, theta, references] all finite) in one compiled call."""
     dtype = jnp.result_type(samples.dtype, theta.dtype)
     samples, theta = samples.astype(dtype), theta.astype(dtype)
-    finite = [all_finite(samples), all_finite(theta)]
+    finite = [jnp.bool_(True), jnp.all(jnp.isfinite(theta))]
     if not isinstance(references, str):
         references = references.astype(dtype)
-        finite.append(all_finite(references))
+        finite.append(jnp.all(jnp.isfinite(references)))
     key_ref, key_boot = jax.random.split(key)
     counts = tarp_counts(key_ref, samples, theta, references, metric, normalize)
+    # blame the samples only when θ and the references are finite (normalising by a NaN range
+    # would spoil every sample)
+    finite[0] = jnp.all(counts <= samples.shape[0]) | ~jnp.all(jnp.stack(finite[1:]))
     num_samples = samples.shape[0]
     if num_bootstrap > 0:
         n = counts.shape[0]

@@ -135,7 +135,14 @@ def test_bad_inputs_raise_clear_errors():
         D.tarp(jax.random.key(0), samples, theta, metric="cosine")
     with pytest.raises(ValueError, match="references"):
         D.tarp(jax.random.key(0), samples, theta, references=theta[:10])
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="`samples` contains NaN or inf"):
         D.tarp(jax.random.key(0), samples.at[0, 0, 0].set(jnp.nan), theta)
+    for value in (jnp.inf, -jnp.inf):  # caught in the same pass as the distances
+        with pytest.raises(ValueError, match="`samples` contains NaN or inf"):
+            D.tarp(jax.random.key(0), samples.at[3, 7, 0].set(value), theta, normalize=False)
+    with pytest.raises(ValueError, match="`theta` contains NaN or inf"):
+        D.tarp(jax.random.key(0), samples, theta.at[2, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match="`references` contains NaN or inf"):
+        D.tarp(jax.random.key(0), samples, theta, references=theta.at[1, 0].set(jnp.inf))
     with pytest.raises(ValueError, match="num_bins"):
         D.tarp(jax.random.key(0), samples, theta, num_bins=0)
