@@ -238,7 +238,7 @@ def markdown(results: dict) -> str:
         f"{est['max_epochs']} epochs. One posterior per task, budget and seed (amortised), "
         f"{s['num_samples']:,} samples per observation; C2ST against 10,000 reference samples "
         f"(sbibm's classifier), observations {s['observations']} (fewer where n says so: a 10-d "
-        f"C2ST takes ~10 min on this machine), seeds {s['seeds']}.",
+        f"C2ST took 4-5 min on this machine), seeds {s['seeds']}.",
         "",
     ]
     head = [
