@@ -106,6 +106,19 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def add_c2st_and_resume_arguments(parser) -> None:
+    """``--blas-threads`` (threads of scikit-learn's C2ST classifier) and ``--fresh``, shared by
+    the benchmarks that compute C2ST and resume from results on disk."""
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="BLAS threads during C2ST (default 1: on a busy machine more threads make "
+        "scikit-learn's MLP several times slower; the result is the same)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="ignore results already on disk")
+
+
 def parse_int_list(text: str) -> list[int]:
     """``"1-3,7"`` -> ``[1, 2, 3, 7]`` (for ``--observations``, ``--seeds``)."""
     out: list[int] = []

@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _jax_compile_time import CompileTimer  # noqa: E402
 from _report import (  # noqa: E402
     RESULTS_DIR,
+    add_c2st_and_resume_arguments,
     fmt,
     machine,
     parse_int_list,
@@ -121,14 +122,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "10-d posterior takes minutes, the mean reference log-density is computed for all",
     )
     p.add_argument("--no-c2st", action="store_true", help="skip C2ST (timing only)")
-    p.add_argument(
-        "--blas-threads",
-        type=int,
-        default=1,
-        help="BLAS threads during C2ST (default 1: on a busy machine more threads make "
-        "scikit-learn's MLP several times slower; the result is the same)",
-    )
-    p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
+    add_c2st_and_resume_arguments(p)
     p.add_argument(
         "--out",
         type=Path,

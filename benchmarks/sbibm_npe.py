@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
     RESULTS_DIR,
+    add_c2st_and_resume_arguments,
     fmt,
     machine,
     parse_int_list,
@@ -138,14 +139,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="bounded-prior strategy, sk.inference.Bijection or Rejection (default: NPE's)",
     )
-    p.add_argument(
-        "--blas-threads",
-        type=int,
-        default=1,
-        help="BLAS threads during C2ST (default 1: on a busy machine more threads make "
-        "scikit-learn's MLP several times slower; the result is the same)",
-    )
-    p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
+    add_c2st_and_resume_arguments(p)
     p.add_argument(
         "--out",
         type=Path,
