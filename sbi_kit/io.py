@@ -1,15 +1,20 @@
 """Saving and loading trained posteriors.
 
-File layout (format version 1)::
+File layout (format version 2)::
 
-    b"SBIKIT\\x00\\x01"            magic and format version
+    b"SBIKIT\\x00\\x02"            magic and format version
     8-byte little-endian length   of the JSON header
     JSON header                    format, library version, method, config, dims, history,
                                    calibration, prior (pickled, base64) and a SHA-256 of the body
-    body                           the posterior's arrays (``eqx.tree_serialise_leaves``)
+    body                           the posterior's arrays except the prior's
+                                   (``eqx.tree_serialise_leaves``)
 
 ``load`` rebuilds the posterior's skeleton from the method's configuration, then reads the
-arrays into it. Writes go to a temporary file that is renamed into place, so a crash never
+arrays into it. The prior travels pickled, never as leaves of the body: numpyro flattens a
+distribution in an order that depends on Python's string hashing, which differs from process to
+process, so matching its leaves by position could swap, say, a ``Uniform``'s ``low`` and
+``high``. Version-1 files (which held the prior's leaves too) are still read; their prior
+leaves are skipped. Writes go to a temporary file that is renamed into place, so a crash never
 leaves a half-written file under the target name.
 """
 
@@ -33,7 +38,8 @@ import jax
 from .training import History
 
 MAGIC = b"SBIKIT\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 class LoadError(ValueError):
@@ -110,7 +116,7 @@ def save(path: str | os.PathLike, posterior) -> None:
             f"sk.save expects a trained sbi_kit posterior, got {type(posterior).__name__}."
         )
     body = io.BytesIO()
-    eqx.tree_serialise_leaves(body, posterior)
+    eqx.tree_serialise_leaves(body, _arrays(posterior))
     body_bytes = body.getvalue()
     try:
         prior_pickle = base64.b64encode(pickle.dumps(posterior.prior)).decode("ascii")
@@ -161,9 +167,10 @@ def _read(path) -> tuple[dict, bytes]:
     if len(data) < prefix + 8 or data[: len(MAGIC)] != MAGIC:
         raise LoadError(f"{path} is not an sbi_kit posterior file (bad magic bytes).")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise LoadError(
-            f"{path} has format version {version}; this sbi_kit reads version {FORMAT_VERSION}."
+            f"{path} has format version {version}; this sbi_kit reads versions "
+            f"{', '.join(map(str, _READABLE_VERSIONS))}."
         )
     (length,) = struct.unpack("<Q", data[prefix : prefix + 8])
     start = prefix + 8
@@ -181,7 +188,32 @@ def _read(path) -> tuple[dict, bytes]:
         )
     if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
         raise LoadError(f"{path} is corrupted: the checksum of its arrays does not match.")
+    header["format_version"] = version
     return header, body
+
+
+def _fields(posterior) -> list[str]:
+    """The posterior's fields that the body stores: the pytree fields except the prior."""
+    return [
+        f.name
+        for f in dataclasses.fields(posterior)
+        if f.name != "prior" and not f.metadata.get("static", False)
+    ]
+
+
+def _arrays(posterior) -> list:
+    """What the body of a version-2 file holds: those fields' values, in field order."""
+    return [getattr(posterior, name) for name in _fields(posterior)]
+
+
+def _deserialise(body: bytes, skeleton, version: int):
+    """Reads the body into ``skeleton`` (whose prior is the unpickled one and is kept)."""
+    if version == 1:
+        # The whole posterior, prior included: read it, then put the unpickled prior back.
+        loaded = eqx.tree_deserialise_leaves(io.BytesIO(body), skeleton)
+        return eqx.tree_at(lambda p: p.prior, loaded, skeleton.prior)
+    loaded = eqx.tree_deserialise_leaves(io.BytesIO(body), _arrays(skeleton))
+    return eqx.tree_at(_arrays, skeleton, loaded)
 
 
 def load(path: str | os.PathLike, *, prior=None):
@@ -211,7 +243,7 @@ def load(path: str | os.PathLike, *, prior=None):
         prior = pickle.loads(base64.b64decode(header["prior"]))
     skeleton = method.build(jax.random.key(0), header["dim_theta"], tuple(header["x_shape"]), prior)
     try:
-        posterior = eqx.tree_deserialise_leaves(io.BytesIO(body), skeleton)
+        posterior = _deserialise(body, skeleton, header["format_version"])
     except Exception as e:
         raise LoadError(f"{path}: the arrays do not fit the saved configuration ({e}).") from None
     return dataclasses.replace(
