@@ -126,6 +126,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="posterior samples per observation (default: %(default)s)",
     )
     p.add_argument("--ensemble-size", type=int, default=1, help="NPE ensemble size (default: 1)")
+    p.add_argument(
+        "--flow",
+        choices=("nsf", "coupling"),
+        default="nsf",
+        help="sk.estimators.NSF (masked autoregressive) or CouplingNSF (default: %(default)s)",
+    )
     p.add_argument("--layers", type=int, default=5, help="NSF layers (default: 5)")
     p.add_argument("--width", type=int, default=50, help="NSF hidden units (default: 50)")
     p.add_argument("--knots", type=int, default=10, help="NSF spline knots (default: 10)")
@@ -170,10 +176,10 @@ def _support(args):
 def estimator_settings(args) -> dict:
     t = _training(args)
     return {
-        "flow": "NSF",
+        "flow": {"nsf": "NSF", "coupling": "CouplingNSF"}[args.flow],
         "layers": args.layers,
         "width": args.width,
-        "depth": 2,
+        "depth": 2 if args.flow == "nsf" else "2 residual blocks",
         "knots": args.knots,
         "ensemble_size": args.ensemble_size,
         "max_epochs": args.max_epochs,
@@ -226,9 +232,9 @@ def markdown(results: dict) -> str:
         f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}, flowjax {v.get('flowjax')}), "
         f"{m['cpu']} ({m['cpu_count']} cores), CPU. Measured {m['date']}.",
         "",
-        f"Estimator: NSF, {est['layers']} layers, {est['width']} hidden units x {est['depth']}, "
-        f"{est['knots']} knots, ensemble of {est['ensemble_size']}, bounded priors by "
-        f"{est.get('support', 'Bijection()')}; {est['training']}, at most "
+        f"Estimator: {est['flow']}, {est['layers']} layers, {est['width']} hidden units x "
+        f"{est['depth']}, {est['knots']} knots, ensemble of {est['ensemble_size']}, "
+        f"bounded priors by {est.get('support', 'Bijection()')}; {est['training']}, at most "
         f"{est['max_epochs']} epochs. One posterior per task, budget and seed (amortised), "
         f"{s['num_samples']:,} samples per observation; C2ST against 10,000 reference samples "
         f"(sbibm's classifier), observations {s['observations']} (fewer where n says so: a 10-d "
@@ -356,8 +362,9 @@ def main(argv=None) -> None:
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
 
+    flow = {"nsf": sk.estimators.NSF, "coupling": sk.estimators.CouplingNSF}[args.flow]
     npe = sk.NPE(
-        flow=sk.estimators.NSF(layers=args.layers, width=args.width, knots=args.knots),
+        flow=flow(layers=args.layers, width=args.width, knots=args.knots),
         training=_training(args),
         ensemble_size=args.ensemble_size,
         support=_support(args),

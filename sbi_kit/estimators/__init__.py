@@ -2,6 +2,7 @@
 
 from ._flows import MAF as MAF
 from ._flows import NSF as NSF
+from ._flows import CouplingNSF as CouplingNSF
 from ._standardize import Standardizer as Standardizer
 
-__all__ = ["MAF", "NSF", "Standardizer"]
+__all__ = ["CouplingNSF", "MAF", "NSF", "Standardizer"]

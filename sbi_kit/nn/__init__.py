@@ -1,6 +1,7 @@
-"""Networks: activations by name and embedding networks for observations."""
+"""Networks: activations by name, embedding networks for observations, flow conditioners."""
 
 from ._activation import activation as activation
 from ._mlp import MLPEmbedding as MLPEmbedding
+from ._residual import ResidualNet as ResidualNet
 
-__all__ = ["activation", "MLPEmbedding"]
+__all__ = ["activation", "MLPEmbedding", "ResidualNet"]
