@@ -132,6 +132,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="nsf",
         help="sk.estimators.NSF (masked autoregressive) or CouplingNSF (default: %(default)s)",
     )
+    p.add_argument(
+        "--deepset",
+        type=int,
+        default=None,
+        metavar="ELEMENT_DIM",
+        help="embed x with sk.nn.DeepSetEmbedding(element_dim=ELEMENT_DIM), for observations "
+        "made of i.i.d. draws such as slcp's four 2-d draws (default: no embedding)",
+    )
     p.add_argument("--layers", type=int, default=5, help="NSF layers (default: 5)")
     p.add_argument("--width", type=int, default=50, help="NSF hidden units (default: 50)")
     p.add_argument("--knots", type=int, default=10, help="NSF spline knots (default: 10)")
@@ -173,9 +181,16 @@ def _support(args):
     ]()
 
 
+def _embedding(args):
+    import sbi_kit as sk
+
+    return None if args.deepset is None else sk.nn.DeepSetEmbedding(element_dim=args.deepset)
+
+
 def estimator_settings(args) -> dict:
     t = _training(args)
-    return {
+    embedding = {} if args.deepset is None else {"embedding": repr(_embedding(args))}
+    return embedding | {
         "flow": {"nsf": "NSF", "coupling": "CouplingNSF"}[args.flow],
         "layers": args.layers,
         "width": args.width,
@@ -234,7 +249,8 @@ def markdown(results: dict) -> str:
         "",
         f"Estimator: {est['flow']}, {est['layers']} layers, {est['width']} hidden units x "
         f"{est['depth']}, {est['knots']} knots, ensemble of {est['ensemble_size']}, "
-        f"bounded priors by {est.get('support', 'Bijection()')}; {est['training']}, at most "
+        f"bounded priors by {est.get('support', 'Bijection()')}; "
+        f"embedding {est.get('embedding', 'none')}; {est['training']}, at most "
         f"{est['max_epochs']} epochs. One posterior per task, budget and seed (amortised), "
         f"{s['num_samples']:,} samples per observation; C2ST against 10,000 reference samples "
         f"(sbibm's classifier), observations {s['observations']} (fewer where n says so: a 10-d "
@@ -368,6 +384,7 @@ def main(argv=None) -> None:
         training=_training(args),
         ensemble_size=args.ensemble_size,
         support=_support(args),
+        embedding=_embedding(args),
     )
     for task_name in tasks:
         task = sk.tasks.get(task_name)

@@ -1,7 +1,8 @@
 """Networks: activations by name, embedding networks for observations, flow conditioners."""
 
 from ._activation import activation as activation
+from ._deepset import DeepSetEmbedding as DeepSetEmbedding
 from ._mlp import MLPEmbedding as MLPEmbedding
 from ._residual import ResidualNet as ResidualNet
 
-__all__ = ["activation", "MLPEmbedding", "ResidualNet"]
+__all__ = ["activation", "DeepSetEmbedding", "MLPEmbedding", "ResidualNet"]
