@@ -181,6 +181,13 @@ def _support(args):
     ]()
 
 
+def _flow(args):
+    import sbi_kit as sk
+
+    spec = {"nsf": sk.estimators.NSF, "coupling": sk.estimators.CouplingNSF}[args.flow]
+    return spec(layers=args.layers, width=args.width, knots=args.knots)
+
+
 def _embedding(args):
     import sbi_kit as sk
 
@@ -188,13 +195,13 @@ def _embedding(args):
 
 
 def estimator_settings(args) -> dict:
-    t = _training(args)
+    t, flow = _training(args), _flow(args)
     embedding = {} if args.deepset is None else {"embedding": repr(_embedding(args))}
     return embedding | {
-        "flow": {"nsf": "NSF", "coupling": "CouplingNSF"}[args.flow],
+        "flow": type(flow).__name__,
         "layers": args.layers,
         "width": args.width,
-        "depth": 2 if args.flow == "nsf" else "2 residual blocks",
+        "depth": getattr(flow, "depth", None) or f"{flow.blocks} residual blocks",
         "knots": args.knots,
         "ensemble_size": args.ensemble_size,
         "max_epochs": args.max_epochs,
@@ -378,9 +385,8 @@ def main(argv=None) -> None:
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
 
-    flow = {"nsf": sk.estimators.NSF, "coupling": sk.estimators.CouplingNSF}[args.flow]
     npe = sk.NPE(
-        flow=flow(layers=args.layers, width=args.width, knots=args.knots),
+        flow=_flow(args),
         training=_training(args),
         ensemble_size=args.ensemble_size,
         support=_support(args),
