@@ -8,11 +8,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from flowjax.bijections import (
+    AbstractBijection,
     Chain,
     Coupling,
     Invert,
     Permute,
-    RationalQuadraticSpline,
     Scan,
     TriangularAffine,
 )
@@ -27,8 +27,7 @@ def _layer(
     dim: int,
     cond_dim: int,
     *,
-    knots: int,
-    interval: float,
+    transformer: AbstractBijection,
     width: int,
     blocks: int,
     activation: Callable,
@@ -38,7 +37,7 @@ def _layer(
     untransformed = dim // 2
     coupling = Coupling(
         k_coupling,
-        transformer=RationalQuadraticSpline(knots=knots, interval=interval),
+        transformer=transformer,
         untransformed_dim=untransformed,
         dim=dim,
         cond_dim=cond_dim,
@@ -75,8 +74,7 @@ def coupling_spline_flow(
     cond_dim: int,
     *,
     layers: int,
-    knots: int,
-    interval: float,
+    transformer: AbstractBijection,
     width: int,
     blocks: int,
     activation: Callable,
@@ -94,8 +92,7 @@ def coupling_spline_flow(
             k,
             dim,
             cond_dim,
-            knots=knots,
-            interval=interval,
+            transformer=transformer,
             width=width,
             blocks=blocks,
             activation=activation,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-from flowjax.bijections import Affine, RationalQuadraticSpline
+from flowjax.bijections import Affine
 from flowjax.distributions import AbstractDistribution, Normal
 from flowjax.flows import masked_autoregressive_flow
 
 from .._types import Key
 from ..nn import activation
 from ._coupling import coupling_spline_flow
+from ._spline import rational_quadratic_spline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,10 @@ class NSF:
         depth: hidden layers of the conditioner networks.
         knots: spline knots per dimension.
         interval: half-width of the spline interval.
+        knot_temperature: the spline's bin widths and heights are ``softmax(u / T)`` of the
+            conditioner's outputs ``u``; ``T > 1`` keeps the knots nearer to evenly spaced and
+            moves them more slowly in training (`sbi`'s splines use ``T = sqrt(width)``; see
+            the NPE docs for when it helps).
         activation: name of the conditioner activation (``"relu"``, ``"tanh"``, ``"gelu"``, ...).
     """
 
@@ -35,6 +40,7 @@ class NSF:
     depth: int = 2
     knots: int = 10
     interval: float = 5.0
+    knot_temperature: float = 1.0
     activation: str = "relu"
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
@@ -42,7 +48,7 @@ class NSF:
         return masked_autoregressive_flow(
             key,
             base_dist=Normal(jnp.zeros(dim)),
-            transformer=RationalQuadraticSpline(knots=self.knots, interval=self.interval),
+            transformer=rational_quadratic_spline(self.knots, self.interval, self.knot_temperature),
             cond_dim=cond_dim,
             flow_layers=self.layers,
             nn_width=self.width,
@@ -97,6 +103,7 @@ class CouplingNSF:
         blocks: residual blocks (two linear layers each) per conditioner.
         knots: spline knots per dimension.
         interval: half-width of the spline interval.
+        knot_temperature: as for :class:`NSF`.
         activation: name of the conditioner activation.
     """
 
@@ -105,6 +112,7 @@ class CouplingNSF:
     blocks: int = 2
     knots: int = 10
     interval: float = 3.0
+    knot_temperature: float = 1.0
     activation: str = "relu"
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
@@ -114,8 +122,7 @@ class CouplingNSF:
             dim,
             cond_dim,
             layers=self.layers,
-            knots=self.knots,
-            interval=self.interval,
+            transformer=rational_quadratic_spline(self.knots, self.interval, self.knot_temperature),
             width=self.width,
             blocks=self.blocks,
             activation=activation(self.activation),

@@ -21,13 +21,13 @@ class _GatedBlock(eqx.Module):
     activation: Callable = eqx.field(static=True)
 
     def __init__(self, key: Key, width: int, context_dim: int, activation: Callable):
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3, k4 = jax.random.split(key, 4)
         self.first = eqx.nn.Linear(width, width, key=k1)
         second = eqx.nn.Linear(width, width, key=k2)
         # Near-zero last layer: every block starts close to the identity.
         small = jax.random.uniform(k3, second.weight.shape, minval=-1e-3, maxval=1e-3)
         self.second = eqx.tree_at(lambda m: (m.weight, m.bias), second, (small, jnp.zeros(width)))
-        self.gate = eqx.nn.Linear(context_dim, width, key=k3) if context_dim else None
+        self.gate = eqx.nn.Linear(context_dim, width, key=k4) if context_dim else None
         self.activation = activation
 
     def __call__(self, h: Array, context: Array) -> Array:

@@ -1,3 +1,4 @@
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,10 +10,14 @@ SPECS = [
     sk.estimators.NSF(layers=2, width=16, knots=6),
     sk.estimators.MAF(layers=2, width=16),
     sk.estimators.CouplingNSF(layers=2, width=16, knots=6),
+    sk.estimators.NSF(layers=2, width=16, knots=6, knot_temperature=4.0),
+    sk.estimators.CouplingNSF(layers=2, width=16, knots=6, knot_temperature=4.0),
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    "spec", SPECS, ids=lambda s: f"{type(s).__name__}-T{getattr(s, 'knot_temperature', 1.0)}"
+)
 def test_flow_density_integrates_to_one_and_inverts(spec):
     """∫ q(θ | c) dθ = 1 within 1 % on a grid, and sampling inverts the density's map."""
     flow = spec.build(jax.random.key(0), 2, 3)
@@ -50,3 +55,32 @@ def test_npe_with_coupling_flow_recovers_gaussian_posterior(gaussian_simulator):
     samples = posterior.sample(jax.random.key(2), x_o, 20_000)
     np.testing.assert_allclose(samples.mean(0), mean, atol=0.15 * sd)
     np.testing.assert_allclose(samples.std(0), sd, rtol=0.15)
+
+
+def test_knot_temperature_divides_the_conditioner_outputs():
+    """With temperature T the knots for outputs u are flowjax's knots for u / T."""
+    import paramax
+    from flowjax.utils import get_ravelled_pytree_constructor
+
+    from sbi_kit.estimators._spline import rational_quadratic_spline
+
+    u = jax.random.normal(jax.random.key(0), (5 + 5 + 6,)) * 3.0
+    tempered, n = get_ravelled_pytree_constructor(
+        rational_quadratic_spline(4, 3.0, knot_temperature=2.5), filter_spec=eqx.is_inexact_array
+    )
+    plain, m = get_ravelled_pytree_constructor(
+        rational_quadratic_spline(4, 3.0), filter_spec=eqx.is_inexact_array
+    )
+    assert n == m == u.size  # the temperature is not a trainable parameter
+    scaled = u.at[:10].divide(2.5)  # widths and heights are scaled, derivatives are not
+    a, b = paramax.unwrap(tempered(u)), paramax.unwrap(plain(scaled))
+    np.testing.assert_allclose(a.x_pos, b.x_pos, atol=1e-6)
+    np.testing.assert_allclose(a.y_pos, b.y_pos, atol=1e-6)
+    np.testing.assert_allclose(a.derivatives, b.derivatives, atol=1e-6)
+    untempered = paramax.unwrap(plain(u)).x_pos  # T > 1 keeps the bins nearer to even
+    assert float(jnp.ptp(jnp.diff(a.x_pos))) < float(jnp.ptp(jnp.diff(untempered)))
+
+
+def test_bad_knot_temperature_raises():
+    with pytest.raises(ValueError, match="knot_temperature"):
+        sk.estimators.NSF(knot_temperature=0.0).build(jax.random.key(0), 2, 3)
