@@ -143,6 +143,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=5, help="NSF layers (default: 5)")
     p.add_argument("--width", type=int, default=50, help="NSF hidden units (default: 50)")
     p.add_argument("--knots", type=int, default=10, help="NSF spline knots (default: 10)")
+    p.add_argument(
+        "--knot-temperature",
+        type=float,
+        default=1.0,
+        help="the flow's knot_temperature; sqrt(width) is nflows' choice (default: 1)",
+    )
     p.add_argument("--max-epochs", type=int, default=1000, help="epoch cap (default: 1000)")
     p.add_argument(
         "--batch-size", type=int, default=None, help="training batch size (default: sk.Training's)"
@@ -185,7 +191,12 @@ def _flow(args):
     import sbi_kit as sk
 
     spec = {"nsf": sk.estimators.NSF, "coupling": sk.estimators.CouplingNSF}[args.flow]
-    return spec(layers=args.layers, width=args.width, knots=args.knots)
+    return spec(
+        layers=args.layers,
+        width=args.width,
+        knots=args.knots,
+        knot_temperature=args.knot_temperature,
+    )
 
 
 def _embedding(args):
@@ -197,6 +208,9 @@ def _embedding(args):
 def estimator_settings(args) -> dict:
     t, flow = _training(args), _flow(args)
     embedding = {} if args.deepset is None else {"embedding": repr(_embedding(args))}
+    # Recorded only when set, so result files written before the option still resume.
+    if args.knot_temperature != 1.0:
+        embedding["knot_temperature"] = args.knot_temperature
     return embedding | {
         "flow": type(flow).__name__,
         "layers": args.layers,
@@ -255,7 +269,8 @@ def markdown(results: dict) -> str:
         f"{m['cpu']} ({m['cpu_count']} cores), CPU. Measured {m['date']}.",
         "",
         f"Estimator: {est['flow']}, {est['layers']} layers, {est['width']} hidden units x "
-        f"{est['depth']}, {est['knots']} knots, ensemble of {est['ensemble_size']}, "
+        f"{est['depth']}, {est['knots']} knots (temperature "
+        f"{est.get('knot_temperature', 1.0):.3g}), ensemble of {est['ensemble_size']}, "
         f"bounded priors by {est.get('support', 'Bijection()')}; "
         f"embedding {est.get('embedding', 'none')}; {est['training']}, at most "
         f"{est['max_epochs']} epochs. One posterior per task, budget and seed (amortised), "
