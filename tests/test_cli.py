@@ -56,3 +56,14 @@ def test_run_rejects_unknown_task_and_bad_observation(tmp_path):
         main(["run", "two_moons", "--observation", "11", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown method 'abc'"):
         main(["run", "two_moons", "--method", "abc", "--out", str(tmp_path)])
+
+
+def test_run_options_configure_the_method():
+    from sbi_kit.cli import _method, _parser
+
+    args = _parser().parse_args(["run", "--knot-temperature", "3", "--support", "rejection"])
+    method = _method("npe", args)
+    assert method.flow == sk.estimators.NSF(knot_temperature=3.0)
+    assert isinstance(method.support, sk.inference.Rejection)
+    default = _method("npe", _parser().parse_args(["run"]))
+    assert default.flow == sk.estimators.NSF() and default.flow.knot_temperature == 1.0
