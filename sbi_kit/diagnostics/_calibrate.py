@@ -14,7 +14,7 @@ from jaxtyping import Array
 from scipy.stats import norm
 
 from .._types import Key
-from ._checks import check_finite, check_key
+from .._checks import check_finite, check_key
 from ._coverage import coverage_summary, hpd_counts
 from ._sbc import default_rank_bins, ranks, sbc_test
 from ._tarp import tarp_counts, tarp_summary

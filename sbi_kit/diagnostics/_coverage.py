@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import as_float_array, is_concrete
+from .._checks import as_float_array, is_concrete
 from ._uniformity import ecdf_on_grid, grid, ks_uniform_pvalue
 
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import as_float_array, check_finite
+from .._checks import as_float_array, check_finite
 
 _MAX_MEDIAN_POINTS = 1000
 

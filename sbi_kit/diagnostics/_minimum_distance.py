@@ -19,7 +19,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ..simulators import unconstraining_transform
-from ._checks import as_float_array, check_finite, check_key
+from .._checks import as_float_array, check_finite, check_key
 from ._kernels import AbstractKernel, GaussianKernel, check_points
 from ._mmd import _within, kernel_sum
 from ._optimal_weights import optimal_weights

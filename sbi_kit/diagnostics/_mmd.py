@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._types import Key
-from ._checks import as_float_array, check_finite, check_key
+from .._checks import as_float_array, check_finite, check_key
 from ._kernels import AbstractKernel, GaussianKernel, check_points
 
 _ESTIMATORS = ("u", "v", "linear")

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 from jaxtyping import Array
 
-from ._checks import as_float_array, check_finite, is_concrete
+from .._checks import as_float_array, check_finite, is_concrete
 from ._kernels import median_heuristic
 
 _BASES = ("uniform", "gaussian")

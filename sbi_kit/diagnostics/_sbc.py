@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import as_float_array, check_finite, is_concrete
+from .._checks import as_float_array, check_finite, is_concrete
 from ._uniformity import chi2_uniform_pvalues, shape_statistics
 
 

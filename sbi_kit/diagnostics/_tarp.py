@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .._types import Key
-from ._checks import as_float_array, check_finite, check_key, is_concrete
+from .._checks import as_float_array, check_finite, check_key, is_concrete
 from ._uniformity import ecdf_on_grid, grid, ks_uniform_pvalue
 
 _METRICS = ("euclidean", "manhattan")

@@ -1,37 +1,286 @@
-"""The abstract posterior that every inference method returns."""
+"""The posteriors that inference methods return: abstract bases for the two kinds.
+
+* :class:`AbstractDensityPosterior`: the network defines a density over (standardised,
+  unconstrained) parameters; ``sample`` and ``log_prob`` follow from two per-network methods
+  (NPE; later NPSE / FMPE through the probability-flow ODE).
+* :class:`AbstractPotentialPosterior`: the network defines a potential (a learned
+  log-likelihood or log-ratio); the posterior is ``log prior + potential``, known up to a
+  constant and sampled by MCMC (NLE, NRE).
+
+Concrete posteriors are final classes that declare the fields named here as ``AbstractVar``.
+"""
 
 from __future__ import annotations
 
 import abc
+import math
+from typing import TYPE_CHECKING
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
 from jaxtyping import Array
 
+from .._checks import check_key, check_observation, check_positive_int, check_theta_points
 from .._types import Key
+from ..estimators import Standardizer
+from ._metadata import metadata, with_metadata
+from ._support import inside
+
+if TYPE_CHECKING:
+    from ..training import History
+    from ._method import AbstractMethod
 
 
 class AbstractPosterior(eqx.Module):
     """A trained posterior: an ``eqx.Module`` (pytree) that can be jitted, vmapped and saved.
 
-    Concrete posteriors provide :meth:`sample` and, where the method defines a density,
-    :meth:`log_prob`. ``history`` holds the training history and ``calibration`` the
-    calibration report once one has been attached.
+    Every posterior can ``sample``; those whose method defines a density (normalised or up to a
+    constant) derive from :class:`AbstractDensityPosterior` or
+    :class:`AbstractPotentialPosterior` and also have ``log_prob``.
+
+    Every posterior holds the trained network(s) ``net`` (arrays with a leading ensemble axis),
+    the ``prior``, the z-scoring of parameters and observations, and the ``method`` that
+    trained it (a static field: a small frozen configuration). Its training ``history`` and
+    ``calibration`` report travel with the object but are not pytree fields (see
+    :mod:`sbi_kit.inference._metadata`): jitted calls never hash them, and posteriors that
+    differ only in them share compiled code.
+
+    Attributes:
+        net: the trained network(s); every array has a leading ensemble axis.
+        prior: the prior the posterior was trained with.
+        theta_standardizer: z-scoring of the (unconstrained) parameters.
+        x_standardizer: z-scoring of observations.
+        method: the configuration that trained it.
     """
 
-    @property
-    @abc.abstractmethod
-    def dim_theta(self) -> int:
-        """Number of parameters."""
+    net: eqx.AbstractVar[eqx.Module]
+    prior: eqx.AbstractVar[dist.Distribution]
+    theta_standardizer: eqx.AbstractVar[Standardizer]
+    x_standardizer: eqx.AbstractVar[Standardizer]
+    method: eqx.AbstractVar[AbstractMethod]
 
     @property
-    @abc.abstractmethod
+    def dim_theta(self) -> int:
+        """Number of parameters."""
+        return int(self.theta_standardizer.loc.shape[0])
+
+    @property
     def x_shape(self) -> tuple[int, ...]:
         """Shape of one observation."""
+        return tuple(self.x_standardizer.loc.shape)
+
+    @property
+    def ensemble_size(self) -> int:
+        """Number of networks in the ensemble."""
+        return int(jax.tree_util.tree_leaves(eqx.filter(self.net, eqx.is_array))[0].shape[0])
+
+    @property
+    def history(self) -> History | None:
+        """The training history (``None`` on a copy made by a pytree transformation)."""
+        return metadata(self).history
+
+    @property
+    def calibration(self):
+        """The attached :class:`~sbi_kit.diagnostics.CalibrationReport`, or ``None``."""
+        return metadata(self).calibration
+
+    def with_metadata(self, **changes):
+        """A copy of this posterior (arrays shared) with new ``history`` / ``calibration``."""
+        return with_metadata(self, **changes)
+
+    def _transform(self) -> dist.transforms.Transform:
+        """The map from the space the networks learn in onto θ (see ``method.support``)."""
+        return self.method.support.transform(self.prior)
 
     @abc.abstractmethod
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws ``num_samples`` parameter vectors given ``x_o``; shape ``(num_samples, d)``."""
 
+
+def _ladj(transform, z: Array) -> Array:
+    """log |dθ/dz| of ``transform`` at one unconstrained vector ``z`` (a scalar)."""
+    return jnp.sum(transform.log_abs_det_jacobian(z, transform(z)))
+
+
+class AbstractDensityPosterior(AbstractPosterior):
+    """A posterior whose networks define a density over standardised, unconstrained parameters.
+
+    With ``support=Bijection()`` the networks act on z-scored z = T⁻¹(θ), where T maps ℝᵈ onto
+    the prior's support, so ``log q(θ|x) = log q_z(z|x) − log|dT/dz|`` and no sample falls
+    outside the support. With ``support=Rejection()`` they act on z-scored θ and draws outside
+    the support are rejected (see :meth:`acceptance_rate`). An ensemble is the equal-weight
+    mixture of its members.
+
+    A subclass provides two methods for ONE network and standardised inputs:
+    :meth:`net_log_prob` and :meth:`net_sample`; everything else (standardisation, the
+    support's Jacobian, ensembles, rejection, input checks) is done here.
+    """
+
+    @abc.abstractmethod
+    def net_log_prob(self, net, theta_std: Array, x_std: Array) -> Array:
+        """log-density of one standardised parameter vector under one network (a scalar)."""
+
+    @abc.abstractmethod
+    def net_sample(self, net, key: Key, x_std: Array, num_samples: int) -> Array:
+        """``num_samples`` standardised draws from one network, shape ``(num_samples, d)``."""
+
+    def _log_prob_z(self, z: Array, x_o: Array) -> Array:
+        """log q_z(z | x_o) for one unconstrained z, mixed over the ensemble."""
+        z_std = self.theta_standardizer(z)
+        x_std = self.x_standardizer(x_o)
+        lp = eqx.filter_vmap(lambda net: self.net_log_prob(net, z_std, x_std))(self.net)
+        return jax.nn.logsumexp(lp) - math.log(lp.shape[0]) - self.theta_standardizer.log_scale()
+
+    def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
+        transform = self._transform()
+        z = transform.inv(theta)
+        lp = self._log_prob_z(z, x_o) - _ladj(transform, z)
+        within = jnp.all(self.prior.support(theta))
+        out = jnp.where(within & jnp.isfinite(lp), lp, -jnp.inf)
+        return jnp.where(jnp.all(jnp.isfinite(theta)), out, jnp.nan)
+
+    @eqx.filter_jit
     def log_prob(self, theta: Array, x_o: Array) -> Array:
-        """Posterior log-density of ``theta`` (``(d,)`` or ``(n, d)``) given ``x_o``."""
-        raise NotImplementedError(f"{type(self).__name__} defines no posterior density.")
+        """Posterior log-density (normalised; see the class docstring for ``Rejection``).
+
+        Args:
+            theta: shape ``(dim_theta,)`` or ``(n, dim_theta)``.
+            x_o: one observation of shape ``x_shape``.
+
+        Returns:
+            shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support, NaN for a
+            non-finite θ.
+        """
+        fn = f"{type(self).__name__}.log_prob"
+        theta = check_theta_points(theta, self.dim_theta, fn)
+        x_o = check_observation(x_o, self.x_shape, fn, iid=False)
+        if theta.ndim == 1:
+            return self._log_prob_one(theta, x_o)
+        return jax.vmap(self._log_prob_one, in_axes=(0, None))(theta, x_o)
+
+    def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
+        """Draws from the posterior.
+
+        Args:
+            key: PRNG key.
+            x_o: one observation of shape ``x_shape``.
+            num_samples: number of samples.
+
+        Returns:
+            shape ``(num_samples, dim_theta)``, all inside the prior's support.
+        """
+        fn = f"{type(self).__name__}.sample"
+        check_key(key, fn)
+        num_samples = check_positive_int(num_samples, "num_samples", fn)
+        x_o = check_observation(x_o, self.x_shape, fn, iid=False)
+        return _sample(self, key, x_o, num_samples)
+
+    def acceptance_rate(self, key: Key, x_o: Array, num_samples: int = 10_000) -> Array:
+        """The share of the networks' draws that lie inside the prior's support, given ``x_o``.
+
+        Under ``support=Rejection()`` this is the acceptance rate of sampling (and the mass
+        that ``log_prob`` integrates to); under ``Bijection()`` it is 1 by construction.
+
+        Args:
+            key: PRNG key.
+            x_o: one observation of shape ``x_shape``.
+            num_samples: draws used for the estimate.
+
+        Returns:
+            a scalar in [0, 1].
+        """
+        fn = f"{type(self).__name__}.acceptance_rate"
+        check_key(key, fn)
+        num_samples = check_positive_int(num_samples, "num_samples", fn)
+        x_o = check_observation(x_o, self.x_shape, fn, iid=False)
+        return _acceptance_rate(self, key, x_o, num_samples)
+
+    def _draw(self, key: Key, x_std: Array, num_samples: int) -> Array:
+        """``num_samples`` draws of the ensemble mixture mapped to θ (before any rejection)."""
+        k = self.ensemble_size
+        key_member, key_net = jax.random.split(key)
+        keys = jax.random.split(key_net, k)
+        draws = eqx.filter_vmap(lambda net, kk: self.net_sample(net, kk, x_std, num_samples))(
+            self.net, keys
+        )
+        member = jax.random.randint(key_member, (num_samples,), 0, k)
+        z_std = draws[member, jnp.arange(num_samples)]
+        z = jax.vmap(self.theta_standardizer.inverse)(z_std)
+        return jax.vmap(self._transform())(z)
+
+
+@eqx.filter_jit
+def _sample(posterior: AbstractDensityPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
+    x_std = posterior.x_standardizer(x_o)
+    return posterior.method.support.draw(
+        lambda k, m: posterior._draw(k, x_std, m),
+        lambda theta: inside(posterior.prior, theta),
+        key,
+        num_samples,
+    )
+
+
+@eqx.filter_jit
+def _acceptance_rate(
+    posterior: AbstractDensityPosterior, key: Key, x_o: Array, num_samples: int
+) -> Array:
+    theta = posterior._draw(key, posterior.x_standardizer(x_o), num_samples)
+    return jnp.mean(inside(posterior.prior, theta))
+
+
+class AbstractPotentialPosterior(AbstractPosterior):
+    """A posterior known up to a constant: ``log p(θ) + Σ_j potential(θ, x_j)``, sampled by MCMC.
+
+    The networks define a potential of standardised, unconstrained parameters and ONE
+    standardised observation: a learned log-likelihood (NLE) or log-ratio (NRE). ``x_o`` may be
+    one observation or a stack ``(n_obs, *x_shape)`` of i.i.d. observations whose potentials
+    add up (the prior counted once). An ensemble averages the members' likelihoods (a
+    log-mean-exp of the potentials).
+
+    A subclass provides :meth:`net_potential` for ONE network and :meth:`sample` (MCMC on
+    :meth:`log_prob`).
+    """
+
+    @abc.abstractmethod
+    def net_potential(self, net, theta_std: Array, x_std: Array) -> Array:
+        """The potential of one network at one standardised (θ, x) pair (a scalar)."""
+
+    def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
+        z_std = self.theta_standardizer(self._transform().inv(theta))
+        x_std = jax.vmap(self.x_standardizer)(x_o)
+
+        def member(net):
+            return jnp.sum(jax.vmap(lambda xs: self.net_potential(net, z_std, xs))(x_std))
+
+        potentials = eqx.filter_vmap(member)(self.net)
+        lp = jax.nn.logsumexp(potentials) - math.log(potentials.shape[0])
+        lp = lp + self.prior.log_prob(theta)
+        within = jnp.all(self.prior.support(theta))
+        out = jnp.where(within & jnp.isfinite(lp), lp, -jnp.inf)
+        return jnp.where(jnp.all(jnp.isfinite(theta)), out, jnp.nan)
+
+    @eqx.filter_jit
+    def log_prob(self, theta: Array, x_o: Array) -> Array:
+        """The UNNORMALISED log posterior ``log p(θ) + Σ_j potential(θ, x_j)``.
+
+        It differs from the normalised log posterior by a constant that depends on ``x_o``
+        only: fine for MCMC, HPD regions and ranks, not for comparing densities across
+        observations.
+
+        Args:
+            theta: shape ``(dim_theta,)`` or ``(n, dim_theta)``.
+            x_o: one observation ``x_shape`` or a stack ``(n_obs, *x_shape)`` of i.i.d. ones.
+
+        Returns:
+            shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support, NaN for a
+            non-finite θ.
+        """
+        fn = f"{type(self).__name__}.log_prob"
+        theta = check_theta_points(theta, self.dim_theta, fn)
+        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
+        stack = x_o.reshape(-1, *self.x_shape)
+        if theta.ndim == 1:
+            return self._log_prob_one(theta, stack)
+        return jax.vmap(self._log_prob_one, in_axes=(0, None))(theta, stack)

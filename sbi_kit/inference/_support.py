@@ -13,7 +13,7 @@ Two strategies, chosen with ``NPE(support=...)``:
 
 from __future__ import annotations
 
-import dataclasses
+import abc
 from collections.abc import Callable
 
 import equinox as eqx
@@ -26,8 +26,24 @@ from .._types import Key
 from ..simulators import unconstraining_transform
 
 
-@dataclasses.dataclass(frozen=True)
-class Bijection:
+def inside(prior: dist.Distribution, theta: Array) -> Array:
+    """Whether each row of ``theta`` (n, d) lies in the prior's support; (n,) bool."""
+    return jnp.all(prior.support(theta).reshape(theta.shape[0], -1), axis=1)
+
+
+class AbstractSupport(eqx.Module):
+    """How a method keeps posterior mass inside the prior's support."""
+
+    @abc.abstractmethod
+    def transform(self, prior: dist.Distribution) -> dist.transforms.Transform:
+        """The map from the space the networks learn in onto θ."""
+
+    @abc.abstractmethod
+    def draw(self, sample: Callable, inside: Callable, key: Key, num_samples: int) -> Array:
+        """``num_samples`` draws of ``sample(key, m) -> (m, d)`` that satisfy ``inside``."""
+
+
+class Bijection(AbstractSupport):
     """Learn in unconstrained space through the prior's bijection (no rejected draws).
 
     The posterior density is ``log q(θ|x) = log q_z(T⁻¹(θ)|x) − log|dT/dz|``; it integrates to
@@ -44,8 +60,7 @@ class Bijection:
         return sample(key, num_samples)
 
 
-@dataclasses.dataclass(frozen=True)
-class Rejection:
+class Rejection(AbstractSupport):
     """Learn on θ directly and reject draws outside the prior's support.
 
     Sampling draws ``num_samples`` candidates per round and keeps those inside the support,
@@ -62,8 +77,10 @@ class Rejection:
 
     max_rounds: int = 100
 
-    def __post_init__(self):
-        if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
+    def __check_init__(self):
+        if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, int) or (
+            self.max_rounds < 1
+        ):
             raise ValueError(
                 f"Rejection: max_rounds must be a positive integer, got {self.max_rounds!r}."
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -89,13 +88,3 @@ def unconstraining_transform(prior: dist.Distribution) -> dist.transforms.Transf
         return own()
     return dist.transforms.biject_to(prior.support)
 
-
-def check_theta(theta: Array, dim_theta: int, what: str = "theta") -> Array:
-    """Checks that ``theta`` is a float array of shape (n, dim_theta) and returns it as jnp."""
-    theta = jnp.asarray(theta)
-    if theta.ndim != 2 or theta.shape[1] != dim_theta:
-        raise ValueError(
-            f"`{what}` must have shape (n, {dim_theta}) (n parameter vectors of dim_theta = "
-            f"{dim_theta}), got shape {theta.shape}."
-        )
-    return theta

@@ -1,0 +1,167 @@
+"""The method interface: what every inference method provides, and the one ``fit`` path.
+
+A method is a frozen configuration (an ``eqx.Module``). It writes only
+
+* :meth:`AbstractMethod.build_net`: one untrained network for given dimensions;
+* :meth:`AbstractMethod.loss`: the per-example loss of one network on a batch of standardised
+  (parameter, observation) pairs;
+* :meth:`AbstractMethod.posterior`: the posterior class that wraps trained networks.
+
+:meth:`AbstractMethod.fit` does the rest, identically for every method: input checks, the
+support transform of bounded priors, z-scoring, an ensemble of independently initialised
+networks (one ``vmap``), the jitted training loop and the training history. ``sk.load`` rebuilds
+a posterior's skeleton with :meth:`AbstractMethod.init` and reads the saved arrays into it.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from jaxtyping import Array
+
+from .._checks import check_key, check_training_data
+from .._types import Key
+from ..estimators import Standardizer
+from ..training import Training, train
+from ._posterior import AbstractPosterior
+from ._support import AbstractSupport, inside
+
+
+class AbstractMethod(eqx.Module):
+    """An inference method: a frozen configuration whose :meth:`fit` returns a posterior.
+
+    Concrete methods (:class:`~sbi_kit.NPE`, ...) are final classes that declare these fields
+    and implement :meth:`build_net`, :meth:`loss` and :meth:`posterior`; see
+    ``docs/adding-a-method.md``.
+
+    Attributes:
+        training: :class:`~sbi_kit.Training` settings.
+        ensemble_size: independently initialised networks trained together (one ``vmap``).
+        support: how posterior mass is kept inside the prior's support
+            (:class:`Bijection` or :class:`Rejection`).
+    """
+
+    training: eqx.AbstractVar[Training]
+    ensemble_size: eqx.AbstractVar[int]
+    support: eqx.AbstractVar[AbstractSupport]
+
+    def __check_init__(self):
+        name = type(self).__name__
+        if not isinstance(self.training, Training):
+            raise TypeError(f"{name}: `training` must be sk.Training(...), got {self.training!r}.")
+        if (
+            isinstance(self.ensemble_size, bool)
+            or not isinstance(self.ensemble_size, int)
+            or self.ensemble_size < 1
+        ):
+            raise ValueError(
+                f"{name}: ensemble_size must be a positive integer, got {self.ensemble_size!r}."
+            )
+        if not isinstance(self.support, AbstractSupport):
+            raise TypeError(
+                f"{name}: `support` must be sk.inference.Bijection() or "
+                f"sk.inference.Rejection(), got {self.support!r}."
+            )
+
+    @abc.abstractmethod
+    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> eqx.Module:
+        """One untrained network for ``dim_theta`` parameters and observations of ``x_shape``."""
+
+    @abc.abstractmethod
+    def loss(self, net: eqx.Module, theta: Array, x: Array, key: Key) -> Array:
+        """Per-example losses of ONE network on a batch.
+
+        Args:
+            net: one network (as built by :meth:`build_net`, being trained).
+            theta: standardised, unconstrained parameters ``(batch, dim_theta)``.
+            x: standardised observations ``(batch, *x_shape)``.
+            key: PRNG key for losses that draw noise, times or contrasting pairs.
+
+        Returns:
+            shape ``(batch,)``; training minimises their mean.
+        """
+
+    @abc.abstractmethod
+    def posterior(
+        self,
+        net: eqx.Module,
+        prior: dist.Distribution,
+        theta_standardizer: Standardizer,
+        x_standardizer: Standardizer,
+    ) -> AbstractPosterior:
+        """The posterior holding ``net`` (a stack of ``ensemble_size`` networks)."""
+
+    def init(
+        self, key: Key, dim_theta: int, x_shape: tuple[int, ...], prior: dist.Distribution
+    ) -> AbstractPosterior:
+        """An untrained posterior with identity z-scoring (the skeleton ``sk.load`` reads into)."""
+        x_shape = tuple(x_shape)
+        keys = jax.random.split(key, self.ensemble_size)
+        net = eqx.filter_vmap(lambda k: self.build_net(k, dim_theta, x_shape))(keys)
+        return self.posterior(
+            net,
+            prior,
+            Standardizer.identity((dim_theta,)),
+            Standardizer.identity(x_shape),
+        )
+
+    def fit(
+        self,
+        key: Key,
+        theta: Array,
+        x: Array,
+        *,
+        prior: dist.Distribution,
+        progress: bool = True,
+    ) -> AbstractPosterior:
+        """Trains the method on simulated pairs and returns the posterior.
+
+        Args:
+            key: PRNG key (initialisation, validation split, shuffling, loss noise).
+            theta: parameters, shape ``(num_simulations, dim_theta)``, inside the prior's
+                support.
+            x: observations, shape ``(num_simulations, dim_x)`` (or ``(num_simulations,
+                *x_shape)`` with an embedding).
+            prior: numpyro distribution with event shape ``(dim_theta,)``.
+            progress: show a progress bar over epochs.
+
+        Returns:
+            the trained posterior; its ``history`` says how training went.
+
+        Raises:
+            TypeError: for a key that is not a JAX PRNG key or a prior that is not a numpyro
+                distribution.
+            ValueError: on mismatched shapes or lengths, a prior of the wrong event shape,
+                non-finite data, or θ outside the prior's support.
+        """
+        name = type(self).__name__
+        fn = f"{name}.fit"
+        check_key(key, fn)
+        theta, x = check_training_data(theta, x, prior, fn)
+        outside = ~inside(prior, theta)
+        if bool(jnp.any(outside)):
+            raise ValueError(
+                f"{fn}: {int(outside.sum())} rows of `theta` lie outside the prior's support; "
+                f"{name} learns on the prior's support and cannot use them."
+            )
+        z = jax.vmap(self.support.transform(prior).inv)(theta)
+        key_init, key_train = jax.random.split(key)
+        posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+        z_scaler, x_scaler = Standardizer.fit(z), Standardizer.fit(x)
+        posterior = eqx.tree_at(
+            lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
+        )
+
+        def loss(net, batch, key):
+            zb, xb = batch
+            return self.loss(net, jax.vmap(z_scaler)(zb), jax.vmap(x_scaler)(xb), key)
+
+        net, history = train(
+            key_train, posterior.net, loss, (z, x), self.training, progress=progress, description=name
+        )
+        return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
+
