@@ -1,7 +1,8 @@
 """sbi_kit: simulation-based inference in JAX.
 
-Neural posterior, likelihood and ratio estimators, score-based and prior-fitted networks, and
-calibration diagnostics, for simulators written as numpyro models or plain JAX functions.
+Neural posterior estimation (NPE) on one method interface that further methods plug into,
+benchmark tasks with reference posteriors, and calibration diagnostics (C2ST, TARP, SBC,
+expected coverage, MMD), for simulators written as numpyro models or plain JAX functions.
 """
 
 __version__ = "0.1.0"
@@ -10,6 +11,7 @@ from . import diagnostics as diagnostics
 from . import estimators as estimators
 from . import nn as nn
 from . import tasks as tasks
+from . import training as training
 from ._arviz import to_inference_data as to_inference_data
 from .inference import NPE as NPE
 from .inference import AbstractPosterior as AbstractPosterior
@@ -21,6 +23,7 @@ from .simulators import Simulator as Simulator
 from .simulators import from_numpyro as from_numpyro
 from .simulators import simulate as simulate
 from .training import History as History
+from .training import StopReason as StopReason
 from .training import Training as Training
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "NPEPosterior",
     "Simulations",
     "Simulator",
+    "StopReason",
     "Training",
     "__version__",
     "diagnostics",
@@ -40,5 +44,6 @@ __all__ = [
     "save",
     "simulate",
     "tasks",
+    "training",
     "to_inference_data",
 ]

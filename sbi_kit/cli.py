@@ -11,10 +11,12 @@ calibration report) to DIR.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -24,26 +26,54 @@ from . import __version__
 from . import tasks as task_registry
 from .diagnostics import c2st, calibrate
 from .estimators import NSF
-from .inference import NPE, Bijection, Rejection
+from .inference import NPE, AbstractMethod, AbstractSupport, Bijection, Rejection
 from .io import save
 from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
 from .training import Training
 
 
-def _method(name: str, args: argparse.Namespace):
-    """The one place where a CLI method name becomes a configured method object."""
+@dataclasses.dataclass(frozen=True)
+class _MethodEntry:
+    """How the CLI offers one method: a help line, its own options, and how to build it."""
+
+    help: str
+    add_options: Callable[[argparse._ArgumentGroup], None]
+    build: Callable[[argparse.Namespace, Training, AbstractSupport], AbstractMethod]
+
+
+def _flow_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--knot-temperature",
+        type=float,
+        default=1.0,
+        help="NSF spline knot temperature (default %(default)s; sqrt(50) is the sbi package's "
+        "choice, which with --support rejection matched sbi on two_moons)",
+    )
+
+
+METHODS: dict[str, _MethodEntry] = {
+    "npe": _MethodEntry(
+        help="neural posterior estimation with a neural spline flow",
+        add_options=_flow_options,
+        build=lambda args, training, support: NPE(
+            flow=NSF(knot_temperature=args.knot_temperature),
+            training=training,
+            ensemble_size=args.ensemble,
+            support=support,
+        ),
+    ),
+}
+"""The one registry that turns a ``--method`` name into a configured method object."""
+
+
+def _method(name: str, args: argparse.Namespace) -> AbstractMethod:
+    """The configured method that ``--method name`` and the other options describe."""
+    if name not in METHODS:
+        raise SystemExit(f"sbi-kit: unknown method {name!r}; expected one of {sorted(METHODS)}.")
     training = Training(max_epochs=args.max_epochs)
     support = {"bijection": Bijection, "rejection": Rejection}[args.support]()
-    flow = NSF(knot_temperature=args.knot_temperature)
-    methods = {
-        "npe": lambda: NPE(
-            flow=flow, training=training, ensemble_size=args.ensemble, support=support
-        )
-    }
-    if name not in methods:
-        raise SystemExit(f"sbi-kit: unknown method {name!r}; expected one of {sorted(methods)}.")
-    return methods[name]()
+    return METHODS[name].build(args, training, support)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         default="two_moons",
         help=f"benchmark task (default two_moons; one of {task_registry.names()})",
     )
-    run.add_argument("--method", default="npe", help="inference method (default npe)")
+    run.add_argument(
+        "--method",
+        default="npe",
+        choices=sorted(METHODS),
+        help="inference method (default %(default)s): "
+        + "; ".join(f"{name}: {entry.help}" for name, entry in METHODS.items()),
+    )
     run.add_argument("--simulations", type=int, default=10_000, help="simulation budget")
     run.add_argument("--observation", type=int, default=1, help="observation index 1..10")
     run.add_argument("--out", default="sbi-kit-run", help="output directory")
@@ -75,13 +111,6 @@ def _parser() -> argparse.ArgumentParser:
         "draws outside the support (rejection); default %(default)s",
     )
     run.add_argument(
-        "--knot-temperature",
-        type=float,
-        default=1.0,
-        help="NSF spline knot temperature (default %(default)s; sqrt(50) is the sbi package's "
-        "choice, which with --support rejection matched sbi on two_moons)",
-    )
-    run.add_argument(
         "--calibration-simulations",
         type=int,
         default=200,
@@ -94,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
         help="posterior samples per calibration simulation",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    for name, entry in METHODS.items():
+        entry.add_options(run.add_argument_group(f"options of --method {name}"))
     run.add_argument(
         "--cache-dir",
         default=None,
@@ -199,7 +230,7 @@ def run(args: argparse.Namespace) -> dict:
         "c2st": score,
         "epochs": len(posterior.history.train_loss),
         "best_epoch": posterior.history.best_epoch,
-        "stop_reason": posterior.history.stop_reason,
+        "stop_reason": str(posterior.history.stop_reason),
         "best_validation_loss": min(posterior.history.validation_loss),
         "calibration": None if calibration is None else calibration.metrics(),
         "seconds": {

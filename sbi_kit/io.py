@@ -1,21 +1,27 @@
 """Saving and loading trained posteriors.
 
-File layout (format version 2)::
+File layout (format version 3)::
 
-    b"SBIKIT\\x00\\x02"            magic and format version
+    b"SBIKIT\\x00\\x03"            magic and format version
     8-byte little-endian length   of the JSON header
     JSON header                    format, library version, method, config, dims, history,
-                                   calibration, prior (pickled, base64) and a SHA-256 of the body
+                                   calibration, prior (pickled, base64), the body's length and
+                                   a SHA-256 over the rest of the header AND the body
     body                           the posterior's arrays except the prior's
                                    (``eqx.tree_serialise_leaves``)
 
-``load`` rebuilds the posterior's skeleton from the method's configuration, then reads the
-arrays into it. The prior travels pickled, never as leaves of the body: numpyro flattens a
-distribution in an order that depends on Python's string hashing, which differs from process to
-process, so matching its leaves by position could swap, say, a ``Uniform``'s ``low`` and
-``high``. Version-1 files (which held the prior's leaves too) are still read; their prior
-leaves are skipped. Writes go to a temporary file that is renamed into place, so a crash never
-leaves a half-written file under the target name.
+The checksum covers the header (serialised canonically, with sorted keys) as well as the arrays,
+so an edit of the configuration, the history or the calibration report is detected like a
+flipped bit in the arrays. Versions 1 and 2 checked the body only; they are still read.
+
+``load`` rebuilds the posterior's skeleton from the method's configuration
+(``method.init``), then reads the arrays into it; the training history and calibration report
+are attached to the loaded posterior as its metadata. The prior travels pickled, never as
+leaves of the body: numpyro flattens a distribution in an order that depends on Python's
+string hashing, which differs from process to process, so matching its leaves by position
+could swap, say, a ``Uniform``'s ``low`` and ``high``. Version-1 files (which held the prior's
+leaves too) are still read; their prior leaves are skipped. Writes go to a temporary file that
+is renamed into place, so a crash never leaves a half-written file under the target name.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -35,11 +40,17 @@ from pathlib import Path
 import equinox as eqx
 import jax
 
-from .training import History
+from .diagnostics import CalibrationReport
+from .estimators import AbstractFlow
+from .inference import AbstractMethod, AbstractPosterior, AbstractSupport
+from .nn import AbstractEmbedding
+from .training import History, Training
 
 MAGIC = b"SBIKIT\x00"
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
+_CONFIG_BASES = (AbstractMethod, AbstractFlow, AbstractEmbedding, AbstractSupport, Training)
+"""The only classes a file's configuration may name: sbi_kit's configuration types."""
 
 
 class LoadError(ValueError):
@@ -61,14 +72,33 @@ def _config_to_json(obj):
     )
 
 
+def _known(bases: tuple[type, ...]):
+    """Every class defined so far that is one of ``bases`` or derives from one."""
+    seen, stack = [], list(bases)
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen.append(cls)
+            stack.extend(cls.__subclasses__())
+    return seen
+
+
+def _resolve(path, bases: tuple[type, ...]) -> type:
+    """The class named ``module:qualname`` among those already defined that derive from
+    ``bases``. Nothing is imported: a file cannot make ``load`` run a module's code, and a
+    user-defined method loads once the module that defines it has been imported."""
+    for cls in _known(bases):
+        if f"{cls.__module__}:{cls.__qualname__}" == path:
+            return cls
+    raise LoadError(
+        f"refusing to build {path!r}: not a configuration class defined in this process (sbi_kit's"
+        " own, or one whose module you imported before sk.load)."
+    )
+
+
 def _config_from_json(data):
     if isinstance(data, dict):
-        module_name, _, qualname = data["__class__"].partition(":")
-        if not module_name.split(".")[0] == "sbi_kit":
-            raise LoadError(f"refusing to build configuration class {data['__class__']!r}.")
-        cls = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
+        cls = _resolve(data.get("__class__"), _CONFIG_BASES)
         kwargs = {k: _config_from_json(v) for k, v in data.items() if k != "__class__"}
         return cls(**kwargs)
     if isinstance(data, list):
@@ -88,11 +118,7 @@ def _calibration_to_json(report):
 def _calibration_from_json(data):
     if data is None:
         return None
-    module_name, _, qualname = data["__class__"].partition(":")
-    if not module_name.startswith("sbi_kit"):
-        raise LoadError(f"refusing to build calibration class {data['__class__']!r}.")
-    cls = getattr(importlib.import_module(module_name), qualname)
-    return cls.from_dict(data["data"])
+    return _resolve(data["__class__"], (CalibrationReport,)).from_dict(data["data"])
 
 
 def save(path: str | os.PathLike, posterior) -> None:
@@ -110,11 +136,12 @@ def save(path: str | os.PathLike, posterior) -> None:
     """
     from . import __version__
 
-    method = getattr(posterior, "method", None)
-    if method is None or not hasattr(method, "build"):
+    if not isinstance(posterior, AbstractPosterior):
         raise TypeError(
-            f"sk.save expects a trained sbi_kit posterior, got {type(posterior).__name__}."
+            f"sk.save: `posterior` must be a trained sbi_kit posterior (what a method's fit "
+            f"returns), got {type(posterior).__name__}."
         )
+    method = posterior.method
     body = io.BytesIO()
     eqx.tree_serialise_leaves(body, _arrays(posterior))
     body_bytes = body.getvalue()
@@ -130,12 +157,12 @@ def save(path: str | os.PathLike, posterior) -> None:
         "config": _config_to_json(method),
         "dim_theta": posterior.dim_theta,
         "x_shape": list(posterior.x_shape),
-        "history": posterior.history.to_dict(),
-        "calibration": _calibration_to_json(getattr(posterior, "calibration", None)),
+        "history": None if posterior.history is None else posterior.history.to_dict(),
+        "calibration": _calibration_to_json(posterior.calibration),
         "prior": prior_pickle,
-        "body_sha256": hashlib.sha256(body_bytes).hexdigest(),
         "body_length": len(body_bytes),
     }
+    header["sha256"] = _checksum(header, body_bytes)
     header_bytes = json.dumps(header).encode("utf-8")
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
@@ -152,6 +179,13 @@ def save(path: str | os.PathLike, posterior) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _checksum(header: dict, body: bytes) -> str:
+    """SHA-256 over the header (all but its checksum, keys sorted) and the body."""
+    rest = {k: v for k, v in header.items() if k != "sha256"}
+    canonical = json.dumps(rest, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(struct.pack("<Q", len(canonical)) + canonical + body).hexdigest()
 
 
 def read_header(path: str | os.PathLike) -> dict:
@@ -180,14 +214,25 @@ def _read(path) -> tuple[dict, bytes]:
         header = json.loads(data[start : start + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LoadError(f"{path} has a corrupted header: {e}.") from None
+    if not isinstance(header, dict):
+        raise LoadError(f"{path} has a corrupted header: not a JSON object.")
     body = data[start + length :]
     if len(body) != header.get("body_length"):
         raise LoadError(
             f"{path} is truncated or padded: its arrays take {len(body)} bytes, the header says "
             f"{header.get('body_length')}."
         )
-    if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
+    if version >= 3:
+        if _checksum(header, body) != header.get("sha256"):
+            raise LoadError(
+                f"{path} is corrupted or was edited: the checksum over its header and arrays "
+                "does not match."
+            )
+    elif hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
         raise LoadError(f"{path} is corrupted: the checksum of its arrays does not match.")
+    missing = {"config", "dim_theta", "x_shape", "prior"} - set(header)
+    if missing:
+        raise LoadError(f"{path} has a corrupted header: it lacks {sorted(missing)}.")
     header["format_version"] = version
     return header, body
 
@@ -233,7 +278,14 @@ def load(path: str | os.PathLike, *, prior=None):
             corrupted, or of another format version.
     """
     header, body = _read(path)
-    method = _config_from_json(header["config"])
+    try:
+        method = _config_from_json(header["config"])
+    except LoadError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise LoadError(f"{path}: its configuration cannot be rebuilt ({e}).") from None
+    if not isinstance(method, AbstractMethod):
+        raise LoadError(f"{path}: its configuration is not an inference method.")
     if prior is None:
         if header["prior"] is None:
             raise LoadError(
@@ -241,13 +293,13 @@ def load(path: str | os.PathLike, *, prior=None):
                 "sk.load(path, prior=...)."
             )
         prior = pickle.loads(base64.b64decode(header["prior"]))
-    skeleton = method.build(jax.random.key(0), header["dim_theta"], tuple(header["x_shape"]), prior)
+    skeleton = method.init(jax.random.key(0), header["dim_theta"], tuple(header["x_shape"]), prior)
     try:
         posterior = _deserialise(body, skeleton, header["format_version"])
     except Exception as e:
         raise LoadError(f"{path}: the arrays do not fit the saved configuration ({e}).") from None
-    return dataclasses.replace(
-        posterior,
-        history=History.from_dict(header["history"]),
+    history = header.get("history")
+    return posterior.with_metadata(
+        history=None if history is None else History.from_dict(history),
         calibration=_calibration_from_json(header.get("calibration")),
     )

@@ -10,9 +10,11 @@ visible each batch is sharded over them (data parallel, ``jax.sharding``).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -49,11 +51,24 @@ class Training:
     clip_norm: float | None = 5.0
 
     def __post_init__(self):
+        for name in ("learning_rate", "validation_fraction", "clip_norm"):
+            value = getattr(self, name)
+            if value is None and name == "clip_norm":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+                raise TypeError(f"Training: {name} must be a number, got {value!r}.")
+            if not math.isfinite(value):
+                raise ValueError(f"Training: {name} must be finite, got {value!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"Training: learning_rate must be > 0, got {self.learning_rate}.")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(
+                f"Training: clip_norm must be > 0 (or None to switch clipping off), got "
+                f"{self.clip_norm}."
+            )
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Training: {name} must be a positive integer, got {value!r}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
@@ -68,15 +83,28 @@ class Training:
         return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam)
 
 
+class StopReason(enum.StrEnum):
+    """Why training stopped (a string enum: ``StopReason.CONVERGED == "converged"``)."""
+
+    CONVERGED = "converged"
+    """The validation loss did not improve for ``patience`` epochs."""
+    MAX_EPOCHS = "max_epochs"
+    """``max_epochs`` epochs ran."""
+    NON_FINITE = "non-finite"
+    """The loss became NaN or inf; the best parameters before that were kept."""
+    UNKNOWN = ""
+    """Not recorded (an empty history)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class History:
-    """What happened during training (stored on every trained posterior as ``.history``).
+    """What happened during training (travels with every trained posterior as ``.history``).
 
     Attributes:
         train_loss: mean training loss per epoch.
         validation_loss: mean validation loss per epoch.
         best_epoch: index of the epoch whose parameters were kept.
-        stop_reason: ``"converged"`` (patience ran out), ``"max_epochs"`` or ``"non-finite"``.
+        stop_reason: a :class:`StopReason`.
         num_train: number of training examples; ``num_validation``: held out.
         seconds: wall-clock training time.
     """
@@ -84,31 +112,27 @@ class History:
     train_loss: tuple[float, ...] = ()
     validation_loss: tuple[float, ...] = ()
     best_epoch: int = -1
-    stop_reason: str = ""
+    stop_reason: StopReason = StopReason.UNKNOWN
     num_train: int = 0
     num_validation: int = 0
     seconds: float = 0.0
 
+    def __post_init__(self):
+        object.__setattr__(self, "stop_reason", StopReason(self.stop_reason))
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready dict (the stop reason as its string)."""
+        d = dataclasses.asdict(self)
+        d["stop_reason"] = str(self.stop_reason)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        """Inverse of :meth:`to_dict`."""
         d = dict(d)
         d["train_loss"] = tuple(d.get("train_loss", ()))
         d["validation_loss"] = tuple(d.get("validation_loss", ()))
         return cls(**d)
-
-
-def check_finite(arrays: Sequence[Array], names: Sequence[str]) -> None:
-    """Raises ``ValueError`` if any of ``arrays`` holds NaN or inf (training refuses them)."""
-    for a, name in zip(arrays, names, strict=True):
-        bad = ~np.isfinite(np.asarray(a).reshape(len(a), -1)).all(axis=1)
-        if bad.any():
-            raise ValueError(
-                f"`{name}` holds {int(bad.sum())} rows with NaN or inf; training needs finite "
-                "data (sk.simulate drops such rows for you)."
-            )
 
 
 def _is_frozen(leaf) -> bool:
@@ -122,13 +146,134 @@ def _partition(nets):
     return params, frozen, static
 
 
-def _data_sharding(batch_size: int):
+def _data_sharding():
     """A sharding of a batch over all devices, or None on one device."""
     devices = jax.devices()
     if len(devices) < 2:
         return None
     mesh = Mesh(np.array(devices), ("data",))
     return NamedSharding(mesh, PartitionSpec("data"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How the data are split and batched."""
+
+    num_train: int
+    num_val: int
+    batch_size: int
+    num_batches: int
+    sharding: NamedSharding | None
+
+
+def _plan(n: int, config: Training) -> _Plan:
+    num_val = max(1, int(round(config.validation_fraction * n)))
+    num_train = n - num_val
+    if num_train < 2:
+        raise ValueError(
+            f"too little data to train: {n} examples leave {num_train} for training after the "
+            f"validation split of {config.validation_fraction}."
+        )
+    sharding = _data_sharding()
+    num_devices = len(jax.devices()) if sharding is not None else 1
+    batch_size = min(config.batch_size, num_train)
+    batch_size = max(num_devices, batch_size - batch_size % num_devices)
+    return _Plan(num_train, num_val, batch_size, max(1, num_train // batch_size), sharding)
+
+
+def _epoch_fn(loss_fn: Callable, static, optimizer, plan: _Plan) -> Callable:
+    """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, keys, data)
+    -> (params, opt_state, mean train loss per member)``; one ``lax.scan`` over batches."""
+
+    def shard(batch):
+        if plan.sharding is None:
+            return batch
+        return tuple(jax.lax.with_sharding_constraint(b, plan.sharding) for b in batch)
+
+    def mean_loss(p, fr, batch, key):
+        return jnp.mean(loss_fn(eqx.combine(p, fr, static), batch, key))
+
+    def epoch_one(p, fr, state, key, train_data):
+        key_perm, key_loss = jax.random.split(key)
+        idx = jax.random.permutation(key_perm, plan.num_train)
+        idx = idx[: plan.num_batches * plan.batch_size]
+        idx = idx.reshape(plan.num_batches, plan.batch_size)
+
+        def step(carry, inputs):
+            p, state = carry
+            i, key = inputs
+            batch = shard(tuple(a[i] for a in train_data))
+            loss, grads = jax.value_and_grad(mean_loss)(p, fr, batch, key)
+            updates, state = optimizer.update(grads, state, p)
+            return (optax.apply_updates(p, updates), state), loss
+
+        keys = jax.random.split(key_loss, plan.num_batches)
+        (p, state), losses = jax.lax.scan(step, (p, state), (idx, keys))
+        return p, state, jnp.mean(losses)
+
+    return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, None)))
+
+
+def _validation_fn(loss_fn: Callable, static, plan: _Plan) -> Callable:
+    """A jitted validation loss of every ensemble member: ``(params, frozen, key, data) -> (k,)``;
+    chunks of at most four batches, so memory does not grow with the validation set."""
+    num_val = plan.num_val
+    chunk = min(num_val, 4 * plan.batch_size)
+    num_chunks = math.ceil(num_val / chunk)
+    pad = num_chunks * chunk - num_val
+
+    def val_one(p, fr, key, val_data):
+        padded = tuple(jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) for a in val_data)
+        chunks = tuple(a.reshape(num_chunks, chunk, *a.shape[1:]) for a in padded)
+        mask = (jnp.arange(num_chunks * chunk) < num_val).reshape(num_chunks, chunk)
+        net = eqx.combine(p, fr, static)
+
+        def body(total, inputs):
+            batch, m = inputs
+            losses = loss_fn(net, batch, key)
+            return total + jnp.sum(jnp.where(m, losses, 0.0)), None
+
+        total, _ = jax.lax.scan(body, jnp.zeros(()), (chunks, mask))
+        return total / num_val
+
+    return jax.jit(jax.vmap(val_one, in_axes=(0, 0, None, None)))
+
+
+@jax.jit
+def _keep_best(best, params, improved):
+    """Per member, ``params`` where ``improved`` else ``best``."""
+
+    def pick(b, q):
+        shape = (improved.shape[0],) + (1,) * (q.ndim - 1)
+        return jnp.where(improved.reshape(shape), q, b)
+
+    return jax.tree_util.tree_map(pick, best, params)
+
+
+class _EarlyStopping:
+    """Best validation loss, best epoch and epochs without improvement, per ensemble member."""
+
+    def __init__(self, k: int, patience: int):
+        self.patience = patience
+        self.best_val = np.full(k, np.inf)
+        self.best_epoch = np.zeros(k, dtype=int)
+        self.stale = np.zeros(k, dtype=int)
+        self.non_finite = False
+
+    def update(self, epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> np.ndarray:
+        """Records one epoch; returns which members improved (their parameters are kept)."""
+        finite = np.isfinite(val_loss) & np.isfinite(train_loss)
+        improved = finite & (val_loss < self.best_val)
+        self.best_val = np.where(improved, val_loss, self.best_val)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        self.stale = np.where(improved, 0, self.stale + 1)
+        self.stale = np.where(finite, self.stale, self.patience)  # a diverged member stops
+        self.non_finite |= not finite.all()
+        return improved
+
+    @property
+    def done(self) -> bool:
+        return bool((self.stale >= self.patience).all())
 
 
 def train(
@@ -157,99 +302,41 @@ def train(
     Returns:
         ``(best_nets, history)``: the parameters with the lowest validation loss (per ensemble
         member) and a :class:`History`.
-    """
-    import time
 
+    Examples:
+        >>> import jax, jax.numpy as jnp, equinox as eqx, sbi_kit as sk
+        >>> x = jax.random.normal(jax.random.key(0), (200, 1)) + 3.0
+        >>> means = jnp.zeros((2, 1))  # an ensemble of two "networks": one mean each
+        >>> loss = lambda mean, batch, key: jnp.sum((batch[0] - mean) ** 2, axis=1)
+        >>> fitted, history = sk.training.train(jax.random.key(1), means, loss, (x,),
+        ...     sk.Training(learning_rate=0.1, max_epochs=200), progress=False)
+        >>> bool(jnp.allclose(fitted, 3.0, atol=0.2)), history.stop_reason in sk.StopReason
+        (True, True)
+    """
     start_time = time.perf_counter()
     n = int(data[0].shape[0])
     if any(int(a.shape[0]) != n for a in data):
         raise ValueError(
             f"training data must share the leading axis; got shapes {[a.shape for a in data]}."
         )
-    num_val = max(1, int(round(config.validation_fraction * n)))
-    num_train = n - num_val
-    if num_train < 2:
-        raise ValueError(
-            f"too little data to train: {n} examples leave {num_train} for training after the "
-            f"validation split of {config.validation_fraction}."
-        )
+    plan = _plan(n, config)
     key_split, key_train = jax.random.split(key)
     perm = jax.random.permutation(key_split, n)
-    train_data = tuple(jnp.asarray(a)[perm[:num_train]] for a in data)
-    val_data = tuple(jnp.asarray(a)[perm[num_train:]] for a in data)
-
-    sharding = _data_sharding(config.batch_size)
-    num_devices = len(jax.devices()) if sharding is not None else 1
-    batch_size = min(config.batch_size, num_train)
-    batch_size = max(num_devices, batch_size - batch_size % num_devices)
-    num_batches = max(1, num_train // batch_size)
+    train_data = tuple(jnp.asarray(a)[perm[: plan.num_train]] for a in data)
+    val_data = tuple(jnp.asarray(a)[perm[plan.num_train :]] for a in data)
 
     params, frozen, static = _partition(nets)
     k = jax.tree_util.tree_leaves(params)[0].shape[0]
     optimizer = config.optimizer()
     opt_state = jax.vmap(optimizer.init)(params)
-
-    def shard(batch):
-        if sharding is None:
-            return batch
-        return tuple(jax.lax.with_sharding_constraint(b, sharding) for b in batch)
-
-    def mean_loss(p, fr, batch, key):
-        return jnp.mean(loss_fn(eqx.combine(p, fr, static), batch, key))
-
-    def epoch_one(p, fr, state, key, train_data):
-        key_perm, key_loss = jax.random.split(key)
-        idx = jax.random.permutation(key_perm, num_train)[: num_batches * batch_size]
-        idx = idx.reshape(num_batches, batch_size)
-
-        def step(carry, inputs):
-            p, state = carry
-            i, key = inputs
-            batch = shard(tuple(a[i] for a in train_data))
-            loss, grads = jax.value_and_grad(mean_loss)(p, fr, batch, key)
-            updates, state = optimizer.update(grads, state, p)
-            return (optax.apply_updates(p, updates), state), loss
-
-        keys = jax.random.split(key_loss, num_batches)
-        (p, state), losses = jax.lax.scan(step, (p, state), (idx, keys))
-        return p, state, jnp.mean(losses)
-
-    val_chunk = min(num_val, 4 * batch_size)
-    num_chunks = math.ceil(num_val / val_chunk)
-    pad = num_chunks * val_chunk - num_val
-
-    def val_one(p, fr, key, val_data):
-        padded = tuple(jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) for a in val_data)
-        chunks = tuple(a.reshape(num_chunks, val_chunk, *a.shape[1:]) for a in padded)
-        mask = (jnp.arange(num_chunks * val_chunk) < num_val).reshape(num_chunks, val_chunk)
-        net = eqx.combine(p, fr, static)
-
-        def body(total, inputs):
-            batch, m = inputs
-            losses = loss_fn(net, batch, key)
-            return total + jnp.sum(jnp.where(m, losses, 0.0)), None
-
-        total, _ = jax.lax.scan(body, jnp.zeros(()), (chunks, mask))
-        return total / num_val
-
-    epoch = jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, None)))
-    validate = jax.jit(jax.vmap(val_one, in_axes=(0, 0, None, None)))
-
-    @jax.jit
-    def keep_best(best, p, improved):
-        def pick(b, q):
-            shape = (k,) + (1,) * (q.ndim - 1)
-            return jnp.where(improved.reshape(shape), q, b)
-
-        return jax.tree_util.tree_map(pick, best, p)
+    epoch = _epoch_fn(loss_fn, static, optimizer, plan)
+    validate = _validation_fn(loss_fn, static, plan)
 
     best = params
-    best_val = np.full(k, np.inf)
-    best_epoch = np.zeros(k, dtype=int)
-    stale = np.zeros(k, dtype=int)
+    stopping = _EarlyStopping(k, config.patience)
     train_hist: list[float] = []
     val_hist: list[float] = []
-    stop_reason = "max_epochs"
+    stop_reason = StopReason.MAX_EPOCHS
     key_train, key_val = jax.random.split(key_train)
     bar = tqdm(range(config.max_epochs), desc=description, disable=not progress, leave=False)
     for e in bar:
@@ -257,30 +344,25 @@ def train(
         params, opt_state, train_loss = epoch(params, frozen, opt_state, keys, train_data)
         val_loss = np.asarray(validate(params, frozen, key_val, val_data))
         train_loss = np.asarray(train_loss)
-        finite = np.isfinite(val_loss) & np.isfinite(train_loss)
-        improved = finite & (val_loss < best_val)
-        best = keep_best(best, params, jnp.asarray(improved))
-        best_val = np.where(improved, val_loss, best_val)
-        best_epoch = np.where(improved, e, best_epoch)
-        stale = np.where(improved, 0, stale + 1)
-        stale = np.where(finite, stale, config.patience)  # a diverged member stops for good
+        improved = stopping.update(e, train_loss, val_loss)
+        best = _keep_best(best, params, jnp.asarray(improved))
         train_hist.append(float(np.mean(train_loss)))
         val_hist.append(float(np.mean(val_loss)))
         bar.set_postfix(train=f"{train_hist[-1]:.3f}", val=f"{val_hist[-1]:.3f}")
-        if not finite.all():
-            stop_reason = "non-finite"
-        if (stale >= config.patience).all():
-            stop_reason = "non-finite" if stop_reason == "non-finite" else "converged"
+        if stopping.done:
+            stop_reason = StopReason.CONVERGED
             break
     bar.close()
-    if stop_reason == "non-finite":
+    if stopping.non_finite:
+        stop_reason = StopReason.NON_FINITE
         warnings.warn(
             f"{description}: the loss became NaN or inf; training stopped for the affected "
-            f"network(s) and kept the best parameters so far (epoch {int(best_epoch.max())}).",
+            f"network(s) and kept the best parameters so far (epoch "
+            f"{int(stopping.best_epoch.max())}).",
             RuntimeWarning,
             stacklevel=3,
         )
-    if not np.isfinite(best_val).any():
+    if not np.isfinite(stopping.best_val).any():
         raise FloatingPointError(
             f"{description}: the validation loss was never finite; nothing could be kept. "
             "Try a smaller learning rate or check the data scale."
@@ -288,10 +370,10 @@ def train(
     history = History(
         train_loss=tuple(train_hist),
         validation_loss=tuple(val_hist),
-        best_epoch=int(np.max(best_epoch)),
+        best_epoch=int(np.max(stopping.best_epoch)),
         stop_reason=stop_reason,
-        num_train=num_train,
-        num_validation=num_val,
+        num_train=plan.num_train,
+        num_validation=plan.num_val,
         seconds=time.perf_counter() - start_time,
     )
     return eqx.combine(best, frozen, static), history

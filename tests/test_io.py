@@ -21,7 +21,7 @@ def test_save_load_gives_bit_identical_samples(gaussian_npe, tmp_path):
     assert loaded.history == gaussian_npe.history
     assert loaded.method == gaussian_npe.method
     header = read_header(path)
-    assert header["method"] == "NPE" and header["format_version"] == 2
+    assert header["method"] == "NPE" and header["format_version"] == 3
     assert header["library_version"] == sk.__version__
     assert header["dim_theta"] == 2 and header["x_shape"] == [2]
     assert not list(tmp_path.glob(".posterior.sbi.*"))  # no temporary file is left behind
@@ -135,4 +135,82 @@ def test_format_version_1_files_are_still_read(tmp_path):
     np.testing.assert_array_equal(
         sk.load(v1).sample(jax.random.key(3), x_o, 200),
         posterior.sample(jax.random.key(3), x_o, 200),
+    )
+
+
+def _rewrite_header(path, out, edit, *, forge_checksum=False):
+    """Writes ``path`` to ``out`` with ``edit(header)`` applied. With ``forge_checksum`` the
+    checksum is recomputed as docs/save-load.md describes it (SHA-256 over the 8-byte length of
+    the canonical header without its checksum, that header, and the body)."""
+    import hashlib
+    import json
+    import struct
+
+    import sbi_kit.io as skio
+
+    data = path.read_bytes()
+    prefix = len(skio.MAGIC) + 1
+    (length,) = struct.unpack("<Q", data[prefix : prefix + 8])
+    header = json.loads(data[prefix + 8 : prefix + 8 + length])
+    body = data[prefix + 8 + length :]
+    edit(header)
+    if forge_checksum:
+        rest = {k: v for k, v in header.items() if k != "sha256"}
+        canonical = json.dumps(rest, sort_keys=True).encode()
+        digest = hashlib.sha256(struct.pack("<Q", len(canonical)) + canonical + body)
+        header["sha256"] = digest.hexdigest()
+    head = json.dumps(header).encode()
+    out.write_bytes(data[:prefix] + struct.pack("<Q", len(head)) + head + body)
+
+
+def test_an_edited_header_is_detected(gaussian_npe, tmp_path):
+    """Version 3's checksum covers the header: editing the flow's configuration (which would
+    load and sample differently) or the history is refused like a flipped bit in the arrays."""
+    path = tmp_path / "p.sbi"
+    sk.save(path, gaussian_npe)
+    _rewrite_header(path, tmp_path / "same.sbi", lambda h: None)  # re-serialised, unchanged
+    assert sk.load(tmp_path / "same.sbi").history == gaussian_npe.history
+    edits = {
+        "interval": lambda h: h["config"]["flow"].update(interval=3.0),
+        "history": lambda h: h["history"].update(best_epoch=0),
+        "calibration": lambda h: h.update(calibration=None, library_version="9"),
+    }
+    for name, edit in edits.items():
+        _rewrite_header(path, tmp_path / f"{name}.sbi", edit)
+        with pytest.raises(LoadError, match="checksum over its header and arrays"):
+            sk.load(tmp_path / f"{name}.sbi")
+
+
+@pytest.mark.parametrize(
+    "target", ["sbi_kit.io:os.getcwd", "os:system", "sbi_kit.io:LoadError", "nowhere:X"]
+)
+def test_configuration_names_only_known_classes(gaussian_npe, tmp_path, target):
+    """A file cannot make load call an arbitrary function: only configuration classes already
+    defined in the process resolve (nothing is imported), even with a consistent checksum."""
+    path = tmp_path / "p.sbi"
+    sk.save(path, gaussian_npe)
+    edit = lambda h: h["config"].update({"__class__": target})
+    _rewrite_header(path, tmp_path / "forged.sbi", edit, forge_checksum=True)
+    with pytest.raises(LoadError, match="refusing to build"):
+        sk.load(tmp_path / "forged.sbi")
+
+
+def test_files_written_by_the_previous_version_load_bit_identically():
+    """tests/data/npe_two_moons_v2.sbi was written by sbi_kit before the method interface
+    (format version 2; a Rejection NSF ensemble of 2 on two_moons, 5 epochs); the expected draws
+    were taken from that posterior before it was saved."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    posterior = sk.load(data / "npe_two_moons_v2.sbi")
+    expected = np.load(data / "npe_two_moons_v2_expected.npz")
+    x_o = sk.tasks.get("two_moons").observation(1)
+    samples = posterior.sample(jax.random.key(2), x_o, 500)
+    np.testing.assert_array_equal(samples[:100], expected["samples"])
+    log_prob = posterior.log_prob(samples[:50], x_o)[:10]  # evaluated on 50 rows, as saved
+    np.testing.assert_allclose(log_prob, expected["log_prob"], rtol=1e-6)
+    assert read_header(data / "npe_two_moons_v2.sbi")["format_version"] == 2
+    assert posterior.history.stop_reason == sk.StopReason.MAX_EPOCHS
+    assert posterior.ensemble_size == 2 and isinstance(
+        posterior.method.support, sk.inference.Rejection
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
+import abc
 
+import equinox as eqx
 import jax.numpy as jnp
 from flowjax.bijections import Affine
 from flowjax.distributions import AbstractDistribution, Normal
@@ -15,8 +16,19 @@ from ._coupling import coupling_spline_flow
 from ._spline import rational_quadratic_spline
 
 
-@dataclasses.dataclass(frozen=True)
-class NSF:
+class AbstractFlow(eqx.Module):
+    """A spec for a conditional normalizing flow: a small frozen configuration.
+
+    Methods take a flow spec (``NPE(flow=NSF(...))``) and call :meth:`build` once the
+    dimensions are known.
+    """
+
+    @abc.abstractmethod
+    def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
+        """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
+
+
+class NSF(AbstractFlow):
     """Neural spline flow: masked autoregressive layers with rational-quadratic splines.
 
     (Durkan et al., 2019.) Data are z-scored before the flow, so the spline interval
@@ -57,8 +69,7 @@ class NSF:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class MAF:
+class MAF(AbstractFlow):
     """Masked autoregressive flow with affine transformers (Papamakarios et al., 2017).
 
     Args:
@@ -87,8 +98,7 @@ class MAF:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class CouplingNSF:
+class CouplingNSF(AbstractFlow):
     """Neural spline flow of coupling layers with residual conditioners and LU mixing.
 
     The layout of the `sbi` package's NSF (Durkan et al., 2019): each layer transforms half of

@@ -1,9 +1,31 @@
-"""Inference methods: each is a frozen config whose ``fit`` returns a trained posterior."""
+"""Inference methods: each is a frozen configuration whose ``fit`` returns a trained posterior.
 
+The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
+``posterior``; one shared ``fit``), and the two kinds of posterior,
+:class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
+:class:`NPE`.
+"""
+
+from ._method import AbstractMethod as AbstractMethod
 from ._npe import NPE as NPE
+from ._npe import FlowNet as FlowNet
 from ._npe import NPEPosterior as NPEPosterior
+from ._posterior import AbstractDensityPosterior as AbstractDensityPosterior
 from ._posterior import AbstractPosterior as AbstractPosterior
+from ._posterior import AbstractPotentialPosterior as AbstractPotentialPosterior
+from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
 
-__all__ = ["AbstractPosterior", "Bijection", "NPE", "NPEPosterior", "Rejection"]
+__all__ = [
+    "AbstractDensityPosterior",
+    "AbstractMethod",
+    "AbstractPosterior",
+    "AbstractPotentialPosterior",
+    "AbstractSupport",
+    "Bijection",
+    "FlowNet",
+    "NPE",
+    "NPEPosterior",
+    "Rejection",
+]

@@ -161,7 +161,12 @@ class AbstractMethod(eqx.Module):
             return self.loss(net, jax.vmap(z_scaler)(zb), jax.vmap(x_scaler)(xb), key)
 
         net, history = train(
-            key_train, posterior.net, loss, (z, x), self.training, progress=progress, description=name
+            key_train,
+            posterior.net,
+            loss,
+            (z, x),
+            self.training,
+            progress=progress,
+            description=name,
         )
         return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
-

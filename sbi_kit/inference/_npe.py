@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -14,182 +12,77 @@ from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array
 
 from .._types import Key
-from ..estimators import NSF, Standardizer
-from ..training import History, Training, train
-from ._checks import check_num_samples, check_observation, check_theta_points, check_training_data
-from ._posterior import AbstractPosterior
-from ._support import Bijection
+from ..estimators import NSF, AbstractFlow, Standardizer
+from ..nn import AbstractEmbedding
+from ..training import Training
+from ._method import AbstractMethod
+from ._posterior import AbstractDensityPosterior
+from ._support import AbstractSupport, Bijection
 
 
-class _FlowNet(eqx.Module):
-    """The trainable part of NPE: an optional embedding and a conditional flow."""
+class FlowNet(eqx.Module):
+    """One network of NPE: an optional embedding of x and a conditional flow over θ.
+
+    Attributes:
+        flow: a flowjax conditional distribution over standardised parameters.
+        embedding: the embedding network of standardised observations, or ``None`` (the
+            flattened observation is the flow's context).
+    """
 
     flow: AbstractDistribution
     embedding: eqx.Module | None
 
     def context(self, x_std: Array) -> Array:
+        """The flow's context for one standardised observation."""
         return jnp.ravel(x_std) if self.embedding is None else self.embedding(x_std)
 
-    def log_prob(self, z_std: Array, x_std: Array) -> Array:
-        return self.flow.log_prob(z_std, self.context(x_std))
+    def log_prob(self, theta_std: Array, x_std: Array) -> Array:
+        """log q(θ_std | x_std) for one pair (a scalar)."""
+        return self.flow.log_prob(theta_std, self.context(x_std))
 
     def sample(self, key: Key, x_std: Array, num_samples: int) -> Array:
+        """``num_samples`` standardised draws given one observation, ``(num_samples, d)``."""
         return self.flow.sample(key, (num_samples,), condition=self.context(x_std))
 
 
-def _ladj(transform, z: Array) -> Array:
-    """log |dθ/dz| of ``transform`` at one unconstrained vector ``z`` (a scalar)."""
-    return jnp.sum(transform.log_abs_det_jacobian(z, transform(z)))
+class NPEPosterior(AbstractDensityPosterior):
+    """The posterior returned by :meth:`NPE.fit`: a conditional flow (or an ensemble of them).
 
-
-def _inside(prior: dist.Distribution, theta: Array) -> Array:
-    """Whether each row of ``theta`` (n, d) lies in the prior's support; (n,) bool."""
-    return jnp.all(prior.support(theta).reshape(theta.shape[0], -1), axis=1)
-
-
-class NPEPosterior(AbstractPosterior):
-    """The posterior returned by :meth:`NPE.fit`.
-
-    With the default ``support=Bijection()``, flows act on z-scored, unconstrained parameters
-    z = T⁻¹(θ), where T maps ℝᵈ onto the prior's support, so the density is
-    ``log q(θ|x) = log q_z(z|x) − log|dT/dz|`` and no sample ever falls outside the prior's
-    support. With ``support=Rejection()`` flows act on z-scored θ and draws outside the support
-    are rejected (see :meth:`acceptance_rate`). With ``ensemble_size = k > 1`` the posterior
-    is the equal-weight mixture of the k flows.
+    See :class:`~sbi_kit.inference.AbstractDensityPosterior` for how bounded priors and
+    ensembles are handled; ``log_prob`` is normalised under ``support=Bijection()``.
 
     Attributes:
-        net: the trained flow (and embedding); arrays carry a leading ensemble axis.
+        net: the trained :class:`FlowNet` (arrays carry a leading ensemble axis).
         prior: the prior the posterior was trained with.
         theta_standardizer, x_standardizer: the learned z-scoring.
         method: the :class:`NPE` configuration that trained it.
-        history: the :class:`~sbi_kit.training.History` of training.
-        calibration: a calibration report, once attached (see ``sk.diagnostics.calibrate``).
     """
 
-    net: _FlowNet
+    net: FlowNet
     prior: dist.Distribution
     theta_standardizer: Standardizer
     x_standardizer: Standardizer
     method: NPE = eqx.field(static=True)
-    history: History = eqx.field(static=True, default=History())
-    calibration: Any = eqx.field(static=True, default=None)
 
-    @property
-    def dim_theta(self) -> int:
-        return int(self.theta_standardizer.loc.shape[0])
+    def net_log_prob(self, net: FlowNet, theta_std: Array, x_std: Array) -> Array:
+        return net.log_prob(theta_std, x_std)
 
-    @property
-    def x_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_standardizer.loc.shape)
-
-    @property
-    def ensemble_size(self) -> int:
-        return self.method.ensemble_size
-
-    def _log_prob_z(self, z: Array, x_o: Array) -> Array:
-        """log q_z(z | x_o) for one unconstrained z, mixed over the ensemble."""
-        z_std = self.theta_standardizer(z)
-        x_std = self.x_standardizer(x_o)
-        lp = eqx.filter_vmap(lambda net: net.log_prob(z_std, x_std))(self.net)
-        return jax.nn.logsumexp(lp) - math.log(lp.shape[0]) - self.theta_standardizer.log_scale()
-
-    def _transform(self) -> dist.transforms.Transform:
-        """The map from the space the flows learn in onto θ."""
-        return self.method.support.transform(self.prior)
-
-    def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
-        transform = self._transform()
-        z = transform.inv(theta)
-        lp = self._log_prob_z(z, x_o) - _ladj(transform, z)
-        inside = jnp.all(self.prior.support(theta))
-        return jnp.where(inside & jnp.isfinite(lp), lp, -jnp.inf)
-
-    @eqx.filter_jit
-    def log_prob(self, theta: Array, x_o: Array) -> Array:
-        """Posterior log-density.
-
-        Args:
-            theta: shape ``(dim_theta,)`` or ``(n, dim_theta)``.
-            x_o: one observation of shape ``x_shape``.
-
-        Returns:
-            shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support.
-        """
-        theta = check_theta_points(theta, self.dim_theta)
-        x_o = check_observation(x_o, self.x_shape, iid=False)
-        if theta.ndim == 1:
-            return self._log_prob_one(theta, x_o)
-        return jax.vmap(self._log_prob_one, in_axes=(0, None))(theta, x_o)
-
-    def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
-        """Draws from the posterior.
-
-        Args:
-            key: PRNG key.
-            x_o: one observation of shape ``x_shape``.
-            num_samples: number of samples.
-
-        Returns:
-            shape ``(num_samples, dim_theta)``, all inside the prior's support.
-        """
-        num_samples = check_num_samples(num_samples)
-        x_o = check_observation(x_o, self.x_shape, iid=False)
-        return _sample(self, key, x_o, num_samples)
-
-    def acceptance_rate(self, key: Key, x_o: Array, num_samples: int = 10_000) -> Array:
-        """The share of the flows' draws that lie inside the prior's support, given ``x_o``.
-
-        Under ``support=Rejection()`` this is the acceptance rate of sampling (and the mass
-        that ``log_prob`` integrates to); under ``Bijection()`` it is 1 by construction.
-
-        Args:
-            key: PRNG key.
-            x_o: one observation of shape ``x_shape``.
-            num_samples: draws used for the estimate.
-
-        Returns:
-            a scalar in [0, 1].
-        """
-        num_samples = check_num_samples(num_samples)
-        x_o = check_observation(x_o, self.x_shape, iid=False)
-        return _acceptance_rate(self, key, x_o, num_samples)
+    def net_sample(self, net: FlowNet, key: Key, x_std: Array, num_samples: int) -> Array:
+        return net.sample(key, x_std, num_samples)
 
 
-def _draw(posterior: NPEPosterior, key: Key, x_std: Array, num_samples: int) -> Array:
-    """``num_samples`` draws of the ensemble mixture mapped to θ (before any rejection)."""
-    k = posterior.ensemble_size
-    key_member, key_flow = jax.random.split(key)
-    keys = jax.random.split(key_flow, k)
-    draws = eqx.filter_vmap(lambda net, kk: net.sample(kk, x_std, num_samples))(posterior.net, keys)
-    member = jax.random.randint(key_member, (num_samples,), 0, k)
-    z_std = draws[member, jnp.arange(num_samples)]
-    z = jax.vmap(posterior.theta_standardizer.inverse)(z_std)
-    return jax.vmap(posterior._transform())(z)
-
-
-@eqx.filter_jit
-def _sample(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
-    x_std = posterior.x_standardizer(x_o)
-    return posterior.method.support.draw(
-        lambda k, m: _draw(posterior, k, x_std, m),
-        lambda theta: _inside(posterior.prior, theta),
-        key,
-        num_samples,
-    )
-
-
-@eqx.filter_jit
-def _acceptance_rate(posterior: NPEPosterior, key: Key, x_o: Array, num_samples: int) -> Array:
-    theta = _draw(posterior, key, posterior.x_standardizer(x_o), num_samples)
-    return jnp.mean(_inside(posterior.prior, theta))
-
-
-@dataclasses.dataclass(frozen=True)
-class NPE:
+class NPE(AbstractMethod):
     """Neural posterior estimation (Papamakarios & Murray 2016; Greenberg et al. 2019).
 
     A conditional normalizing flow q(θ | x) is trained by maximum likelihood on simulated pairs.
     The posterior is amortised: after training, any observation is conditioned on in one pass.
+
+    NPE conditions on ONE observation: the flow learns q(θ | x) for x from the simulator, and
+    there is no exact way to combine q(θ | x_1), ..., q(θ | x_n) into the posterior given n
+    i.i.d. observations. For several i.i.d. draws, simulate them together and use a
+    permutation-invariant embedding (:class:`sk.nn.DeepSetEmbedding`).
+
+    All options are keyword arguments.
 
     Args:
         flow: flow spec (:class:`sk.estimators.NSF` by default, or :class:`sk.estimators.MAF`).
@@ -204,113 +97,52 @@ class NPE:
             the `sbi` package does).
 
     Examples:
-        >>> import jax, sbi_kit as sk
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
         >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
         >>> npe = sk.NPE(training=sk.Training(max_epochs=2))
         >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> posterior.sample(jax.random.key(2), task.observation(1), 10).shape
         (10, 10)
+        >>> posterior.log_prob(jnp.zeros(10), task.observation(1)).shape
+        ()
     """
 
-    flow: Any = NSF()
-    embedding: Any = None
-    training: Training = Training()
-    ensemble_size: int = 1
-    support: Any = Bijection()
+    flow: AbstractFlow = eqx.field(default=NSF(), kw_only=True)
+    embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
+    training: Training = eqx.field(default=Training(), kw_only=True)
+    ensemble_size: int = eqx.field(default=1, kw_only=True)
+    support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
 
-    def __post_init__(self):
-        if not isinstance(self.ensemble_size, int) or self.ensemble_size < 1:
-            raise ValueError(
-                f"NPE: ensemble_size must be a positive integer, got {self.ensemble_size!r}."
-            )
-        if not hasattr(self.flow, "build"):
-            raise TypeError(f"NPE: `flow` must be a flow spec such as NSF(), got {self.flow!r}.")
-        if not (hasattr(self.support, "transform") and hasattr(self.support, "draw")):
+    def __check_init__(self):
+        if not isinstance(self.flow, AbstractFlow):
             raise TypeError(
-                "NPE: `support` must be sk.inference.Bijection() or sk.inference.Rejection(), "
-                f"got {self.support!r}."
+                f"NPE: `flow` must be a flow spec such as sk.estimators.NSF(), got {self.flow!r}."
+            )
+        if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
+            raise TypeError(
+                "NPE: `embedding` must be None or an embedding spec such as "
+                f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
             )
 
-    def build(
-        self, key: Key, dim_theta: int, x_shape: tuple[int, ...], prior: dist.Distribution
-    ) -> NPEPosterior:
-        """An untrained posterior with identity z-scoring (also the skeleton for ``sk.load``)."""
-        x_shape = tuple(x_shape)
+    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FlowNet:
+        key_emb, key_flow = jax.random.split(key)
+        if self.embedding is None:
+            embedding, cond_dim = None, math.prod(x_shape)
+        else:
+            embedding, cond_dim = self.embedding.build(key_emb, x_shape), self.embedding.out_dim
+        return FlowNet(self.flow.build(key_flow, dim_theta, cond_dim), embedding)
 
-        def make(key):
-            key_emb, key_flow = jax.random.split(key)
-            if self.embedding is None:
-                embedding, cond_dim = None, math.prod(x_shape)
-            else:
-                embedding = self.embedding.build(key_emb, x_shape)
-                cond_dim = self.embedding.out_dim
-            return _FlowNet(self.flow.build(key_flow, dim_theta, cond_dim), embedding)
+    def loss(self, net: FlowNet, theta: Array, x: Array, key: Key) -> Array:
+        """The negative log-density of each standardised θ under the flow given its x."""
+        del key
+        return -jax.vmap(net.log_prob)(theta, x)
 
-        net = eqx.filter_vmap(make)(jax.random.split(key, self.ensemble_size))
-        return NPEPosterior(
-            net=net,
-            prior=prior,
-            theta_standardizer=Standardizer.identity((dim_theta,)),
-            x_standardizer=Standardizer.identity(x_shape),
-            method=self,
-        )
-
-    def fit(
+    def posterior(
         self,
-        key: Key,
-        theta: Array,
-        x: Array,
-        *,
+        net: FlowNet,
         prior: dist.Distribution,
-        progress: bool = True,
+        theta_standardizer: Standardizer,
+        x_standardizer: Standardizer,
     ) -> NPEPosterior:
-        """Trains the flow on simulated pairs.
-
-        Args:
-            key: PRNG key (initialisation, split and shuffling).
-            theta: parameters, shape ``(num_simulations, dim_theta)``, inside the prior support.
-            x: observations, shape ``(num_simulations, dim_x)`` (or ``(num_simulations,
-                *x_shape)`` with an embedding).
-            prior: numpyro distribution with event shape ``(dim_theta,)``.
-            progress: show a progress bar over epochs.
-
-        Returns:
-            the trained :class:`NPEPosterior` (its ``history`` says how training went).
-
-        Raises:
-            ValueError: on mismatched shapes or lengths, a prior of the wrong event shape,
-                non-finite data, or θ outside the prior's support.
-        """
-        theta, x = check_training_data(theta, x, prior)
-        inside = _inside(prior, theta)
-        if not bool(jnp.all(inside)):
-            raise ValueError(
-                f"{int((~inside).sum())} rows of `theta` lie outside the prior's support; NPE "
-                "learns on the prior's support and cannot use them."
-            )
-        transform = self.support.transform(prior)
-        z = jax.vmap(transform.inv)(theta)
-        key_init, key_train = jax.random.split(key)
-        posterior = self.build(key_init, theta.shape[1], x.shape[1:], prior)
-        posterior = eqx.tree_at(
-            lambda p: (p.theta_standardizer, p.x_standardizer),
-            posterior,
-            (Standardizer.fit(z), Standardizer.fit(x)),
-        )
-        z_scaler, x_scaler = posterior.theta_standardizer, posterior.x_standardizer
-
-        def loss(net: _FlowNet, batch, key):
-            zb, xb = batch
-            return -jax.vmap(net.log_prob)(jax.vmap(z_scaler)(zb), jax.vmap(x_scaler)(xb))
-
-        net, history = train(
-            key_train,
-            posterior.net,
-            loss,
-            (z, x),
-            self.training,
-            progress=progress,
-            description="NPE",
-        )
-        return dataclasses.replace(posterior, net=net, history=history)
+        return NPEPosterior(net, prior, theta_standardizer, x_standardizer, self)

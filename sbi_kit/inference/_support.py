@@ -78,8 +78,10 @@ class Rejection(AbstractSupport):
     max_rounds: int = 100
 
     def __check_init__(self):
-        if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, int) or (
-            self.max_rounds < 1
+        if (
+            isinstance(self.max_rounds, bool)
+            or not isinstance(self.max_rounds, int)
+            or (self.max_rounds < 1)
         ):
             raise ValueError(
                 f"Rejection: max_rounds must be a positive integer, got {self.max_rounds!r}."

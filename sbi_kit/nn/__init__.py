@@ -2,7 +2,8 @@
 
 from ._activation import activation as activation
 from ._deepset import DeepSetEmbedding as DeepSetEmbedding
+from ._embedding import AbstractEmbedding as AbstractEmbedding
 from ._mlp import MLPEmbedding as MLPEmbedding
 from ._residual import ResidualNet as ResidualNet
 
-__all__ = ["activation", "DeepSetEmbedding", "MLPEmbedding", "ResidualNet"]
+__all__ = ["AbstractEmbedding", "activation", "DeepSetEmbedding", "MLPEmbedding", "ResidualNet"]

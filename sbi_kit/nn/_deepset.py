@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import equinox as eqx
@@ -12,6 +11,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ._activation import activation
+from ._embedding import AbstractEmbedding
 
 
 class _DeepSet(eqx.Module):
@@ -25,8 +25,7 @@ class _DeepSet(eqx.Module):
         return self.pooled(jnp.mean(features, axis=0))
 
 
-@dataclasses.dataclass(frozen=True)
-class DeepSetEmbedding:
+class DeepSetEmbedding(AbstractEmbedding):
     """Embeds an observation made of exchangeable draws, invariant to their order.
 
     ``ρ(mean_j φ(x_j))`` (Zaheer et al., 2017): the observation is read as a set of draws of
@@ -37,7 +36,7 @@ class DeepSetEmbedding:
     the network instead of asking it to learn it from data.
 
     Args:
-        element_dim: numbers per draw.
+        element_dim: numbers per draw (the only positional argument; the rest are keywords).
         out_dim: number of output features.
         width: hidden units of φ and ρ.
         depth: hidden layers of φ and of ρ.
@@ -54,11 +53,11 @@ class DeepSetEmbedding:
     """
 
     element_dim: int
-    out_dim: int = 20
-    width: int = 64
-    depth: int = 2
-    features: int = 64
-    activation: str = "relu"
+    out_dim: int = eqx.field(default=20, kw_only=True)
+    width: int = eqx.field(default=64, kw_only=True)
+    depth: int = eqx.field(default=2, kw_only=True)
+    features: int = eqx.field(default=64, kw_only=True)
+    activation: str = eqx.field(default="relu", kw_only=True)
 
     def build(self, key: Key, x_shape: tuple[int, ...]) -> eqx.Module:
         """The embedding network for observations of shape ``x_shape``."""

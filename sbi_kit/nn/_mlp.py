@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import equinox as eqx
@@ -11,6 +10,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ._activation import activation
+from ._embedding import AbstractEmbedding
 
 
 class _FlatMLP(eqx.Module):
@@ -20,8 +20,7 @@ class _FlatMLP(eqx.Module):
         return self.mlp(jnp.ravel(x))
 
 
-@dataclasses.dataclass(frozen=True)
-class MLPEmbedding:
+class MLPEmbedding(AbstractEmbedding):
     """An MLP that maps one (flattened) observation to ``out_dim`` summary features.
 
     Args:
