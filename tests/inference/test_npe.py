@@ -172,7 +172,7 @@ def test_rejection_support_learns_on_theta_and_rejects_outside(tmp_path):
     # too few rounds for the acceptance rate: a clear error, not fewer or outside samples
     one_round = dataclasses.replace(post.method, support=sk.inference.Rejection(max_rounds=1))
     strict = dataclasses.replace(post, method=one_round)
-    with pytest.raises(Exception, match="fewer than the requested samples"):
+    with pytest.raises(eqx.EquinoxRuntimeError, match="fewer than the requested samples"):
         strict.sample(jax.random.key(4), x_o, 5000).block_until_ready()
 
 
@@ -184,8 +184,13 @@ def test_support_strategy_is_checked():
 
 
 def test_npe_with_deepset_embedding_recovers_iid_gaussian_posterior():
-    """x = five i.i.d. draws of N(θ, 0.5²) in 2-d; conjugate posterior. Mean within 0.2
-    posterior sds, sd within 20 %."""
+    """x = five i.i.d. draws of N(θ, 0.5²) in 2-d; conjugate posterior. Mean within 0.3
+    posterior sds, sd within 20 %.
+
+    With patience 10, training stopped on validation noise (300 held-out pairs) at epoch 17
+    with the mean 0.45 sd off; with the default-like patience of 20 it runs ~50 epochs. Over
+    six trainings (3,000 and 5,000 simulations, three keys each) the largest mean error was
+    0.21 sd, hence 0.3."""
     n, noise, tau = 5, 0.5, 1.0
     prior = dist.Normal(jnp.zeros(2), tau).to_event(1)
     sim = sk.Simulator(prior, lambda key, th: th + noise * jax.random.normal(key, (n, 2)))
@@ -193,12 +198,12 @@ def test_npe_with_deepset_embedding_recovers_iid_gaussian_posterior():
     npe = sk.NPE(
         flow=sk.estimators.MAF(layers=2, width=32, depth=1),
         embedding=sk.nn.DeepSetEmbedding(element_dim=2, out_dim=8, width=32, features=16),
-        training=sk.Training(max_epochs=60, patience=10, batch_size=100, learning_rate=2e-3),
+        training=sk.Training(max_epochs=100, patience=20, batch_size=100, learning_rate=2e-3),
     )
     posterior = npe.fit(jax.random.key(1), theta, x, prior=prior, progress=False)
     x_o = jnp.array([[0.3, -0.5], [0.9, 0.1], [0.2, -0.2], [0.6, 0.4], [0.5, -0.8]])
     precision = 1 / tau**2 + n / noise**2
     mean, sd = x_o.sum(0) / noise**2 / precision, precision**-0.5
     samples = posterior.sample(jax.random.key(2), x_o, 20_000)
-    np.testing.assert_allclose(samples.mean(0), mean, atol=0.2 * sd)
+    np.testing.assert_allclose(samples.mean(0), mean, atol=0.3 * sd)
     np.testing.assert_allclose(samples.std(0), sd, rtol=0.2)
