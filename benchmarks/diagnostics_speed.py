@@ -129,14 +129,19 @@ def train_both(args):
 
     torch.manual_seed(0)
     prior = BoxUniform(-torch.ones(2), torch.ones(2))
-    builder = posterior_nn(model="nsf", hidden_features=FLOW["width"],
-                           num_transforms=FLOW["layers"], num_bins=FLOW["knots"])
-    inference = SbiNPE(prior=prior, density_estimator=builder, device="cpu",
-                       show_progress_bars=False)
-    inference.append_simulations(torch.as_tensor(np.asarray(theta)),
-                                 torch.as_tensor(np.asarray(x)))
-    estimator = inference.train(max_num_epochs=args.epochs, stop_after_epochs=args.epochs,
-                                show_train_summary=False)
+    builder = posterior_nn(
+        model="nsf",
+        hidden_features=FLOW["width"],
+        num_transforms=FLOW["layers"],
+        num_bins=FLOW["knots"],
+    )
+    inference = SbiNPE(
+        prior=prior, density_estimator=builder, device="cpu", show_progress_bars=False
+    )
+    inference.append_simulations(torch.as_tensor(np.asarray(theta)), torch.as_tensor(np.asarray(x)))
+    estimator = inference.train(
+        max_num_epochs=args.epochs, stop_after_epochs=args.epochs, show_train_summary=False
+    )
     theirs = inference.build_posterior(estimator)
     return task, ours, theirs
 
@@ -156,7 +161,11 @@ def part_b(args) -> dict:
 
     def calibrate():
         return sk.diagnostics.calibrate(
-            jax.random.key(next(calls)), ours, task, args.sims, num_posterior_samples=L,
+            jax.random.key(next(calls)),
+            ours,
+            task,
+            args.sims,
+            num_posterior_samples=L,
             simulations=(theta, x),
         )
 
@@ -165,14 +174,12 @@ def part_b(args) -> dict:
     def sbc():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return run_sbc(theta_t, x_t, theirs, num_posterior_samples=L,
-                           show_progress_bar=False)
+            return run_sbc(theta_t, x_t, theirs, num_posterior_samples=L, show_progress_bar=False)
 
     def tarp():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return run_tarp(theta_t, x_t, theirs, num_posterior_samples=L,
-                            show_progress_bar=False)
+            return run_tarp(theta_t, x_t, theirs, num_posterior_samples=L, show_progress_bar=False)
 
     sbc_first, sbc_s, (ranks, dap) = timed(sbc, args.sbi_repeats)
     tarp_first, tarp_s, (ecp, alpha) = timed(tarp, args.sbi_repeats)
@@ -234,7 +241,7 @@ def markdown(res: dict) -> str:
         f"{a['median']['sbi_run_tarp_arrays_s']:.4f} | {a['min']['sbi_run_tarp_arrays_s']:.4f} | "
         f"{a['median']['speedup_vs_sbi_arrays']:.1f}×; {a['min']['speedup_vs_sbi_arrays']:.1f}× |",
         "",
-        f"Timings over {a['repeats']} repeats after a warm-up call. \"numpy inputs\" includes "
+        f'Timings over {a["repeats"]} repeats after a warm-up call. "numpy inputs" includes '
         f"copying the {4 * a['shape'][0] * a['shape'][1] * a['shape'][2] / 1e6:.0f} MB of "
         "samples into JAX; in a pipeline the samples come from "
         "`posterior.sample` already as JAX arrays.",
@@ -278,8 +285,16 @@ def markdown(res: dict) -> str:
         + " (different flows, so the numbers need not match).",
         "",
         "Goal (issue #3): ≥ 5× faster than each peer on CPU. "
-        + ("Met" if min(a["median"]["speedup_vs_tarp_package"], b["speedup_vs_run_sbc"],
-                        b["speedup_vs_run_tarp"]) >= 5 else "NOT met")
+        + (
+            "Met"
+            if min(
+                a["median"]["speedup_vs_tarp_package"],
+                b["speedup_vs_run_sbc"],
+                b["speedup_vs_run_tarp"],
+            )
+            >= 5
+            else "NOT met"
+        )
         + f" (warm, medians): {a['median']['speedup_vs_tarp_package']:.1f}× vs the tarp package "
         f"from numpy inputs ({a['median']['speedup_vs_tarp_package_device_arrays']:.1f}× from "
         "JAX arrays), "
@@ -297,8 +312,12 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="warm calls in part B")
     parser.add_argument("--array-repeats", type=int, default=21, help="warm calls in part A")
-    parser.add_argument("--sbi-repeats", type=int, default=1,
-                        help="timed calls of run_sbc / run_tarp after one warm-up call")
+    parser.add_argument(
+        "--sbi-repeats",
+        type=int,
+        default=1,
+        help="timed calls of run_sbc / run_tarp after one warm-up call",
+    )
     parser.add_argument("--train-sims", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -319,8 +338,11 @@ def main(argv=None):
         res["npe"] = part_b(args)
         print("B:", res["npe"], flush=True)
     load.append(os.getloadavg()[0])
-    res |= {"load_average": load, "machine": machine(),
-            "versions": versions(["sbi_kit", "jax", "sbi", "torch", "tarp", "numpy"])}
+    res |= {
+        "load_average": load,
+        "machine": machine(),
+        "versions": versions(["sbi_kit", "jax", "sbi", "torch", "tarp", "numpy"]),
+    }
     write_json(args.out / f"{NAME}.json", res)
     write_markdown(args.out / f"{NAME}.md", markdown(res))
 

@@ -34,6 +34,18 @@ def pair_plot(
 
     Returns:
         the matplotlib Figure.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import matplotlib.pyplot as plt, numpy as np, sbi_kit.plotting as skp
+        >>> rng = np.random.default_rng(0)
+        >>> sets = {"a": rng.normal(size=(500, 2)), "b": rng.normal(1.0, 0.5, (500, 2))}
+        >>> fig = skp.pair_plot(sets, labels=["μ", "σ"], true_parameters=[0.0, 1.0])
+        >>> [ax.get_xlabel() for ax in fig.axes[2:]]  # the bottom row of the 2 x 2 grid
+        ['μ', 'σ']
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     fig.savefig(pathlib.Path(tmp) / "pair_plot.png")
+        >>> plt.close(fig)
     """
     sets = samples if isinstance(samples, dict) else {"samples": samples}
     sets = {k: np.asarray(v) for k, v in sets.items()}
@@ -132,9 +144,12 @@ def tarp_plot(ecp, alpha=None, *, ax=None, label: str = "TARP"):
         the matplotlib Figure.
 
     Examples:
-        >>> import numpy as np, sbi_kit.plotting as skp
+        >>> import matplotlib.pyplot as plt, numpy as np, sbi_kit.plotting as skp
         >>> a = np.linspace(0, 1, 11)
         >>> fig = skp.tarp_plot(a ** 1.2, a)
+        >>> fig.axes[0].get_xlabel()
+        'credibility level α'
+        >>> plt.close(fig)
     """
     if _report_field(ecp, "tarp_ecp") is not None:
         report = ecp
@@ -181,9 +196,12 @@ def coverage_plot(levels, coverage=None, *, ax=None, label: str = "HPD regions")
         the matplotlib Figure.
 
     Examples:
-        >>> import numpy as np, sbi_kit.plotting as skp
+        >>> import matplotlib.pyplot as plt, numpy as np, sbi_kit.plotting as skp
         >>> c = np.linspace(0, 1, 11)
         >>> fig = skp.coverage_plot(c, c ** 0.8)
+        >>> fig.axes[0].get_xlabel()
+        'credibility level'
+        >>> plt.close(fig)
     """
     if _report_field(levels, "tarp_ecp") is not None:
         report = levels
@@ -240,13 +258,16 @@ def rank_histogram(
         the matplotlib Figure.
 
     Examples:
-        >>> import numpy as np, sbi_kit.plotting as skp
+        >>> import matplotlib.pyplot as plt, numpy as np, sbi_kit.plotting as skp
         >>> r = np.random.default_rng(0).integers(0, 101, size=(500, 2))
         >>> fig = skp.rank_histogram(r, 100)
+        >>> len(fig.axes)  # one panel per column of ranks
+        2
+        >>> plt.close(fig)
     """
     from scipy.stats import binom
 
-    from .diagnostics._sbc import default_rank_bins
+    from .diagnostics import default_rank_bins
 
     if _report_field(ranks, "sbc_ranks") is not None:
         report = ranks

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import equinox as eqx
 import jax
@@ -13,12 +13,23 @@ import numpy as np
 from jaxtyping import Array
 from scipy.stats import norm
 
-from .._types import Key
 from .._checks import check_finite, check_key
+from .._types import Key
+from ..inference import AbstractDensityPosterior, AbstractPosterior, AbstractPotentialPosterior
+from ..simulators import Simulator, as_simulator, simulate
 from ._coverage import coverage_summary, hpd_counts
 from ._sbc import default_rank_bins, ranks, sbc_test
-from ._tarp import tarp_counts, tarp_summary
+from ._tarp import (
+    AbstractDistance,
+    EuclideanDistance,
+    check_metric,
+    tarp_counts,
+    tarp_summary,
+)
 from ._uniformity import ecdf_on_grid, grid
+
+P = TypeVar("P", bound=AbstractPosterior)
+_DEFAULT_METRIC = EuclideanDistance()
 
 WELL = "well calibrated"
 OVER = "overconfident"
@@ -42,6 +53,20 @@ def combine_verdicts(verdicts) -> str:
 
     ``well calibrated`` if every test says so; ``overconfident`` (``underconfident``) if every
     test that found a problem says overconfident (underconfident); ``miscalibrated`` otherwise.
+
+    Args:
+        verdicts: verdicts of single tests (each one of ``CalibrationReport.VERDICTS``) or
+            ``None`` for a test that did not run.
+
+    Returns:
+        the overall verdict.
+
+    Examples:
+        >>> import sbi_kit as sk
+        >>> sk.diagnostics.combine_verdicts(["well calibrated", "overconfident", None])
+        'overconfident'
+        >>> sk.diagnostics.combine_verdicts(["underconfident", "overconfident"])
+        'miscalibrated'
     """
     found = {v for v in verdicts if v is not None and v != WELL}
     if not found:
@@ -106,9 +131,10 @@ def sbc_verdict(
 class CalibrationReport:
     """The result of :func:`calibrate`: numbers, curves and verdicts (see ``docs/calibration.md``).
 
-    Immutable and hashable (tuples only), so it can sit on a posterior as a static field;
-    ``sk.save`` stores it in the file's header and ``sk.load`` restores it as
-    ``posterior.calibration``.
+    Immutable and hashable (tuples only). :meth:`attach` gives a copy of a posterior that
+    carries the report as ``posterior.calibration`` (metadata that travels with the posterior
+    object outside its pytree, so jitted calls never hash it); ``sk.save`` stores it in the
+    file's header and ``sk.load`` restores it as ``posterior.calibration``.
 
     Attributes:
         verdict: overall: ``"well calibrated"``, ``"overconfident"``, ``"underconfident"`` or
@@ -124,6 +150,19 @@ class CalibrationReport:
         coverage_verdict, coverage_area, coverage_pvalue, coverage_levels, coverage: HPD
             expected coverage (``None`` when the posterior defines no density).
         num_dropped: simulations dropped because θ or x was NaN/inf.
+
+    Examples:
+        >>> import sbi_kit as sk
+        >>> ok = "well calibrated"
+        >>> report = sk.diagnostics.CalibrationReport(
+        ...     verdict=ok, num_simulations=2, num_posterior_samples=1, significance=0.01,
+        ...     tarp_verdict=ok, tarp_atc=0.0, tarp_pvalue=1.0, tarp_alpha=(0.0, 1.0),
+        ...     tarp_ecp=(0.0, 1.0), sbc_verdict=ok, sbc_names=("θ1",), sbc_pvalues=(1.0,),
+        ...     sbc_bias=(0.0,), sbc_dispersion=(0.0,), sbc_ranks=((0,), (1,)))
+        >>> report.metrics()["calibration_verdict"], report.ranks.shape
+        ('well calibrated', (2, 1))
+        >>> sk.diagnostics.CalibrationReport.from_dict(report.to_dict()) == report
+        True
     """
 
     VERDICTS: ClassVar[tuple[str, ...]] = VERDICTS
@@ -220,9 +259,29 @@ class CalibrationReport:
 
     __str__ = summary
 
-    def attach(self, posterior):
-        """A copy of ``posterior`` carrying this report as ``posterior.calibration``."""
-        return dataclasses.replace(posterior, calibration=self)
+    def attach(self, posterior: P) -> P:
+        """A copy of ``posterior`` that carries this report as ``posterior.calibration``.
+
+        The copy shares the posterior's arrays; ``posterior`` itself is left unchanged. The
+        report is metadata (``posterior.with_metadata(calibration=report)``), not a pytree
+        field: a copy made by a pytree transformation (``jax.tree.map``, a jitted function's
+        output) does not carry it.
+
+        Args:
+            posterior: a trained posterior (an :class:`~sbi_kit.inference.AbstractPosterior`).
+
+        Returns:
+            the copy, of the same class as ``posterior``.
+
+        Raises:
+            TypeError: if ``posterior`` is not an ``AbstractPosterior``.
+        """
+        if not isinstance(posterior, AbstractPosterior):
+            raise TypeError(
+                "CalibrationReport.attach: `posterior` must be an sk.inference.AbstractPosterior, "
+                f"got {type(posterior).__name__}."
+            )
+        return posterior.with_metadata(calibration=self)
 
     # --- serialisation (sk.save / sk.load) ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -251,16 +310,8 @@ class CalibrationReport:
         return cls(**{k: tup(v) for k, v in data.items()})
 
 
-def _has_log_prob(posterior, theta: Array, x: Array) -> bool:
-    try:
-        eqx.filter_eval_shape(posterior.log_prob, theta[:1], x[0])
-    except NotImplementedError:
-        return False
-    return True
-
-
 @eqx.filter_jit
-def _run(posterior, key, theta, x, num_samples, with_log_prob, batch_size, references, metric):
+def _run(posterior, key, theta, x, num_samples, has_density, batch_size, references, metric):
     """Samples, TARP counts, SBC ranks and HPD counts for all simulations (no Python loop)."""
     key_sample, key_ref = jax.random.split(key)
     keys = jax.random.split(key_sample, theta.shape[0])
@@ -268,7 +319,7 @@ def _run(posterior, key, theta, x, num_samples, with_log_prob, batch_size, refer
     def one(args):
         k, xi, ti = args
         s = posterior.sample(k, xi, num_samples)
-        if not with_log_prob:
+        if not has_density:
             return s, jnp.zeros((num_samples,), s.dtype), jnp.zeros((), s.dtype)
         lp = posterior.log_prob(jnp.concatenate([s, ti[None]]), xi)
         return s, lp[:-1], lp[-1]
@@ -278,15 +329,162 @@ def _run(posterior, key, theta, x, num_samples, with_log_prob, batch_size, refer
     lp_samples = lp_samples.T  # (L, n)
     t_counts = tarp_counts(key_ref, samples, theta, references, metric, True)
     r = ranks(samples, theta)
-    if with_log_prob:
+    if has_density:
         r = jnp.concatenate([r, ranks(-lp_samples[..., None], -lp_theta[:, None])], axis=1)
     h_counts = hpd_counts(lp_samples, lp_theta)
     return t_counts, r, h_counts
 
 
+def _check_arguments(
+    fn: str,
+    key,
+    posterior,
+    simulator,
+    num_simulations,
+    num_posterior_samples,
+    significance,
+    metric,
+    batch_size,
+) -> tuple[Simulator, AbstractDistance]:
+    """The simulator (of a task) and the TARP distance, once every argument is checked."""
+    check_key(key, fn)
+    if not isinstance(posterior, AbstractPosterior):
+        raise TypeError(
+            f"{fn}: `posterior` must be a trained posterior (an sk.inference.AbstractPosterior "
+            f"such as the result of sk.NPE().fit), got {type(posterior).__name__}."
+        )
+    sim = as_simulator(simulator)
+    for name, v in (
+        ("num_simulations", num_simulations),
+        ("num_posterior_samples", num_posterior_samples),
+        ("batch_size", batch_size),
+    ):
+        if not isinstance(v, int | np.integer) or v < 1:
+            raise ValueError(f"{fn}: {name} must be a positive integer, got {v!r}.")
+    if num_simulations < 2:
+        raise ValueError(f"{fn}: needs at least 2 simulations, got {num_simulations}.")
+    if not 0 < significance < 1:
+        raise ValueError(f"{fn}: significance must lie in (0, 1), got {significance!r}.")
+    metric = check_metric(metric, fn)
+    if posterior.dim_theta != sim.dim_theta:
+        raise ValueError(
+            f"{fn}: the posterior has dim_theta = {posterior.dim_theta} but the simulator's "
+            f"prior has {sim.dim_theta}."
+        )
+    return sim, metric
+
+
+def _get_simulations(
+    fn: str, key: Key, sim: Simulator, num_simulations: int, simulations
+) -> tuple[Array, Array, int]:
+    """``(theta, x, num_dropped)``: new simulations, or the held-out ones given, checked."""
+    if simulations is None:
+        sims = simulate(key, sim, int(num_simulations), progress=False)
+        theta, x = sims
+        num_dropped = sims.num_dropped
+    else:
+        theta, x = (jnp.asarray(a) for a in simulations)
+        if theta.shape != (num_simulations, sim.dim_theta) or x.shape[:1] != (num_simulations,):
+            raise ValueError(
+                f"{fn}: `simulations` must be (theta, x) with {num_simulations} rows and theta of "
+                f"shape ({num_simulations}, {sim.dim_theta}); got {theta.shape} and {x.shape}."
+            )
+        check_finite(theta, "simulations[0]", fn)
+        check_finite(x, "simulations[1]", fn)
+        num_dropped = 0
+    if theta.shape[0] < 2:
+        raise ValueError(f"{fn}: fewer than 2 finite simulations ({num_dropped} dropped).")
+    return theta, x, int(num_dropped)
+
+
+def _check_references(
+    fn: str, references, theta: Array, num_simulations: int, num_dropped: int
+) -> str | Array:
+    """``"random"``, or the TARP reference points as an array in the dtype of ``theta``."""
+    if isinstance(references, str):
+        if references != "random":
+            raise ValueError(f"{fn}: references must be 'random' or an array, got {references!r}.")
+        return references
+    references = jnp.asarray(references)
+    dim_theta = theta.shape[1]
+    if references.shape != (num_simulations, dim_theta):
+        raise ValueError(
+            f"{fn}: `references` must have shape ({num_simulations}, {dim_theta}), got "
+            f"{references.shape}."
+        )
+    if num_dropped:
+        raise ValueError(
+            f"{fn}: {num_dropped} simulations were dropped; pass "
+            "references='random' or a simulator without failures."
+        )
+    return references.astype(theta.dtype)
+
+
+def _check_sample_counts(fn: str, t_counts: Array, num_samples: int) -> None:
+    """Refuses non-finite posterior samples (flagged by TARP counts above ``L``)."""
+    counts = np.asarray(t_counts)
+    bad = int(np.sum(counts > num_samples))
+    if bad:
+        raise ValueError(
+            f"{fn}: the posterior drew NaN or inf samples for {bad} of {counts.shape[0]} "
+            "simulations; calibration needs finite samples (check the trained estimator)."
+        )
+
+
+def _tarp_fields(t_counts: Array, num_samples: int, bins: int, significance: float) -> dict:
+    """The TARP part of the report: verdict, ATC, one-sample KS p-value and the curve."""
+    n = int(t_counts.shape[0])
+    ecp = ecdf_on_grid(t_counts, num_samples, bins)
+    alpha = grid(bins)
+    atc, p_value = tarp_summary(ecp, alpha, num_sims=n)
+    return dict(
+        tarp_verdict=tarp_verdict(atc, p_value, significance),
+        tarp_atc=float(atc),
+        tarp_pvalue=float(p_value),
+        tarp_alpha=_floats(alpha),
+        tarp_ecp=_floats(ecp),
+    )
+
+
+def _sbc_fields(
+    r: Array, names: tuple[str, ...], num_samples: int, num_bins: int | None, significance: float
+) -> dict:
+    """The SBC part of the report: verdict, per-column χ² p-values and shape scores, ranks."""
+    r = np.asarray(r)
+    n = r.shape[0]
+    if num_bins is None:
+        rank_bins = default_rank_bins(n, num_samples)
+    else:
+        rank_bins = min(int(num_bins), num_samples + 1)
+    test = sbc_test(r, num_samples, num_bins=max(2, rank_bins))
+    return dict(
+        sbc_verdict=sbc_verdict(names, test.p_values, test.bias, test.dispersion, significance),
+        sbc_names=names,
+        sbc_pvalues=_floats(test.p_values),
+        sbc_bias=_floats(test.bias),
+        sbc_dispersion=_floats(test.dispersion),
+        sbc_ranks=tuple(tuple(int(v) for v in row) for row in r),
+    )
+
+
+def _coverage_fields(h_counts: Array, num_samples: int, bins: int, significance: float) -> dict:
+    """The HPD expected-coverage part of the report: verdict, signed area, KS p-value, curve."""
+    n = int(h_counts.shape[0])
+    coverage = ecdf_on_grid(h_counts, num_samples, bins)
+    alpha = grid(bins)
+    area, p_value = coverage_summary(alpha, coverage, num_sims=n)
+    return dict(
+        coverage_verdict=coverage_verdict(area, p_value, significance),
+        coverage_area=area,
+        coverage_pvalue=p_value,
+        coverage_levels=_floats(alpha),
+        coverage=_floats(coverage),
+    )
+
+
 def calibrate(
     key: Key,
-    posterior,
+    posterior: AbstractPosterior,
     simulator,
     num_simulations: int = 1000,
     *,
@@ -294,7 +492,7 @@ def calibrate(
     significance: float = 0.01,
     num_bins: int | None = None,
     references: str | Array = "random",
-    metric: str = "euclidean",
+    metric: AbstractDistance = _DEFAULT_METRIC,
     batch_size: int = 50,
     simulations: tuple[Array, Array] | None = None,
 ) -> CalibrationReport:
@@ -302,7 +500,7 @@ def calibrate(
 
     Draws ``θ_i`` from the simulator's prior and ``x_i`` from the simulator
     (``sk.simulate``; non-finite simulations are dropped), then ``L`` posterior samples (and,
-    where the posterior has ``log_prob``, the log-densities) for every ``x_i`` in one jitted,
+    where the posterior has a density, the log-densities) for every ``x_i`` in one jitted,
     batched pass (``lax.map`` over chunks of ``batch_size`` simulations, each chunk
     vmapped), and runs:
 
@@ -310,15 +508,20 @@ def calibrate(
       ATC and a one-sample KS test of the TARP credibilities;
     - SBC (Talts et al. 2018): ranks per parameter and of ``−log q(θ | x)``, a χ² uniformity
       test and shape scores per column;
-    - expected coverage of HPD regions (Hermans et al. 2022), if ``log_prob`` is defined.
+    - expected coverage of HPD regions (Hermans et al. 2022).
+
+    The ``−log q`` ranks and HPD coverage need ``log_prob``: they run for an
+    :class:`~sbi_kit.inference.AbstractDensityPosterior` or an
+    :class:`~sbi_kit.inference.AbstractPotentialPosterior` (whose ``log_prob`` is unnormalised,
+    which both tests allow), and are left out for a posterior that only samples.
 
     Each test gives a verdict at level ``significance``; see ``docs/calibration.md`` and
     :func:`combine_verdicts` for how they are read and combined.
 
     Args:
         key: PRNG key.
-        posterior: a trained posterior with ``sample(key, x_o, n)`` (and ideally
-            ``log_prob(theta, x_o)``), e.g. the result of ``sk.NPE().fit``.
+        posterior: a trained posterior (an :class:`~sbi_kit.inference.AbstractPosterior`),
+            e.g. the result of ``sk.NPE().fit``.
         simulator: an ``sk.Simulator`` or a task (``sk.tasks.get(name)``).
         num_simulations: number of (θ, x) pairs; 1,000 resolves miscalibration of a few %.
         num_posterior_samples: ``L``, posterior samples per simulation.
@@ -326,7 +529,7 @@ def calibrate(
         num_bins: TARP/coverage grid size and SBC histogram bins; defaults as in
             :func:`tarp` and :func:`sbc_test`.
         references: TARP reference points, ``"random"`` or an array ``(num_simulations, d)``.
-        metric: TARP distance, ``"euclidean"`` or ``"manhattan"``.
+        metric: TARP distance, ``EuclideanDistance()`` (default) or ``ManhattanDistance()``.
         batch_size: simulations per vmapped chunk (bounds memory: ``batch_size · L`` samples
             and log-densities are live at once).
         simulations: optional held-out pairs ``(theta, x)`` of shapes
@@ -336,6 +539,12 @@ def calibrate(
     Returns:
         a :class:`CalibrationReport`; attach it with ``report.attach(posterior)`` so that
         ``sk.save`` stores it.
+
+    Raises:
+        TypeError: if ``posterior`` is not an ``AbstractPosterior``, ``simulator`` is neither a
+            simulator nor a task, or ``metric`` is not a distance object.
+        ValueError: on bad counts or shapes, a posterior whose ``dim_theta`` differs from the
+            simulator's, or non-finite posterior samples.
 
     Examples:
         >>> import jax, sbi_kit as sk
@@ -351,123 +560,57 @@ def calibrate(
         >>> posterior.calibration.num_simulations
         100
     """
-    from ..simulators import simulate
-    from ..simulators._simulate import as_simulator
-
     fn = "calibrate"
-    check_key(key, fn)
-    sim = as_simulator(simulator)
-    for name, v in (
-        ("num_simulations", num_simulations),
-        ("num_posterior_samples", num_posterior_samples),
-        ("batch_size", batch_size),
-    ):
-        if not isinstance(v, int | np.integer) or v < 1:
-            raise ValueError(f"{fn}: {name} must be a positive integer, got {v!r}.")
-    if num_simulations < 2:
-        raise ValueError(f"{fn}: needs at least 2 simulations, got {num_simulations}.")
-    if not 0 < significance < 1:
-        raise ValueError(f"{fn}: significance must lie in (0, 1), got {significance!r}.")
-    if metric not in ("euclidean", "manhattan"):
-        raise ValueError(f"{fn}: metric must be 'euclidean' or 'manhattan', got {metric!r}.")
-    if getattr(posterior, "dim_theta", sim.dim_theta) != sim.dim_theta:
-        raise ValueError(
-            f"{fn}: the posterior has dim_theta = {posterior.dim_theta} but the simulator's "
-            f"prior has {sim.dim_theta}."
-        )
+    sim, metric = _check_arguments(
+        fn,
+        key,
+        posterior,
+        simulator,
+        num_simulations,
+        num_posterior_samples,
+        significance,
+        metric,
+        batch_size,
+    )
     key_sim, key_run = jax.random.split(key)
-    if simulations is None:
-        sims = simulate(key_sim, sim, int(num_simulations), progress=False)
-        theta, x = sims
-        num_dropped = sims.num_dropped
-    else:
-        theta, x = (jnp.asarray(a) for a in simulations)
-        if theta.shape != (num_simulations, sim.dim_theta) or x.shape[:1] != (num_simulations,):
-            raise ValueError(
-                f"{fn}: `simulations` must be (theta, x) with {num_simulations} rows and theta of "
-                f"shape ({num_simulations}, {sim.dim_theta}); got {theta.shape} and {x.shape}."
-            )
-        check_finite(theta, "simulations[0]", fn)
-        check_finite(x, "simulations[1]", fn)
-        num_dropped = 0
-    n = int(theta.shape[0])
-    if n < 2:
-        raise ValueError(f"{fn}: fewer than 2 finite simulations ({num_dropped} dropped).")
-    if not isinstance(references, str):
-        references = jnp.asarray(references)
-        if references.shape != (num_simulations, sim.dim_theta):
-            raise ValueError(
-                f"{fn}: `references` must have shape ({num_simulations}, {sim.dim_theta}), got "
-                f"{references.shape}."
-            )
-        if num_dropped:
-            raise ValueError(
-                f"{fn}: {num_dropped} simulations were dropped; pass "
-                "references='random' or a simulator without failures."
-            )
-        references = references.astype(theta.dtype)
-    elif references != "random":
-        raise ValueError(f"{fn}: references must be 'random' or an array, got {references!r}.")
-    with_log_prob = _has_log_prob(posterior, theta, x)
-    L = int(num_posterior_samples)
+    theta, x, num_dropped = _get_simulations(fn, key_sim, sim, num_simulations, simulations)
+    references = _check_references(fn, references, theta, num_simulations, num_dropped)
+    # −log q ranks and HPD coverage need log_prob. An AbstractPotentialPosterior's is
+    # unnormalised (off by a constant per x_i), which neither test notices: both only compare
+    # log q at the truth with log q at samples given the same x_i.
+    has_density = isinstance(posterior, AbstractDensityPosterior | AbstractPotentialPosterior)
+    n, num_samples = int(theta.shape[0]), int(num_posterior_samples)
     t_counts, r, h_counts = _run(
         posterior,
         key_run,
         theta,
         x,
-        L,
-        with_log_prob,
+        num_samples,
+        has_density,
         int(min(batch_size, n)),
         references,
         metric,
     )
-    bad = int(np.sum(np.asarray(t_counts) > L))
-    if bad:
-        raise ValueError(
-            f"{fn}: the posterior drew NaN or inf samples for {bad} of {n} simulations; "
-            "calibration needs finite samples (check the trained estimator)."
-        )
+    _check_sample_counts(fn, t_counts, num_samples)
     bins = max(1, n // 10) if num_bins is None else int(num_bins)
-    # TARP
-    ecp = ecdf_on_grid(t_counts, L, bins)
-    alpha = grid(bins)
-    atc, tarp_p = tarp_summary(ecp, alpha, num_sims=n)
-    t_verdict = tarp_verdict(atc, tarp_p, significance)
-    # SBC
-    names = tuple(sim.labels()) + ((LOG_DENSITY,) if with_log_prob else ())
-    rank_bins = default_rank_bins(n, L) if num_bins is None else min(int(num_bins), L + 1)
-    test = sbc_test(np.asarray(r), L, num_bins=max(2, rank_bins))
-    s_verdict = sbc_verdict(names, test.p_values, test.bias, test.dispersion, significance)
-    # HPD coverage
-    cov_fields: dict[str, Any] = {}
-    c_verdict = None
-    if with_log_prob:
-        coverage = ecdf_on_grid(h_counts, L, bins)
-        area, cov_p = coverage_summary(alpha, coverage, num_sims=n)
-        c_verdict = coverage_verdict(area, cov_p, significance)
-        cov_fields = dict(
-            coverage_verdict=c_verdict,
-            coverage_area=area,
-            coverage_pvalue=cov_p,
-            coverage_levels=_floats(alpha),
-            coverage=_floats(coverage),
-        )
+    names = tuple(sim.labels()) + ((LOG_DENSITY,) if has_density else ())
+    tarp_fields = _tarp_fields(t_counts, num_samples, bins, significance)
+    sbc_fields = _sbc_fields(r, names, num_samples, num_bins, significance)
+    coverage_fields = (
+        _coverage_fields(h_counts, num_samples, bins, significance) if has_density else {}
+    )
+    verdicts = (
+        tarp_fields["tarp_verdict"],
+        sbc_fields["sbc_verdict"],
+        coverage_fields.get("coverage_verdict"),
+    )
     return CalibrationReport(
-        verdict=combine_verdicts((t_verdict, s_verdict, c_verdict)),
+        verdict=combine_verdicts(verdicts),
         num_simulations=n,
-        num_posterior_samples=L,
+        num_posterior_samples=num_samples,
         significance=float(significance),
-        tarp_verdict=t_verdict,
-        tarp_atc=float(atc),
-        tarp_pvalue=float(tarp_p),
-        tarp_alpha=_floats(alpha),
-        tarp_ecp=_floats(ecp),
-        sbc_verdict=s_verdict,
-        sbc_names=names,
-        sbc_pvalues=_floats(test.p_values),
-        sbc_bias=_floats(test.bias),
-        sbc_dispersion=_floats(test.dispersion),
-        sbc_ranks=tuple(tuple(int(v) for v in row) for row in np.asarray(r)),
-        num_dropped=int(num_dropped),
-        **cov_fields,
+        num_dropped=num_dropped,
+        **tarp_fields,
+        **sbc_fields,
+        **coverage_fields,
     )

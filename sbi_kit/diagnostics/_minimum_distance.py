@@ -17,12 +17,14 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
-from .._types import Key
-from ..simulators import unconstraining_transform
 from .._checks import as_float_array, check_finite, check_key
+from .._types import Key
+from ..simulators import BaseSpaceSimulator, unconstraining_transform
 from ._kernels import AbstractKernel, GaussianKernel, check_points
-from ._mmd import _within, kernel_sum
+from ._mmd import UStatistic, kernel_sum
 from ._optimal_weights import optimal_weights
+
+_U = UStatistic()  # the unweighted objective, and the y–y term of both
 
 
 class MinimumMMDResult(NamedTuple):
@@ -49,12 +51,10 @@ class MMDABCResult(NamedTuple):
     distances: Array
 
 
-def _check_simulator(simulator, fn: str):
-    from ..simulators._base_space import BaseSpaceSimulator
-
+def _check_simulator(simulator, fn: str) -> BaseSpaceSimulator:
     if not isinstance(simulator, BaseSpaceSimulator):
         raise TypeError(
-            f"{fn}: `simulator` must be a BaseSpaceSimulator (x = G_θ(u)), got "
+            f"{fn}: `simulator` must be an sk.simulators.BaseSpaceSimulator (x = G_θ(u)), got "
             f"{type(simulator).__name__}."
         )
     return simulator
@@ -70,7 +70,7 @@ def _objective(simulator, kernel, y, u, weights, yy):
         if weights is None:  # U-statistic
             m = x.shape[0]
             w = jnp.ones(m, y.dtype) / m
-            xx = _within(kernel, x, "u")
+            xx = _U.within(kernel, x)
         else:
             w = weights
             xx = kernel_sum(kernel, x, x, w, w)
@@ -94,13 +94,13 @@ def _setup(key, simulator, y, kernel, num_simulations, weighted, fn):
     kernel = kernel.resolve(y)
     u = simulator.sample_base(key, num_simulations)
     weights = optimal_weights(u, base=simulator.base).astype(y.dtype) if weighted else None
-    yy = _within(kernel, y, "u")
+    yy = _U.within(kernel, y)
     return simulator, y, kernel, u.astype(y.dtype), weights, yy
 
 
 def minimum_mmd_estimate(
     key: Key,
-    simulator,
+    simulator: BaseSpaceSimulator,
     y: Array,
     theta_init: Array,
     *,
@@ -134,8 +134,7 @@ def minimum_mmd_estimate(
 
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
-        >>> from sbi_kit.simulators._base_space_models import g_and_k
-        >>> sim = g_and_k()
+        >>> sim = sk.simulators.g_and_k()
         >>> _, y = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 1000)
         >>> res = sk.diagnostics.minimum_mmd_estimate(
         ...     jax.random.key(1), sim, y, jnp.array([5.0, 2.0, 0.5, 0.5]), num_steps=300,
@@ -159,7 +158,14 @@ def minimum_mmd_estimate(
         if not bool(jnp.all(simulator.prior.support(theta_init))):
             raise ValueError(f"{fn}: theta_init lies outside the prior's support.")
     return _descend(
-        simulator, kernel, y, u, weights, yy, theta_init.astype(y.dtype), num_steps,
+        simulator,
+        kernel,
+        y,
+        u,
+        weights,
+        yy,
+        theta_init.astype(y.dtype),
+        num_steps,
         float(learning_rate),
     )
 
@@ -188,7 +194,7 @@ def _descend(simulator, kernel, y, u, weights, yy, theta_init, num_steps, learni
 
 def mmd_abc(
     key: Key,
-    simulator,
+    simulator: BaseSpaceSimulator,
     y: Array,
     *,
     num_proposals: int = 10_000,
@@ -221,8 +227,7 @@ def mmd_abc(
 
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
-        >>> from sbi_kit.simulators._base_space_models import g_and_k
-        >>> sim = g_and_k()
+        >>> sim = sk.simulators.g_and_k()
         >>> _, y = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 500)
         >>> res = sk.diagnostics.mmd_abc(jax.random.key(1), sim, y, num_proposals=2000,
         ...                              num_accepted=20)
@@ -236,8 +241,11 @@ def mmd_abc(
     )
     if simulator.prior is None:
         raise ValueError(f"{fn}: the simulator needs a prior to propose from.")
-    for name, v in (("num_proposals", num_proposals), ("num_accepted", num_accepted),
-                    ("batch_size", batch_size)):
+    for name, v in (
+        ("num_proposals", num_proposals),
+        ("num_accepted", num_accepted),
+        ("batch_size", batch_size),
+    ):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{fn}: {name} must be a positive integer, got {v!r}.")
     if num_accepted > num_proposals:

@@ -1,36 +1,26 @@
 """Maximum mean discrepancy: U-, V-, linear-time and optimally-weighted estimators, and a
-permutation test (Gretton et al. 2012; Bharti et al. 2023)."""
+permutation test (Gretton et al. 2012; Bharti et al. 2023).
+
+An estimator is an object (:class:`UStatistic`, :class:`VStatistic`, :class:`LinearStatistic`)
+that computes its estimate and its permutation statistic; :func:`mmd` and :func:`mmd_test` check
+the inputs, set the kernel's lengthscale and call it inside one jitted function.
+"""
 
 from __future__ import annotations
+
+import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .._types import Key
 from .._checks import as_float_array, check_finite, check_key
+from .._types import Key
 from ._kernels import AbstractKernel, GaussianKernel, check_points
 
-_ESTIMATORS = ("u", "v", "linear")
 _DIRECT = 1 << 22  # kernel entries computed at once before switching to row blocks
-
-
-def _check_estimator(estimator: str, fn: str) -> str:
-    if estimator not in _ESTIMATORS:
-        raise ValueError(f"{fn}: estimator must be one of {_ESTIMATORS}, got {estimator!r}.")
-    return estimator
-
-
-def _check_kernel(kernel, fn: str) -> AbstractKernel:
-    if kernel is None:
-        return GaussianKernel()
-    if not isinstance(kernel, AbstractKernel):
-        raise TypeError(
-            f"{fn}: `kernel` must be a kernel object such as GaussianKernel(), got "
-            f"{type(kernel).__name__}."
-        )
-    return kernel
 
 
 def kernel_sum(kernel: AbstractKernel, a: Array, b: Array, wa: Array, wb: Array) -> Array:
@@ -52,35 +42,184 @@ def kernel_sum(kernel: AbstractKernel, a: Array, b: Array, wa: Array, wb: Array)
     return total
 
 
-def _within(kernel: AbstractKernel, a: Array, estimator: str) -> Array:
-    """The a–a term: U- (no diagonal) or V-statistic mean of ``k(a_i, a_j)``."""
-    n = a.shape[0]
-    ones = jnp.ones(n, a.dtype)
-    total = kernel_sum(kernel, a, a, ones, ones)
-    if estimator == "v":
-        return total / n**2
-    return (total - n * kernel.diagonal()) / (n * (n - 1))
+class AbstractMMDEstimator(eqx.Module):
+    """An estimator of MMD²(P, Q) from samples ``x ~ P`` and ``y ~ Q``.
+
+    Concrete estimators are final classes without fields: :class:`UStatistic`,
+    :class:`VStatistic` and :class:`LinearStatistic`. Pass one to :func:`mmd` or
+    :func:`mmd_test` as ``estimator=``. The methods take a kernel whose lengthscale is set
+    (``kernel.resolve(data)``) and points of shape ``(m, d)`` and ``(n, d)``; they are jittable.
+    """
+
+    @abc.abstractmethod
+    def estimate(self, kernel: AbstractKernel, x: Array, y: Array) -> Array:
+        """The MMD² estimate from ``x`` (m, d) and ``y`` (n, d), a scalar."""
+
+    @abc.abstractmethod
+    def permutation_statistic(
+        self, kernel: AbstractKernel, z: Array, m: int
+    ) -> Callable[[Array], Array]:
+        """The statistic of a permuted split of the pooled sample ``z`` (m + n, d).
+
+        Returns a function of a permutation ``order`` of ``0..m+n−1`` that gives the estimate
+        for ``x = z[order[:m]]``, ``y = z[order[m:]]`` (work shared by all permutations, such as
+        the pooled kernel matrix, is done once here).
+        """
 
 
-def _linear(kernel: AbstractKernel, x: Array, y: Array) -> Array:
-    half = min(x.shape[0], y.shape[0]) // 2
-    x1, x2 = x[: 2 * half : 2], x[1 : 2 * half : 2]
-    y1, y2 = y[: 2 * half : 2], y[1 : 2 * half : 2]
-    k = jax.vmap(kernel)
-    return jnp.mean(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1))
+class AbstractQuadraticStatistic(AbstractMMDEstimator):
+    """An estimator built from the full kernel sums ``Σ_ij k(a_i, b_j)`` (U- and V-statistics).
 
+    Subclasses say how a within-sample sum becomes the mean ``E k(a, a′)``
+    (:meth:`within_mean`); the rest is shared. These estimators also serve as the y–y term of
+    the optimally-weighted estimator (:meth:`weighted_estimate`).
+    """
 
-def _mmd(kernel: AbstractKernel, x: Array, y: Array, estimator: str, weights) -> Array:
-    m, n = x.shape[0], y.shape[0]
-    if estimator == "linear":
-        return _linear(kernel, x, y)
-    ones_y = jnp.ones(n, y.dtype) / n
-    yy = _within(kernel, y, estimator)
-    if weights is None:
+    @abc.abstractmethod
+    def within_mean(self, total: Array, diagonal: Array, n: int) -> Array:
+        """``E k(a, a′)`` from ``total = Σ_ij k(a_i, a_j)`` and ``diagonal = Σ_i k(a_i, a_i)``."""
+
+    def within(self, kernel: AbstractKernel, a: Array) -> Array:
+        """The a–a term of the estimate: the mean of ``k(a_i, a_j)`` over pairs of ``a`` (n, d).
+
+        It does not depend on the other sample, so it can be computed once and reused (as the
+        y–y term in minimum-distance estimation).
+        """
+        n = a.shape[0]
+        ones = jnp.ones(n, a.dtype)
+        return self.within_mean(kernel_sum(kernel, a, a, ones, ones), n * kernel.diagonal(), n)
+
+    def estimate(self, kernel: AbstractKernel, x: Array, y: Array) -> Array:
+        m, n = x.shape[0], y.shape[0]
         ones_x = jnp.ones(m, x.dtype) / m
-        return _within(kernel, x, estimator) + yy - 2.0 * kernel_sum(kernel, x, y, ones_x, ones_y)
-    xx = kernel_sum(kernel, x, x, weights, weights)
-    return xx + yy - 2.0 * kernel_sum(kernel, x, y, weights, ones_y)
+        ones_y = jnp.ones(n, y.dtype) / n
+        yy = self.within(kernel, y)
+        return self.within(kernel, x) + yy - 2.0 * kernel_sum(kernel, x, y, ones_x, ones_y)
+
+    def weighted_estimate(
+        self, kernel: AbstractKernel, x: Array, y: Array, weights: Array
+    ) -> Array:
+        """``wᵀK_xx w − (2/n) Σ_ij w_i k(x_i, y_j) + (this estimator's y–y term)``."""
+        n = y.shape[0]
+        ones_y = jnp.ones(n, y.dtype) / n
+        yy = self.within(kernel, y)
+        xx = kernel_sum(kernel, x, x, weights, weights)
+        return xx + yy - 2.0 * kernel_sum(kernel, x, y, weights, ones_y)
+
+    def permutation_statistic(
+        self, kernel: AbstractKernel, z: Array, m: int
+    ) -> Callable[[Array], Array]:
+        num = z.shape[0]
+        n = num - m
+        gram = kernel.gram(z, z)
+        row = jnp.sum(gram, axis=1)
+        total, diag = jnp.sum(row), jnp.diagonal(gram)
+
+        def statistic(order: Array) -> Array:
+            ex = jnp.zeros(num, z.dtype).at[order[:m]].set(1.0)  # x-membership
+            sxx = ex @ gram @ ex
+            sx1 = ex @ row
+            sxy = sx1 - sxx
+            syy = total - 2.0 * sx1 + sxx
+            dx = ex @ diag
+            dy = jnp.sum(diag) - dx
+            return self.within_mean(sxx, dx, m) + self.within_mean(syy, dy, n) - 2.0 * sxy / (m * n)
+
+        return statistic
+
+
+class UStatistic(AbstractQuadraticStatistic):
+    """The unbiased U-statistic (Gretton et al. 2012): the diagonals of ``K_xx``, ``K_yy`` left out.
+
+    ``Σ_{i≠j} k(x_i, x_j)/(m(m−1)) + Σ_{i≠j} k(y_i, y_j)/(n(n−1)) − 2 Σ_ij k(x_i, y_j)/(mn)``;
+    it can be negative.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> x = jax.random.normal(jax.random.key(0), (200, 2))
+        >>> est = sk.diagnostics.mmd(x, x[::-1], estimator=sk.diagnostics.UStatistic())
+        >>> bool(abs(est) < 0.01)   # the same points: the U-statistic is about 0, maybe below
+        True
+    """
+
+    def within_mean(self, total: Array, diagonal: Array, n: int) -> Array:
+        return (total - diagonal) / (n * (n - 1))
+
+
+class VStatistic(AbstractQuadraticStatistic):
+    """The V-statistic: the same sums as the U-statistic with the diagonals, over m², n², mn.
+
+    Non-negative, biased upward by ``O(1/m + 1/n)``.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> x = jax.random.normal(jax.random.key(0), (200, 2))
+        >>> est = sk.diagnostics.mmd(x, x[::-1], estimator=sk.diagnostics.VStatistic())
+        >>> bool(abs(est) < 1e-6)   # the same points: exactly 0 up to rounding
+        True
+    """
+
+    def within_mean(self, total: Array, diagonal: Array, n: int) -> Array:
+        return total / n**2
+
+
+class LinearStatistic(AbstractMMDEstimator):
+    """The linear-time statistic on consecutive pairs of the first ``2·⌊min(m, n)/2⌋`` points.
+
+    ``(1/h) Σ_i [k(x_{2i−1}, x_{2i}) + k(y_{2i−1}, y_{2i}) − k(x_{2i−1}, y_{2i}) −
+    k(x_{2i}, y_{2i−1})]``, ``h = ⌊min(m, n)/2⌋``: unbiased, ``O(m + n)`` time, higher variance.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> kx, ky = jax.random.split(jax.random.key(0))
+        >>> x = jax.random.normal(kx, (2000, 2))
+        >>> y = jax.random.normal(ky, (2000, 2)) + 1.0
+        >>> bool(sk.diagnostics.mmd(x, y, estimator=sk.diagnostics.LinearStatistic()) > 0.1)
+        True
+    """
+
+    def estimate(self, kernel: AbstractKernel, x: Array, y: Array) -> Array:
+        half = min(x.shape[0], y.shape[0]) // 2
+        x1, x2 = x[: 2 * half : 2], x[1 : 2 * half : 2]
+        y1, y2 = y[: 2 * half : 2], y[1 : 2 * half : 2]
+        k = jax.vmap(kernel)
+        return jnp.mean(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1))
+
+    def permutation_statistic(
+        self, kernel: AbstractKernel, z: Array, m: int
+    ) -> Callable[[Array], Array]:
+        def statistic(order: Array) -> Array:
+            p = z[order]
+            return self.estimate(kernel, p[:m], p[m:])
+
+        return statistic
+
+
+_DEFAULT_ESTIMATOR = UStatistic()
+_STRING_ESTIMATORS = {"u": "UStatistic()", "v": "VStatistic()", "linear": "LinearStatistic()"}
+
+
+def _check_estimator(estimator, fn: str) -> AbstractMMDEstimator:
+    if isinstance(estimator, AbstractMMDEstimator):
+        return estimator
+    hint = ""
+    if isinstance(estimator, str) and estimator in _STRING_ESTIMATORS:
+        hint = f" (for {estimator!r} pass sk.diagnostics.{_STRING_ESTIMATORS[estimator]})"
+    raise TypeError(
+        f"{fn}: `estimator` must be an MMD estimator object, sk.diagnostics.UStatistic(), "
+        f"VStatistic() or LinearStatistic(); got {type(estimator).__name__} {estimator!r}{hint}."
+    )
+
+
+def _check_kernel(kernel, fn: str) -> AbstractKernel:
+    if kernel is None:
+        return GaussianKernel()
+    if not isinstance(kernel, AbstractKernel):
+        raise TypeError(
+            f"{fn}: `kernel` must be a kernel object such as GaussianKernel(), got "
+            f"{type(kernel).__name__}."
+        )
+    return kernel
 
 
 def mmd(
@@ -88,22 +227,23 @@ def mmd(
     y: Array,
     *,
     kernel: AbstractKernel | None = None,
-    estimator: str = "u",
+    estimator: AbstractMMDEstimator = _DEFAULT_ESTIMATOR,
     weights: Array | None = None,
 ) -> Array:
     """An estimate of the squared maximum mean discrepancy MMD²(P, Q) from ``x ~ P``, ``y ~ Q``.
 
     Estimators (Gretton et al. 2012), with ``K`` the kernel matrices:
 
-    - ``"u"`` (default): the unbiased U-statistic, diagonals of ``K_xx`` and ``K_yy`` left out;
-      it can be negative.
-    - ``"v"``: the V-statistic (diagonals kept), biased upward by ``O(1/m + 1/n)``; ≥ 0.
-    - ``"linear"``: the linear-time statistic on consecutive pairs of the first
-      ``2·⌊min(m, n)/2⌋`` points; unbiased, higher variance.
+    - :class:`UStatistic` ``()`` (default): unbiased, diagonals of ``K_xx`` and ``K_yy`` left
+      out; it can be negative.
+    - :class:`VStatistic` ``()``: diagonals kept, biased upward by ``O(1/m + 1/n)``; ≥ 0.
+    - :class:`LinearStatistic` ``()``: consecutive pairs of the first ``2·⌊min(m, n)/2⌋``
+      points; unbiased, linear time, higher variance.
     - ``weights=w`` (Bharti et al. 2023): the optimally-weighted estimator
       ``wᵀK_xx w − (2/n) Σ_ij w_i k(x_i, y_j) + (y–y term)`` for ``x_i = G_θ(u_i)`` with
-      ``w = optimal_weights(u)``; the y–y term is the U-statistic (``estimator="u"``) or the
-      V-statistic (``"v"``). It does not depend on θ, so minimum-distance estimation can skip it.
+      ``w = optimal_weights(u)``; the y–y term is that of ``estimator``, the U-statistic
+      (default) or the V-statistic. It does not depend on θ, so minimum-distance estimation
+      can skip it.
 
     A kernel whose lengthscale is ``None`` gets the median heuristic, on the pooled sample or,
     when ``weights`` are given, on ``y`` alone (the observed data, so that the kernel stays
@@ -113,14 +253,19 @@ def mmd(
         x: samples from P, shape ``(m, d)`` (a 1-D array is taken as ``m`` scalars).
         y: samples from Q, shape ``(n, d)``.
         kernel: a kernel object (default ``GaussianKernel()``).
-        estimator: ``"u"``, ``"v"`` or ``"linear"``.
-        weights: optional weights for ``x``, shape ``(m,)`` (see :func:`optimal_weights`).
+        estimator: an estimator object: ``UStatistic()``, ``VStatistic()`` or
+            ``LinearStatistic()``.
+        weights: optional weights for ``x``, shape ``(m,)`` (see :func:`optimal_weights`);
+            they combine with ``UStatistic()`` or ``VStatistic()``.
 
     Returns:
         the estimate, a scalar.
 
     Raises:
-        ValueError: on shapes that do not match, too few points, or NaN/inf inputs.
+        TypeError: if ``estimator`` or ``kernel`` is not an object of the right kind (e.g. the
+            old strings ``"u"``, ``"v"``, ``"linear"``).
+        ValueError: on shapes that do not match, too few points, NaN/inf inputs, or weights
+            with ``LinearStatistic()``.
 
     Examples:
         >>> import jax, sbi_kit as sk
@@ -129,6 +274,9 @@ def mmd(
         >>> y = jax.random.normal(ky, (500, 2)) + 1.0
         >>> bool(sk.diagnostics.mmd(x, y) > 0.1), bool(abs(sk.diagnostics.mmd(x, x[::-1])) < 0.01)
         (True, True)
+        >>> v = sk.diagnostics.mmd(x, y, estimator=sk.diagnostics.VStatistic())
+        >>> bool(v >= sk.diagnostics.mmd(x, y))   # the V-statistic's diagonal bias is positive
+        True
     """
     fn = "mmd"
     estimator = _check_estimator(estimator, fn)
@@ -143,8 +291,11 @@ def mmd(
     if m < minimum or n < 2:
         raise ValueError(f"{fn}: needs at least 2 points in x and in y, got {m} and {n}.")
     if weights is not None:
-        if estimator == "linear":
-            raise ValueError(f"{fn}: weights combine with estimator 'u' or 'v', not 'linear'.")
+        if not isinstance(estimator, AbstractQuadraticStatistic):
+            raise ValueError(
+                f"{fn}: weights combine with estimator=UStatistic() or VStatistic() (the y–y "
+                f"term), not {estimator!r}."
+            )
         weights = as_float_array(weights, "weights", fn, 1)
         if weights.shape != (m,):
             raise ValueError(
@@ -159,11 +310,8 @@ def _mmd_jit(kernel, x, y, estimator, weights):
     dtype = jnp.result_type(x.dtype, y.dtype)
     x, y = x.astype(dtype), y.astype(dtype)
     if weights is None:
-        kernel = kernel.resolve(jnp.concatenate([x, y]))
-    else:
-        weights = weights.astype(dtype)
-        kernel = kernel.resolve(y)
-    return _mmd(kernel, x, y, estimator, weights)
+        return estimator.estimate(kernel.resolve(jnp.concatenate([x, y])), x, y)
+    return estimator.weighted_estimate(kernel.resolve(y), x, y, weights.astype(dtype))
 
 
 def mmd_test(
@@ -172,7 +320,7 @@ def mmd_test(
     y: Array,
     *,
     kernel: AbstractKernel | None = None,
-    estimator: str = "u",
+    estimator: AbstractMMDEstimator = _DEFAULT_ESTIMATOR,
     num_permutations: int = 1000,
 ) -> tuple[Array, Array]:
     """Permutation two-sample test of ``P = Q`` with the MMD statistic.
@@ -180,18 +328,24 @@ def mmd_test(
     The pooled sample is permuted ``num_permutations`` times and the statistic recomputed; the
     p-value is ``(1 + #{permuted ≥ observed}) / (num_permutations + 1)``, exact in level for any
     sample size. The kernel's lengthscale (median heuristic on the pooled sample if ``None``) is
-    fixed before permuting. The pooled kernel matrix is held in memory: ``(m + n)²`` entries.
+    fixed before permuting. With ``UStatistic()`` or ``VStatistic()`` the pooled kernel matrix
+    is held in memory: ``(m + n)²`` entries.
 
     Args:
         key: PRNG key for the permutations.
         x: shape ``(m, d)``.
         y: shape ``(n, d)``.
         kernel: a kernel object (default ``GaussianKernel()``).
-        estimator: ``"u"``, ``"v"`` or ``"linear"``.
+        estimator: an estimator object: ``UStatistic()``, ``VStatistic()`` or
+            ``LinearStatistic()``.
         num_permutations: number of permutations.
 
     Returns:
         ``(statistic, p_value)``, two scalars.
+
+    Raises:
+        TypeError: if ``estimator`` or ``kernel`` is not an object of the right kind.
+        ValueError: on shapes that do not match, too few points, or NaN/inf inputs.
 
     Examples:
         >>> import jax, sbi_kit as sk
@@ -227,39 +381,12 @@ def _mmd_test(key, kernel, x, y, estimator, num_permutations):
     z = jnp.concatenate([x, y]).astype(dtype)
     kernel = kernel.resolve(z)
     m, num = x.shape[0], z.shape[0]
-    n = num - m
-    observed = _mmd(kernel, z[:m], z[m:], estimator, None)
+    observed = estimator.estimate(kernel, z[:m], z[m:])
     keys = jax.random.split(key, num_permutations)
+    permuted_statistic = estimator.permutation_statistic(kernel, z, m)
 
-    def permuted_order(k):  # a uniformly random permutation: one sort of uniform keys
-        return jnp.argsort(jax.random.uniform(k, (num,)))
-
-    if estimator == "linear":
-
-        def linear_statistic(k):
-            p = z[permuted_order(k)]
-            return _linear(kernel, p[:m], p[m:])
-
-        statistic = linear_statistic
-
-    else:
-        gram = kernel.gram(z, z)
-        row = jnp.sum(gram, axis=1)
-        total, diag = jnp.sum(row), jnp.diagonal(gram)
-
-        def gram_statistic(k):
-            ex = jnp.zeros(num, z.dtype).at[permuted_order(k)[:m]].set(1.0)  # x-membership
-            sxx = ex @ gram @ ex
-            sx1 = ex @ row
-            sxy = sx1 - sxx
-            syy = total - 2.0 * sx1 + sxx
-            if estimator == "v":
-                return sxx / m**2 + syy / n**2 - 2.0 * sxy / (m * n)
-            dx = ex @ diag
-            dy = jnp.sum(diag) - dx
-            return (sxx - dx) / (m * (m - 1)) + (syy - dy) / (n * (n - 1)) - 2.0 * sxy / (m * n)
-
-        statistic = gram_statistic
+    def statistic(k):  # a uniformly random permutation: one sort of uniform keys
+        return permuted_statistic(jnp.argsort(jax.random.uniform(k, (num,))))
 
     if num_permutations * num <= _DIRECT:
         permuted = jax.vmap(statistic)(keys)

@@ -1,9 +1,10 @@
 """Bayesian-quadrature weights on a simulator's base space (Bharti et al., ICML 2023).
 
-For a simulator written as ``x = G_θ(u)`` with ``u ~ U`` (uniform on ``[0, 1]^d`` or standard
-normal), the optimally-weighted MMD estimator replaces the equal weights ``1/m`` of
-``x_1..x_m`` by ``w = (C + δI)⁻¹ z``, where ``C_ij = c(u_i, u_j)`` is a Gaussian kernel on the
-base space and ``z_i = ∫ c(u, u_i) U(du)`` its kernel mean, known in closed form:
+For a simulator written as ``x = G_θ(u)`` with ``u ~ U`` (``UniformBase()``: uniform on
+``[0, 1]^d``; ``GaussianBase()``: standard normal), the optimally-weighted MMD estimator
+replaces the equal weights ``1/m`` of ``x_1..x_m`` by ``w = (C + δI)⁻¹ z``, where
+``C_ij = c(u_i, u_j)`` is a Gaussian kernel on the base space and ``z_i = ∫ c(u, u_i) U(du)``
+its kernel mean, known in closed form (``base.kernel_mean``):
 
 - uniform ``U``: ``z_i = Π_d √(2π) ℓ [Φ((1 − u_id)/ℓ) − Φ(−u_id/ℓ)]``;
 - Gaussian ``U``: ``z_i = (ℓ²/(ℓ² + 1))^{d/2} exp(−‖u_i‖² / (2(ℓ² + 1)))``.
@@ -16,24 +17,51 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import ndtr
 from jaxtyping import Array
 
 from .._checks import as_float_array, check_finite, is_concrete
+from ..simulators import AbstractBaseMeasure, UniformBase
 from ._kernels import median_heuristic
 
-_BASES = ("uniform", "gaussian")
+_DEFAULT_BASE = UniformBase()
 
 
-def kernel_mean(u: Array, lengthscale: Array, base: str) -> Array:
-    """``z_i = ∫ c(v, u_i) U(dv)`` for the Gaussian kernel ``c`` of ``lengthscale``; shape (m,)."""
-    ell = lengthscale
-    if base == "uniform":
-        per_dim = jnp.sqrt(2.0 * jnp.pi) * ell * (ndtr((1.0 - u) / ell) - ndtr(-u / ell))
-        return jnp.prod(per_dim, axis=1)
-    d = u.shape[1]
-    s = ell**2 + 1.0
-    return (ell**2 / s) ** (d / 2.0) * jnp.exp(-jnp.sum(u**2, axis=1) / (2.0 * s))
+def _check_base(base, fn: str) -> AbstractBaseMeasure:
+    if not isinstance(base, AbstractBaseMeasure):
+        raise TypeError(
+            f"{fn}: `base` must be a base-measure object, sk.simulators.UniformBase() or "
+            f"sk.simulators.GaussianBase(); got {type(base).__name__} {base!r}."
+        )
+    return base
+
+
+def kernel_mean(u: Array, lengthscale: float | Array, base: AbstractBaseMeasure) -> Array:
+    """The kernel mean ``z_i = ∫ c(v, u_i) U(dv)`` of the Gaussian kernel ``c`` on the base space.
+
+    ``c(v, u) = exp(−‖v − u‖² / (2ℓ²))``; the integral is in closed form for each base
+    measure (see :class:`~sbi_kit.simulators.UniformBase` and
+    :class:`~sbi_kit.simulators.GaussianBase`). These are the ``z`` of
+    :func:`optimal_weights`.
+
+    Args:
+        u: base-space points, shape ``(m, d_u)``.
+        lengthscale: ``ℓ``, positive.
+        base: the base measure ``U``, e.g. ``sk.simulators.UniformBase()``.
+
+    Returns:
+        ``z``, shape ``(m,)``.
+
+    Raises:
+        TypeError: if ``base`` is not a base-measure object (e.g. the old string ``"uniform"``).
+
+    Examples:
+        >>> import jax.numpy as jnp, sbi_kit as sk
+        >>> z = sk.diagnostics.kernel_mean(jnp.zeros((1, 2)), 1.0, sk.simulators.GaussianBase())
+        >>> float(z[0])   # (ℓ²/(ℓ² + 1))^{d/2} = 1/2
+        0.5
+    """
+    base = _check_base(base, "kernel_mean")
+    return base.kernel_mean(u, lengthscale)
 
 
 def _gram(u: Array, ell: Array) -> Array:
@@ -64,15 +92,15 @@ def _solve(c: Array, z: Array, nugget: Array) -> Array:
     return jax.scipy.linalg.cho_solve((chol, True), z)
 
 
-def _weights(u: Array, base: str, lengthscale, nugget) -> Array:
+def _weights(u: Array, base: AbstractBaseMeasure, lengthscale, nugget) -> Array:
     ell = median_heuristic(u) if lengthscale is None else jnp.asarray(lengthscale, u.dtype)
-    return _solve(_gram(u, ell), kernel_mean(u, ell, base), jnp.asarray(nugget, u.dtype))
+    return _solve(_gram(u, ell), base.kernel_mean(u, ell), jnp.asarray(nugget, u.dtype))
 
 
 def optimal_weights(
     u: Array,
     *,
-    base: str = "uniform",
+    base: AbstractBaseMeasure = _DEFAULT_BASE,
     lengthscale: float | None = None,
     nugget: float = 1e-8,
 ) -> Array:
@@ -84,9 +112,11 @@ def optimal_weights(
     Under an outer ``jit`` without x64, the computation runs in the traced dtype instead.
 
     Args:
-        u: base-space draws, shape ``(m, d_u)`` (a 1-D array is taken as ``m`` scalars); in
-            ``[0, 1]^{d_u}`` for ``base="uniform"``.
-        base: ``"uniform"`` (``U = Unif[0, 1]^{d_u}``) or ``"gaussian"`` (``U = N(0, I)``).
+        u: base-space draws, shape ``(m, d_u)`` (a 1-D array is taken as ``m`` scalars), in the
+            support of ``base`` (``[0, 1]^{d_u}`` for ``UniformBase()``).
+        base: the base measure ``U``: ``sk.simulators.UniformBase()`` (``Unif[0, 1]^{d_u}``,
+            the default) or ``sk.simulators.GaussianBase()`` (``N(0, I)``); a
+            ``BaseSpaceSimulator`` carries its own as ``simulator.base``.
         lengthscale: lengthscale ``ℓ`` of the Gaussian kernel ``c`` on the base space;
             ``None`` for the median heuristic on ``u``.
         nugget: the jitter ``δ`` added to the diagonal of ``C``.
@@ -95,7 +125,8 @@ def optimal_weights(
         the weights, shape ``(m,)``. Use them as ``mmd(x, y, weights=w)`` with ``x_i = G_θ(u_i)``.
 
     Raises:
-        ValueError: on a bad ``base``, NaN/inf draws, or uniform draws outside ``[0, 1]``.
+        TypeError: if ``base`` is not a base-measure object (e.g. the old string ``"uniform"``).
+        ValueError: on NaN/inf draws, or draws outside the support of ``base``.
 
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
@@ -104,13 +135,12 @@ def optimal_weights(
         >>> # exact for functions in the kernel's span, e.g. f = c(·, u_0):
         >>> ell = sk.diagnostics.median_heuristic(u)
         >>> f = jnp.exp(-(u[:, 0] - u[0, 0]) ** 2 / (2 * ell**2))
-        >>> exact = sk.diagnostics.kernel_mean(u[:1], ell, "uniform")[0]
+        >>> exact = sk.diagnostics.kernel_mean(u[:1], ell, sk.simulators.UniformBase())[0]
         >>> bool(abs(w @ f - exact) < 1e-4)
         True
     """
     fn = "optimal_weights"
-    if base not in _BASES:
-        raise ValueError(f"{fn}: base must be one of {_BASES}, got {base!r}.")
+    base = _check_base(base, fn)
     u = as_float_array(u, "u", fn, (1, 2))
     u = u[:, None] if u.ndim == 1 else u
     if u.shape[0] < 1 or u.shape[1] < 1:
@@ -122,8 +152,10 @@ def optimal_weights(
     u = check_finite(u, "u", fn)
     if not is_concrete(u):
         return _weights(u, base, lengthscale, nugget)
-    if base == "uniform" and (bool(jnp.any(u < 0)) or bool(jnp.any(u > 1))):
-        raise ValueError(f"{fn}: uniform base-space draws must lie in [0, 1].")
+    if not bool(base.contains(u)):
+        raise ValueError(
+            f"{fn}: the base-space draws `u` must lie in the support {base.support} of {base!r}."
+        )
     out_dtype = jnp.result_type(float)
     with jax.enable_x64(True):
         u64 = jnp.asarray(jax.device_get(u), dtype=jnp.float64)

@@ -135,7 +135,23 @@ class SBCTest(NamedTuple):
 
 
 def default_rank_bins(num_sims: int, num_posterior_samples: int) -> int:
-    """About 20 simulations per bin, between 2 and 50 bins, at most ``L + 1``."""
+    """The default number of rank-histogram bins: about 20 simulations per bin.
+
+    Between 2 and 50 bins, and at most ``L + 1`` (one bin per possible rank). :func:`sbc_test`,
+    :func:`calibrate` and ``sk.plotting.rank_histogram`` use it when ``num_bins`` is not given.
+
+    Args:
+        num_sims: number of simulations (ranks per column).
+        num_posterior_samples: ``L``, posterior samples per simulation.
+
+    Returns:
+        the number of bins.
+
+    Examples:
+        >>> import sbi_kit as sk
+        >>> sk.diagnostics.default_rank_bins(1000, 1000), sk.diagnostics.default_rank_bins(100, 3)
+        (50, 4)
+    """
     return int(min(num_posterior_samples + 1, max(2, min(50, num_sims // 20))))
 
 

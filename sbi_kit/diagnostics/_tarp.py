@@ -3,17 +3,83 @@ ICML 2023)."""
 
 from __future__ import annotations
 
+import abc
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._types import Key
 from .._checks import as_float_array, check_finite, check_key, is_concrete
+from .._types import Key
 from ._uniformity import ecdf_on_grid, grid, ks_uniform_pvalue
 
-_METRICS = ("euclidean", "manhattan")
+
+class AbstractDistance(eqx.Module):
+    """The distance TARP measures from reference points: ``d(a, b) = g(Σ_j t(a_j − b_j))``.
+
+    TARP only compares distances, so a distance is given by its coordinate term ``t`` (and
+    any increasing ``g``). Concrete distances are final classes without fields:
+    :class:`EuclideanDistance` and :class:`ManhattanDistance`.
+    """
+
+    @abc.abstractmethod
+    def coordinate_term(self, diff: Array) -> Array:
+        """``t`` applied elementwise to coordinate differences (any shape)."""
+
+
+class EuclideanDistance(AbstractDistance):
+    """The Euclidean distance (compared through its square, ``Σ_j (a_j − b_j)²``).
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+        >>> theta = jax.random.normal(k1, (100, 2))
+        >>> samples = jax.random.normal(k2, (50, 100, 2))
+        >>> ecp, alpha = sk.diagnostics.tarp(k3, samples, theta,
+        ...                                  metric=sk.diagnostics.EuclideanDistance())
+        >>> ecp.shape
+        (11,)
+    """
+
+    def coordinate_term(self, diff: Array) -> Array:
+        return diff * diff
+
+
+class ManhattanDistance(AbstractDistance):
+    """The L1 (Manhattan) distance ``Σ_j |a_j − b_j|``.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+        >>> theta = jax.random.normal(k1, (100, 2))
+        >>> samples = jax.random.normal(k2, (50, 100, 2))
+        >>> ecp, alpha = sk.diagnostics.tarp(k3, samples, theta,
+        ...                                  metric=sk.diagnostics.ManhattanDistance())
+        >>> float(ecp[-1])
+        1.0
+    """
+
+    def coordinate_term(self, diff: Array) -> Array:
+        return jnp.abs(diff)
+
+
+_DEFAULT_METRIC = EuclideanDistance()
+_STRING_METRICS = {"euclidean": "EuclideanDistance()", "manhattan": "ManhattanDistance()"}
+
+
+def check_metric(metric, fn: str) -> AbstractDistance:
+    """``metric`` if it is a TARP distance object; a TypeError that names the choices otherwise."""
+    if isinstance(metric, AbstractDistance):
+        return metric
+    hint = ""
+    if isinstance(metric, str) and metric in _STRING_METRICS:
+        hint = f" (for {metric!r} pass sk.diagnostics.{_STRING_METRICS[metric]})"
+    raise TypeError(
+        f"{fn}: `metric` must be a distance object, sk.diagnostics.EuclideanDistance() or "
+        f"ManhattanDistance(); got {type(metric).__name__} {metric!r}{hint}."
+    )
 
 
 def _check_inputs(samples, theta, fn: str) -> tuple[Array, Array]:
@@ -32,14 +98,13 @@ def _check_inputs(samples, theta, fn: str) -> tuple[Array, Array]:
     return samples, theta
 
 
-def _distance(a: Array, b: Array, metric: str) -> tuple[Array, Array]:
-    """A monotone transform of the distance (squared for ``euclidean``: comparisons are all
-    TARP needs; the L1 norm for ``manhattan``), and the sum of the coordinate differences,
-    which is finite exactly when every coordinate is (used to flag NaN/inf in the same pass).
-    Small ``d`` is unrolled, which XLA fuses into one pass instead of reducing over a short
-    minor axis."""
+def _distance(a: Array, b: Array, metric: AbstractDistance) -> tuple[Array, Array]:
+    """A monotone transform of the distance, ``Σ_j t(a_j − b_j)`` (comparisons are all TARP
+    needs), and the sum of the coordinate differences, which is finite exactly when every
+    coordinate is (used to flag NaN/inf in the same pass). Small ``d`` is unrolled, which XLA
+    fuses into one pass instead of reducing over a short minor axis."""
     d = a.shape[-1]
-    term = (lambda u: u * u) if metric == "euclidean" else jnp.abs
+    term = metric.coordinate_term
     if d <= 16:
         diffs = [a[..., j] - b[..., j] for j in range(d)]
         return sum(term(u) for u in diffs), sum(diffs)
@@ -48,7 +113,12 @@ def _distance(a: Array, b: Array, metric: str) -> tuple[Array, Array]:
 
 
 def tarp_counts(
-    key: Key, samples: Array, theta: Array, references, metric: str, normalize: bool
+    key: Key,
+    samples: Array,
+    theta: Array,
+    references,
+    metric: AbstractDistance,
+    normalize: bool,
 ) -> Array:
     """Per simulation, the number of samples closer to the reference point than θ*; (n,) int.
 
@@ -106,7 +176,7 @@ def tarp(
     theta: Array,
     *,
     references: str | Array = "random",
-    metric: str = "euclidean",
+    metric: AbstractDistance = _DEFAULT_METRIC,
     num_bins: int | None = None,
     normalize: bool = True,
     num_bootstrap: int = 0,
@@ -133,7 +203,7 @@ def tarp(
         theta: the true parameters, shape ``(num_sims, d)``.
         references: ``"random"`` (uniform on the bounding box of ``theta``, one per simulation)
             or an array of shape ``(num_sims, d)``, in the coordinates of ``theta``.
-        metric: ``"euclidean"`` or ``"manhattan"``.
+        metric: the distance: ``EuclideanDistance()`` (default) or ``ManhattanDistance()``.
         num_bins: ``B``, the number of credibility intervals; default ``num_sims // 10``
             (at least 1).
         normalize: min–max scale samples, θ and references by the range of ``theta`` per
@@ -145,7 +215,8 @@ def tarp(
         ``(B + 1,)``, or ``(num_bootstrap, B + 1)`` with bootstrap replicates.
 
     Raises:
-        ValueError: on mismatched shapes, an unknown metric, or NaN/inf inputs.
+        TypeError: if ``metric`` is not a distance object (e.g. the old string ``"euclidean"``).
+        ValueError: on mismatched shapes or NaN/inf inputs.
 
     Examples:
         >>> import jax, sbi_kit as sk
@@ -158,8 +229,7 @@ def tarp(
     """
     fn = "tarp"
     check_key(key, fn)
-    if metric not in _METRICS:
-        raise ValueError(f"{fn}: metric must be one of {_METRICS}, got {metric!r}.")
+    metric = check_metric(metric, fn)
     samples, theta = _check_inputs(samples, theta, fn)
     num_sims = theta.shape[0]
     if isinstance(references, str):
@@ -188,7 +258,13 @@ def tarp(
         if not isinstance(references, str):
             references = check_finite(references, "references", fn)
     ecp, alpha, finite = _tarp(
-        key, samples, theta, references, metric, int(num_bins), bool(normalize),
+        key,
+        samples,
+        theta,
+        references,
+        metric,
+        int(num_bins),
+        bool(normalize),
         int(num_bootstrap),
     )
     if concrete:

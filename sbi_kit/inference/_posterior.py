@@ -99,6 +99,20 @@ class AbstractPosterior(eqx.Module):
         """Draws ``num_samples`` parameter vectors given ``x_o``; shape ``(num_samples, d)``."""
 
 
+def _restrict(lp: Array, theta: Array, prior: dist.Distribution) -> Array:
+    """``lp`` inside the prior's support, ``-inf`` outside it, NaN for a non-finite θ."""
+    within = jnp.all(prior.support(theta))
+    out = jnp.where(within & jnp.isfinite(lp), lp, -jnp.inf)
+    return jnp.where(jnp.all(jnp.isfinite(theta)), out, jnp.nan)
+
+
+def _rows(fn, theta: Array, x_o: Array) -> Array:
+    """``fn(theta, x_o)`` for one θ ``(d,)`` or each row of ``(n, d)``."""
+    if theta.ndim == 1:
+        return fn(theta, x_o)
+    return jax.vmap(fn, in_axes=(0, None))(theta, x_o)
+
+
 def _ladj(transform, z: Array) -> Array:
     """log |dθ/dz| of ``transform`` at one unconstrained vector ``z`` (a scalar)."""
     return jnp.sum(transform.log_abs_det_jacobian(z, transform(z)))
@@ -136,10 +150,7 @@ class AbstractDensityPosterior(AbstractPosterior):
     def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
         transform = self._transform()
         z = transform.inv(theta)
-        lp = self._log_prob_z(z, x_o) - _ladj(transform, z)
-        within = jnp.all(self.prior.support(theta))
-        out = jnp.where(within & jnp.isfinite(lp), lp, -jnp.inf)
-        return jnp.where(jnp.all(jnp.isfinite(theta)), out, jnp.nan)
+        return _restrict(self._log_prob_z(z, x_o) - _ladj(transform, z), theta, self.prior)
 
     @eqx.filter_jit
     def log_prob(self, theta: Array, x_o: Array) -> Array:
@@ -156,9 +167,7 @@ class AbstractDensityPosterior(AbstractPosterior):
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=False)
-        if theta.ndim == 1:
-            return self._log_prob_one(theta, x_o)
-        return jax.vmap(self._log_prob_one, in_axes=(0, None))(theta, x_o)
+        return _rows(self._log_prob_one, theta, x_o)
 
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws from the posterior.
@@ -256,10 +265,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
 
         potentials = eqx.filter_vmap(member)(self.net)
         lp = jax.nn.logsumexp(potentials) - math.log(potentials.shape[0])
-        lp = lp + self.prior.log_prob(theta)
-        within = jnp.all(self.prior.support(theta))
-        out = jnp.where(within & jnp.isfinite(lp), lp, -jnp.inf)
-        return jnp.where(jnp.all(jnp.isfinite(theta)), out, jnp.nan)
+        return _restrict(lp + self.prior.log_prob(theta), theta, self.prior)
 
     @eqx.filter_jit
     def log_prob(self, theta: Array, x_o: Array) -> Array:
@@ -280,7 +286,4 @@ class AbstractPotentialPosterior(AbstractPosterior):
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        stack = x_o.reshape(-1, *self.x_shape)
-        if theta.ndim == 1:
-            return self._log_prob_one(theta, stack)
-        return jax.vmap(self._log_prob_one, in_axes=(0, None))(theta, stack)
+        return _rows(self._log_prob_one, theta, x_o.reshape(-1, *self.x_shape))

@@ -1,9 +1,11 @@
 """Benchmark simulators on a base space (Bharti et al., ICML 2023, Table 1).
 
-Each function returns a :class:`BaseSpaceSimulator` ``x = G_θ(u)`` with ``u ~ Unif[0, 1]^{d_u}``:
+Each function returns a :class:`BaseSpaceSimulator` ``x = G_θ(u)`` with ``u ~ Unif[0, 1]^{d_u}``
+(``base=UniformBase()``):
 
 - :func:`g_and_k`: the g-and-k distribution, θ = (A, B, g, k), d_u = 1, d_x = 1.
-- :func:`two_moons`: sbibm's two moons, θ ∈ [−1, 1]², d_u = 2, d_x = 2.
+- :func:`two_moons_base_space`: sbibm's two moons, θ ∈ [−1, 1]², d_u = 2, d_x = 2 (the task
+  ``sk.tasks.get("two_moons")`` written on a base space).
 - :func:`ma2`: moving average of order 2, θ = (θ1, θ2), d_u = length + 2, d_x = length.
 - :func:`bivariate_beta`: the bivariate beta distribution, θ ∈ (0, ∞)⁵, d_u = 5, d_x = 2.
 """
@@ -16,7 +18,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import gammainc, gammaincc, gammaln, ndtri
 from jaxtyping import Array
 
-from ._base_space import BaseSpaceSimulator
+from ._base_space import BaseSpaceSimulator, UniformBase
 
 
 def _clip_unit(u: Array) -> Array:
@@ -26,7 +28,16 @@ def _clip_unit(u: Array) -> Array:
 
 
 def normal_quantile(u: Array) -> Array:
-    """Φ⁻¹(u), with u clipped into (0, 1) so the result is finite."""
+    """Φ⁻¹(u), with u clipped into (0, 1) so that the result is finite.
+
+    The standard normal quantile function, for generators on a uniform base space.
+
+    Examples:
+        >>> import jax.numpy as jnp, sbi_kit as sk
+        >>> q = sk.simulators.normal_quantile(jnp.array([0.0, 0.5, 0.975, 1.0]))
+        >>> bool(jnp.isfinite(q).all()), round(float(q[1]), 4), round(float(q[2]), 2)
+        (True, 0.0, 1.96)
+    """
     return ndtri(_clip_unit(u))
 
 
@@ -37,6 +48,20 @@ def gamma_quantile(u: Array, shape: Array, num_steps: int = 12) -> Array:
     the upper tail for ``u > 1/2`` so both tails keep relative precision. Gradients with respect
     to ``u`` and ``shape`` are the implicit ones, ``∂x/∂u = 1/p(x)`` and
     ``∂x/∂a = −(∂P(a, x)/∂a)/p(x)``, attached by one final Newton step.
+
+    Args:
+        u: probabilities (any shape), clipped into (0, 1).
+        shape: the Gamma shape parameter, broadcast to the shape of ``u``.
+        num_steps: Newton steps.
+
+    Returns:
+        the quantiles, with the shape of ``u``.
+
+    Examples:
+        >>> import jax.numpy as jnp, sbi_kit as sk
+        >>> q = sk.simulators.gamma_quantile(jnp.array([0.5]), 1.0)   # Exp(1): log 2
+        >>> round(float(q[0]), 5)
+        0.69315
     """
     u = _clip_unit(jnp.asarray(u))
     a = jnp.broadcast_to(jnp.asarray(shape, u.dtype), u.shape)
@@ -76,10 +101,16 @@ def g_and_k(*, c: float = 0.8) -> BaseSpaceSimulator:
     θ = (A, B, g, k) with prior Unif(0, 10)⁴; one base-space draw gives one scalar observation.
     (The paper's benchmark uses θ = (3, 1, 0.1, 0.1).)
 
+    Args:
+        c: the constant ``c`` of the g-and-k quantile function (0.8 by convention).
+
+    Returns:
+        a :class:`BaseSpaceSimulator` with ``base_dim = 1`` and a prior.
+
     Examples:
-        >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.simulators._base_space_models import g_and_k
-        >>> u, x = g_and_k().sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 1000)
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> sim = sk.simulators.g_and_k()
+        >>> u, x = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 1000)
         >>> x.shape, bool(abs(jnp.median(x) - 3.0) < 0.2)
         ((1000, 1), True)
     """
@@ -90,19 +121,24 @@ def g_and_k(*, c: float = 0.8) -> BaseSpaceSimulator:
         return jnp.reshape(a + b * (1.0 + c * jnp.tanh(g * z / 2.0)) * z * (1.0 + z**2) ** k, (1,))
 
     prior = dist.Uniform(jnp.zeros(4), 10.0 * jnp.ones(4)).to_event(1)
-    return BaseSpaceSimulator(generator, base="uniform", base_dim=1, prior=prior, name="g-and-k")
+    return BaseSpaceSimulator(
+        generator, base=UniformBase(), base_dim=1, prior=prior, name="g-and-k"
+    )
 
 
-def two_moons() -> BaseSpaceSimulator:
+def two_moons_base_space() -> BaseSpaceSimulator:
     """sbibm's two moons on the base space ``u ∈ [0, 1]²``.
 
     ``a = π(u_1 − 1/2)``, ``r = 0.1 + 0.01 Φ⁻¹(u_2)``,
     ``x = (r cos a + 0.25, r sin a) + (−|θ_1 + θ_2|/√2, (−θ_1 + θ_2)/√2)``; prior Unif(−1, 1)².
 
+    Returns:
+        a :class:`BaseSpaceSimulator` with ``base_dim = 2`` and a prior.
+
     Examples:
-        >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.simulators._base_space_models import two_moons
-        >>> u, x = two_moons().sample(jax.random.key(0), jnp.zeros(2), 4)
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> sim = sk.simulators.two_moons_base_space()
+        >>> u, x = sim.sample(jax.random.key(0), jnp.zeros(2), 4)
         >>> x.shape
         (4, 2)
     """
@@ -117,7 +153,9 @@ def two_moons() -> BaseSpaceSimulator:
         return p + shift
 
     prior = dist.Uniform(-jnp.ones(2), jnp.ones(2)).to_event(1)
-    return BaseSpaceSimulator(generator, base="uniform", base_dim=2, prior=prior, name="two moons")
+    return BaseSpaceSimulator(
+        generator, base=UniformBase(), base_dim=2, prior=prior, name="two moons"
+    )
 
 
 def ma2(length: int = 10) -> BaseSpaceSimulator:
@@ -126,10 +164,15 @@ def ma2(length: int = 10) -> BaseSpaceSimulator:
     ``u ∈ [0, 1]^{length + 2}``, ``x ∈ ℝ^{length}``; prior Unif([−2, 2] × [−1, 1]).
     (The paper's benchmark uses length 10 and θ = (0.6, 0.2).)
 
+    Args:
+        length: the number of time steps (``d_x``).
+
+    Returns:
+        a :class:`BaseSpaceSimulator` with ``base_dim = length + 2`` and a prior.
+
     Examples:
-        >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.simulators._base_space_models import ma2
-        >>> u, x = ma2().sample(jax.random.key(0), jnp.array([0.6, 0.2]), 3)
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> u, x = sk.simulators.ma2().sample(jax.random.key(0), jnp.array([0.6, 0.2]), 3)
         >>> u.shape, x.shape
         ((3, 12), (3, 10))
     """
@@ -142,7 +185,7 @@ def ma2(length: int = 10) -> BaseSpaceSimulator:
 
     prior = dist.Uniform(jnp.array([-2.0, -1.0]), jnp.array([2.0, 1.0])).to_event(1)
     return BaseSpaceSimulator(
-        generator, base="uniform", base_dim=length + 2, prior=prior, name="MA(2)"
+        generator, base=UniformBase(), base_dim=length + 2, prior=prior, name="MA(2)"
     )
 
 
@@ -153,10 +196,12 @@ def bivariate_beta() -> BaseSpaceSimulator:
     ``x_2 = (ũ_2 + ũ_4)/(ũ_2 + ũ_3 + ũ_4 + ũ_5)``; prior Unif(0, 5)⁵. (The paper's benchmark uses
     θ = (1, 1, 1, 1, 1), where ``ũ_i`` are exponential draws.)
 
+    Returns:
+        a :class:`BaseSpaceSimulator` with ``base_dim = 5`` and a prior.
+
     Examples:
-        >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.simulators._base_space_models import bivariate_beta
-        >>> u, x = bivariate_beta().sample(jax.random.key(0), jnp.ones(5), 100)
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> u, x = sk.simulators.bivariate_beta().sample(jax.random.key(0), jnp.ones(5), 100)
         >>> x.shape, bool(((x > 0) & (x < 1)).all())
         ((100, 2), True)
     """
@@ -169,5 +214,5 @@ def bivariate_beta() -> BaseSpaceSimulator:
 
     prior = dist.Uniform(jnp.zeros(5), 5.0 * jnp.ones(5)).to_event(1)
     return BaseSpaceSimulator(
-        generator, base="uniform", base_dim=5, prior=prior, name="bivariate beta"
+        generator, base=UniformBase(), base_dim=5, prior=prior, name="bivariate beta"
     )

@@ -8,13 +8,15 @@ import pytest
 from scipy import stats
 
 import sbi_kit as sk
-from sbi_kit.simulators._base_space import BaseSpaceSimulator
-from sbi_kit.simulators._base_space_models import (
+from sbi_kit.simulators import (
+    BaseSpaceSimulator,
+    GaussianBase,
+    UniformBase,
     bivariate_beta,
     g_and_k,
     gamma_quantile,
     ma2,
-    two_moons,
+    two_moons_base_space,
 )
 
 D = sk.diagnostics
@@ -32,7 +34,7 @@ def test_g_and_k_quantiles():
 
 def test_two_moons_matches_the_task_simulator():
     theta = jnp.array([0.3, -0.4])
-    _, x = two_moons().sample(jax.random.key(0), theta, 4000)
+    _, x = two_moons_base_space().sample(jax.random.key(0), theta, 4000)
     task = sk.tasks.get("two_moons")
     ref = jax.vmap(task.simulator.simulate, in_axes=(0, None))(
         jax.random.split(jax.random.key(1), 4000), theta
@@ -69,20 +71,48 @@ def test_gamma_quantile_and_bivariate_beta():
     np.testing.assert_allclose(float(jnp.mean(x[:, 1])), 3.5 / 7.0, atol=0.008)
 
 
+def test_base_measures():
+    uniform, gaussian = UniformBase(), GaussianBase()
+    u = uniform.sample(jax.random.key(0), (2000, 3))
+    assert u.shape == (2000, 3) and bool(uniform.contains(u))
+    assert not bool(uniform.contains(u.at[0, 1].set(1.5)))
+    g = gaussian.sample(jax.random.key(0), (2000, 3))
+    assert bool(gaussian.contains(g)) and float(g.min()) < 0
+    np.testing.assert_allclose(np.asarray(g.std(0)), 1.0, atol=0.06)
+    sim = BaseSpaceSimulator(lambda t, u: t + u, base=gaussian, base_dim=3)
+    np.testing.assert_array_equal(
+        np.asarray(sim.sample_base(jax.random.key(0), 2000)), np.asarray(g)
+    )
+
+
 def test_base_space_simulator_checks():
-    with pytest.raises(ValueError, match="base"):
-        BaseSpaceSimulator(lambda t, u: u, base="beta", base_dim=1)
-    sim = BaseSpaceSimulator(lambda t, u: t + u, base="gaussian", base_dim=2)
+    for old in ("uniform", "gaussian"):
+        with pytest.raises(TypeError, match=rf"`base`.*UniformBase\(\).*got str '{old}'"):
+            BaseSpaceSimulator(lambda t, u: u, base=old, base_dim=1)
+    with pytest.raises(ValueError, match="base_dim"):
+        BaseSpaceSimulator(lambda t, u: u, base=UniformBase(), base_dim=0)
+    sim = BaseSpaceSimulator(lambda t, u: t + u, base=GaussianBase(), base_dim=2)
     with pytest.raises(ValueError, match=r"\(num, 2\)"):
         sim.generate(jnp.zeros(2), jnp.zeros((3, 1)))
+    with pytest.raises(TypeError, match="BaseSpaceSimulator"):
+        D.minimum_mmd_estimate(
+            jax.random.key(0), sk.tasks.get("two_moons").simulator, jnp.zeros((5, 2)), jnp.zeros(2)
+        )
 
 
 def test_minimum_mmd_estimate_recovers_g_and_k_location_and_scale():
     sim = g_and_k()
     truth = jnp.array([3.0, 1.0, 0.1, 0.1])
     _, y = sim.sample(jax.random.key(0), truth, 500)
-    res = D.minimum_mmd_estimate(jax.random.key(1), sim, y, jnp.array([4.0, 2.0, 0.5, 0.5]),
-                                 num_simulations=64, num_steps=200, learning_rate=0.05)
+    res = D.minimum_mmd_estimate(
+        jax.random.key(1),
+        sim,
+        y,
+        jnp.array([4.0, 2.0, 0.5, 0.5]),
+        num_simulations=64,
+        num_steps=200,
+        learning_rate=0.05,
+    )
     assert res.losses.shape == (200,)
     assert float(res.losses[-1]) < 0.1 * float(res.losses[0])
     # A and B are well identified from 500 points; tolerance ~3 standard errors
@@ -91,12 +121,12 @@ def test_minimum_mmd_estimate_recovers_g_and_k_location_and_scale():
 
 
 def test_mmd_abc_keeps_the_closest():
-    sim = two_moons()
+    sim = two_moons_base_space()
     truth = jnp.array([0.4, -0.3])
     _, y = sim.sample(jax.random.key(0), truth, 300)
-    res = D.mmd_abc(jax.random.key(1), sim, y, num_proposals=2048, num_accepted=30,
-                    num_simulations=64)
+    res = D.mmd_abc(
+        jax.random.key(1), sim, y, num_proposals=2048, num_accepted=30, num_simulations=64
+    )
     assert res.theta.shape == (30, 2) and bool(jnp.all(jnp.diff(res.distances) >= 0))
     # two moons is symmetric under (θ1, θ2) → (−θ2, −θ1); θ2 − θ1 is identified
-    np.testing.assert_allclose(float(jnp.median(res.theta[:, 1] - res.theta[:, 0])), -0.7,
-                               atol=0.1)
+    np.testing.assert_allclose(float(jnp.median(res.theta[:, 1] - res.theta[:, 0])), -0.7, atol=0.1)

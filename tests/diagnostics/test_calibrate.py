@@ -12,9 +12,8 @@ import pytest
 
 import sbi_kit as sk
 import sbi_kit.plotting as skp
-from sbi_kit.diagnostics._calibrate import combine_verdicts
 
-from .conftest import GaussianPosterior, SamplesOnlyPosterior
+from .conftest import GaussianPosterior, GaussianPotentialPosterior, SamplesOnlyPosterior
 
 D = sk.diagnostics
 NUM_SIMS, NUM_SAMPLES = 500, 200  # per report below; seeded
@@ -24,8 +23,11 @@ NUM_SIMS, NUM_SAMPLES = 500, 200  # per report below; seeded
 def reports(conjugate_simulator):
     return {
         scale: D.calibrate(
-            jax.random.key(5), GaussianPosterior(jnp.asarray(scale)), conjugate_simulator,
-            NUM_SIMS, num_posterior_samples=NUM_SAMPLES,
+            jax.random.key(5),
+            GaussianPosterior(jnp.asarray(scale)),
+            conjugate_simulator,
+            NUM_SIMS,
+            num_posterior_samples=NUM_SAMPLES,
         )
         for scale in (1.0, 0.5, 2.0)
     }
@@ -87,18 +89,37 @@ def test_report_round_trips_and_is_hashable(reports):
 
 
 def test_posterior_without_density_skips_coverage(conjugate_simulator):
-    r = D.calibrate(jax.random.key(6), SamplesOnlyPosterior(jnp.asarray(0.5)),
-                    conjugate_simulator, 300, num_posterior_samples=100)
+    r = D.calibrate(
+        jax.random.key(6),
+        SamplesOnlyPosterior(jnp.asarray(0.5)),
+        conjugate_simulator,
+        300,
+        num_posterior_samples=100,
+    )
     assert r.coverage is None and r.coverage_verdict is None
     assert r.sbc_names == ("θ1", "θ2")
     assert r.verdict == "overconfident"
     assert "coverage_verdict" not in r.metrics()
 
 
+def test_unnormalised_log_prob_gives_the_same_report(conjugate_simulator):
+    # an AbstractPotentialPosterior's log_prob is off by a constant per x: ranks of −log q and
+    # HPD coverage compare values given the same x only, so nothing changes
+    args = (jax.random.key(7), conjugate_simulator, 200)
+    exact = D.calibrate(
+        args[0], GaussianPosterior(jnp.asarray(0.5)), *args[1:], num_posterior_samples=50
+    )
+    shifted = D.calibrate(
+        args[0], GaussianPotentialPosterior(jnp.asarray(0.5)), *args[1:], num_posterior_samples=50
+    )
+    assert shifted.sbc_names == ("θ1", "θ2", "-log q") and shifted.coverage is not None
+    assert shifted == exact
+
+
 def test_combine_verdicts():
-    assert combine_verdicts(["well calibrated", None]) == "well calibrated"
-    assert combine_verdicts(["well calibrated", "overconfident"]) == "overconfident"
-    assert combine_verdicts(["underconfident", "overconfident"]) == "miscalibrated"
+    assert D.combine_verdicts(["well calibrated", None]) == "well calibrated"
+    assert D.combine_verdicts(["well calibrated", "overconfident"]) == "overconfident"
+    assert D.combine_verdicts(["underconfident", "overconfident"]) == "miscalibrated"
 
 
 def test_bad_arguments(conjugate_simulator):
@@ -109,14 +130,21 @@ def test_bad_arguments(conjugate_simulator):
         D.calibrate(jax.random.key(0), post, conjugate_simulator, 10, significance=2.0)
     with pytest.raises(TypeError, match="Simulator"):
         D.calibrate(jax.random.key(0), post, "two_moons", 10)
+    with pytest.raises(TypeError, match="`posterior` must be .*AbstractPosterior.*got dict"):
+        D.calibrate(jax.random.key(0), {"sample": None}, conjugate_simulator, 10)
+    with pytest.raises(TypeError, match=r"`metric`.*EuclideanDistance\(\)"):
+        D.calibrate(jax.random.key(0), post, conjugate_simulator, 10, metric="euclidean")
 
 
 def test_saved_and_loaded_with_the_posterior(tmp_path, reports, conjugate_simulator):
     npe = sk.NPE(flow=sk.estimators.NSF(layers=1, width=8, depth=1, knots=4))
-    posterior = npe.build(jax.random.key(0), 2, (2,), conjugate_simulator.prior)
+    untrained = npe.init(jax.random.key(0), 2, (2,), conjugate_simulator.prior)
     report = reports[2.0]
-    posterior = report.attach(posterior)
-    assert posterior.calibration is report
+    posterior = report.attach(untrained)
+    assert posterior.calibration is report and untrained.calibration is None
+    assert type(posterior) is type(untrained) and posterior.net is untrained.net
+    with pytest.raises(TypeError, match="posterior"):
+        report.attach({"net": None})
     sk.save(tmp_path / "p.sbi", posterior)
     loaded = sk.load(tmp_path / "p.sbi")
     assert loaded.calibration == report
@@ -127,8 +155,14 @@ def test_saved_and_loaded_with_the_posterior(tmp_path, reports, conjugate_simula
 @pytest.mark.slow
 def test_calibrate_a_trained_npe(gaussian_npe, gaussian_simulator):
     # NPE from tests/conftest.py (3,000 simulations of the same conjugate problem)
-    report = D.calibrate(jax.random.key(2), gaussian_npe, gaussian_simulator, 300,
-                         num_posterior_samples=100, batch_size=50)
+    report = D.calibrate(
+        jax.random.key(2),
+        gaussian_npe,
+        gaussian_simulator,
+        300,
+        num_posterior_samples=100,
+        batch_size=50,
+    )
     assert report.sbc_names == ("θ1", "θ2", "-log q") and report.ranks.shape == (300, 3)
     assert report.ranks.max() <= 100
     assert abs(report.tarp_atc) < 0.05 and abs(report.coverage_area) < 0.1
@@ -145,10 +179,12 @@ def test_plots_draw_the_report(reports):
     fig = skp.rank_histogram(r)
     assert len(fig.axes) == 3
     bars = fig.axes[0].patches
-    assert sum(b.get_height() for b in bars if isinstance(b, matplotlib.patches.Rectangle)) \
-        == NUM_SIMS
-    ecp, alpha = D.tarp(jax.random.key(0), jnp.zeros((5, 20, 1)), jnp.ones((20, 1)),
-                        num_bootstrap=10)
+    assert (
+        sum(b.get_height() for b in bars if isinstance(b, matplotlib.patches.Rectangle)) == NUM_SIMS
+    )
+    ecp, alpha = D.tarp(
+        jax.random.key(0), jnp.zeros((5, 20, 1)), jnp.ones((20, 1)), num_bootstrap=10
+    )
     fig = skp.tarp_plot(ecp, alpha)
     assert len(fig.axes[0].collections) == 1  # the bootstrap band
     matplotlib.pyplot.close("all")

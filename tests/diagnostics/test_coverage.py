@@ -14,8 +14,9 @@ D = sk.diagnostics
 
 def test_hand_computed_curve():
     # 4 simulations, L = 4: counts of samples denser than the truth are 0, 1, 2, 4
-    lp_samples = jnp.array([[0.0, 5.0, 5.0, 5.0], [0.0, 0.0, 5.0, 5.0],
-                            [0.0, 0.0, 0.0, 5.0], [0.0, 0.0, 0.0, 5.0]])
+    lp_samples = jnp.array(
+        [[0.0, 5.0, 5.0, 5.0], [0.0, 0.0, 5.0, 5.0], [0.0, 0.0, 0.0, 5.0], [0.0, 0.0, 0.0, 5.0]]
+    )
     lp_theta = jnp.array([1.0, 1.0, 1.0, -jnp.inf])
     levels, cov = D.expected_coverage(lp_samples, lp_theta, num_levels=4)
     # r* = 0, 1/4, 1/2, 1: covered at level c iff r* < c (all at c = 1)

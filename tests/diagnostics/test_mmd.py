@@ -10,6 +10,7 @@ from sbi_kit.diagnostics import _mmd
 
 D = sk.diagnostics
 ELL = 1.0
+U, V, LINEAR = D.UStatistic(), D.VStatistic(), D.LinearStatistic()
 
 
 def exact_mmd2(mu_x, sd_x, mu_y, sd_y, d, ell=ELL):
@@ -20,8 +21,11 @@ def exact_mmd2(mu_x, sd_x, mu_y, sd_y, d, ell=ELL):
         return (ell**2 / s) ** (d / 2) * np.exp(-np.sum((mu_a - mu_b) ** 2) / (2 * s))
 
     mu_x, mu_y = np.full(d, mu_x), np.full(d, mu_y)
-    return (mean_k(mu_x, sd_x**2, mu_x, sd_x**2) + mean_k(mu_y, sd_y**2, mu_y, sd_y**2)
-            - 2 * mean_k(mu_x, sd_x**2, mu_y, sd_y**2))
+    return (
+        mean_k(mu_x, sd_x**2, mu_x, sd_x**2)
+        + mean_k(mu_y, sd_y**2, mu_y, sd_y**2)
+        - 2 * mean_k(mu_x, sd_x**2, mu_y, sd_y**2)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def repeats():
     return x, y, exact_mmd2(0.0, 1.0, 0.5, 1.5, 2)
 
 
-@pytest.mark.parametrize("estimator", ["u", "linear"])
+@pytest.mark.parametrize("estimator", [U, LINEAR], ids=["u", "linear"])
 def test_unbiased_estimators(repeats, estimator):
     x, y, exact = repeats
     kernel = D.GaussianKernel(ELL)
@@ -46,7 +50,7 @@ def test_unbiased_estimators(repeats, estimator):
 def test_v_statistic_is_biased_upward_by_its_diagonal(repeats):
     x, y, exact = repeats
     kernel = D.GaussianKernel(ELL)
-    est = np.asarray(jax.vmap(lambda a, b: D.mmd(a, b, kernel=kernel, estimator="v"))(x, y))
+    est = np.asarray(jax.vmap(lambda a, b: D.mmd(a, b, kernel=kernel, estimator=V))(x, y))
     # E[V] − MMD² = (1 − E k(x, x'))/m + (1 − E k(y, y'))/n
     bias = (1 - ELL**2 / (ELL**2 + 2)) / 20 + (1 - ELL**2 / (ELL**2 + 2 * 1.5**2)) / 30
     se = est.std(ddof=1) / np.sqrt(len(est))
@@ -58,10 +62,10 @@ def test_weighted_estimator_with_equal_weights_is_the_v_statistic():
     kx, ky = jax.random.split(jax.random.key(1))
     x, y = jax.random.normal(kx, (40, 3)), jax.random.normal(ky, (50, 3)) + 0.3
     kernel = D.MaternKernel(2.5, lengthscale=1.3)
-    v = D.mmd(x, y, kernel=kernel, estimator="v")
-    w = D.mmd(x, y, kernel=kernel, estimator="v", weights=jnp.full(40, 1 / 40))
+    v = D.mmd(x, y, kernel=kernel, estimator=V)
+    w = D.mmd(x, y, kernel=kernel, estimator=V, weights=jnp.full(40, 1 / 40))
     np.testing.assert_allclose(float(w), float(v), rtol=1e-5)
-    u = D.mmd(x, y, kernel=kernel, estimator="u")
+    u = D.mmd(x, y, kernel=kernel, estimator=U)
     w_u = D.mmd(x, y, kernel=kernel, weights=jnp.full(40, 1 / 40))  # U-statistic y–y term
     # the two differ only in the x–x diagonal term: (k(0) − mean K_xx^{≠})/m
     gram = np.asarray(kernel.gram(x, x), dtype=np.float64)
@@ -70,13 +74,53 @@ def test_weighted_estimator_with_equal_weights_is_the_v_statistic():
 
 
 def test_blocked_sums_match_direct(monkeypatch):
-    kx, ky = jax.random.split(jax.random.key(2))
+    kx, ky, kw = jax.random.split(jax.random.key(2), 3)
     x, y = jax.random.normal(kx, (37, 2)), jax.random.normal(ky, (53, 2))
+    wx = jax.random.uniform(kw, (37,))
     kernel = D.GaussianKernel(0.7)
-    direct = [float(D.mmd(x, y, kernel=kernel, estimator=e)) for e in ("u", "v")]
-    monkeypatch.setattr(_mmd, "_DIRECT", 100)  # force row blocks (with padding)
-    blocked = [float(_mmd._mmd(kernel, x, y, e, None)) for e in ("u", "v")]
-    np.testing.assert_allclose(blocked, direct, rtol=1e-5)
+    pairs = {
+        "xx": (x, x, wx, wx),
+        "yy": (y, y, jnp.ones(53), jnp.ones(53)),
+        "xy": (x, y, wx, jnp.ones(53) / 53),
+    }
+
+    def reference(a, b, wa, wb):  # float64, from the closed form of the kernel
+        a, b, wa, wb = (np.asarray(v, dtype=np.float64) for v in (a, b, wa, wb))
+        sq = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return wa @ np.exp(-sq / (2 * 0.7**2)) @ wb
+
+    direct = {k: float(_mmd.kernel_sum(kernel, *v)) for k, v in pairs.items()}
+    # an estimate is within(x) + within(y) − 2·cross, kernel means of a few tenths each
+    terms = {
+        e: (
+            float(e.within(kernel, x)),
+            float(e.within(kernel, y)),
+            float(_mmd.kernel_sum(kernel, x, y, jnp.ones(37) / 37, jnp.ones(53) / 53)),
+        )
+        for e in (U, V)
+    }
+    estimates = {e: float(e.estimate(kernel, x, y)) for e in (U, V)}
+    # 150 entries per block: 4 rows of x against x, 2 rows against y (all with padding)
+    monkeypatch.setattr(_mmd, "_DIRECT", 150)
+    blocked = {k: float(_mmd.kernel_sum(kernel, *v)) for k, v in pairs.items()}
+    # each sum is of positive terms, so a relative tolerance is meaningful: a block dropped,
+    # counted twice or a padded row with non-zero weight shifts a sum by ≥ 1/53 of it
+    for k, v in pairs.items():
+        np.testing.assert_allclose(blocked[k], reference(*v), rtol=1e-5, err_msg=k)
+        np.testing.assert_allclose(direct[k], reference(*v), rtol=1e-5, err_msg=k)
+    # the estimates are differences of such terms and nearly 0 here (x and y from one
+    # distribution): a relative tolerance on them is meaningless, so the tolerance is
+    # relative to the size of the terms that make them up
+    for e in (U, V):
+        xx, yy, xy = terms[e]
+        np.testing.assert_allclose(estimates[e], xx + yy - 2 * xy, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            float(e.estimate(kernel, x, y)),
+            estimates[e],
+            rtol=0,
+            atol=1e-5 * (abs(xx) + abs(yy) + 2 * abs(xy)),
+            err_msg=repr(e),
+        )
 
 
 def test_kernels_closed_forms():
@@ -85,15 +129,18 @@ def test_kernels_closed_forms():
     r = np.sqrt(5) / 2.0
     np.testing.assert_allclose(float(D.MaternKernel(0.5, 2.0)(a, b)), np.exp(-r), rtol=1e-6)
     np.testing.assert_allclose(
-        float(D.MaternKernel(1.5, 2.0)(a, b)), (1 + np.sqrt(3) * r) * np.exp(-np.sqrt(3) * r),
+        float(D.MaternKernel(1.5, 2.0)(a, b)),
+        (1 + np.sqrt(3) * r) * np.exp(-np.sqrt(3) * r),
         rtol=1e-6,
     )
     np.testing.assert_allclose(
         float(D.MaternKernel(2.5, 2.0)(a, b)),
-        (1 + np.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-np.sqrt(5) * r), rtol=1e-6,
+        (1 + np.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-np.sqrt(5) * r),
+        rtol=1e-6,
     )
-    np.testing.assert_allclose(float(D.IMQKernel(2.0, c=1.0, beta=0.5)(a, b)),
-                               (1 + 5 / 4) ** -0.5, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(D.IMQKernel(2.0, c=1.0, beta=0.5)(a, b)), (1 + 5 / 4) ** -0.5, rtol=1e-6
+    )
     # gram agrees with pairwise calls; gradients are finite at zero distance
     pts = jax.random.normal(jax.random.key(0), (5, 2))
     for kern in (D.GaussianKernel(1.0), D.MaternKernel(1.5, 1.0), D.IMQKernel(1.0)):
@@ -112,25 +159,28 @@ def test_median_heuristic():
     # the default kernel in mmd uses it on the pooled sample
     x, y = z[:150], z[150:] + 1.0
     ell = float(D.median_heuristic(np.concatenate([x, y])))
-    np.testing.assert_allclose(float(D.mmd(x, y)), float(D.mmd(x, y, kernel=D.GaussianKernel(ell))),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(D.mmd(x, y)), float(D.mmd(x, y, kernel=D.GaussianKernel(ell))), rtol=1e-5
+    )
 
 
 def test_permutation_test():
     kx, ky = jax.random.split(jax.random.key(3))
     x = jax.random.normal(kx, (60, 2))
     y = jax.random.normal(ky, (70, 2)) + 1.0
-    for est in ("u", "v", "linear"):
+    for est in (U, V, LINEAR):
         stat, p = D.mmd_test(jax.random.key(4), x, y, estimator=est, num_permutations=127)
         np.testing.assert_allclose(float(stat), float(D.mmd(x, y, estimator=est)), rtol=1e-5)
-        if est != "linear":  # nothing permuted beats a shift of one standard deviation
+        if est != LINEAR:  # nothing permuted beats a shift of one standard deviation
             assert float(p) == pytest.approx(1 / 128)
         assert float(p) < 0.05
     # under the null the p-value is uniform: 100 independent null tests, vmapped
     data = jax.random.normal(jax.random.key(5), (100, 40, 2))
-    ps = np.asarray(jax.vmap(
-        lambda k, d: D.mmd_test(k, d[:20], d[20:], num_permutations=127)[1]
-    )(jax.random.split(jax.random.key(6), 100), data))
+    ps = np.asarray(
+        jax.vmap(lambda k, d: D.mmd_test(k, d[:20], d[20:], num_permutations=127)[1])(
+            jax.random.split(jax.random.key(6), 100), data
+        )
+    )
     assert abs(ps.mean() - 0.5) < 3 * np.sqrt(1 / 12 / 100)
     assert np.mean(ps <= 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 100)
 
@@ -139,14 +189,19 @@ def test_bad_inputs_raise_clear_errors():
     x = jnp.zeros((10, 2))
     with pytest.raises(ValueError, match="same dimension"):
         D.mmd(x, jnp.zeros((10, 3)))
-    with pytest.raises(ValueError, match="estimator"):
-        D.mmd(x, x, estimator="w")
+    for old, new in (("u", "UStatistic"), ("v", "VStatistic"), ("linear", "LinearStatistic")):
+        with pytest.raises(TypeError, match=rf"`estimator`.*got str '{old}'.*{new}\(\)"):
+            D.mmd(x, x, estimator=old)
+        with pytest.raises(TypeError, match=rf"`estimator`.*{new}\(\)"):
+            D.mmd_test(jax.random.key(0), x, x, estimator=old)
+    with pytest.raises(TypeError, match="estimator"):
+        D.mmd(x, x, estimator=D.GaussianKernel())
     with pytest.raises(ValueError, match="NaN or inf"):
         D.mmd(x.at[0, 0].set(jnp.nan), x)
     with pytest.raises(ValueError, match="weights"):
         D.mmd(x, x, weights=jnp.ones(9))
-    with pytest.raises(ValueError, match="linear"):
-        D.mmd(x, x, weights=jnp.ones(10), estimator="linear")
+    with pytest.raises(ValueError, match="LinearStatistic"):
+        D.mmd(x, x, weights=jnp.ones(10), estimator=LINEAR)
     with pytest.raises(TypeError, match="kernel"):
         D.mmd(x, x, kernel="gaussian")
     with pytest.raises(ValueError, match="at least 2"):

@@ -9,6 +9,7 @@ from scipy import integrate
 import sbi_kit as sk
 
 D = sk.diagnostics
+BASES = {"uniform": sk.simulators.UniformBase(), "gaussian": sk.simulators.GaussianBase()}
 
 
 def _gram(u, ell):
@@ -16,14 +17,18 @@ def _gram(u, ell):
 
 
 @pytest.mark.parametrize(
-    ("base", "d", "m"), [("uniform", 1, 30), ("uniform", 2, 100), ("gaussian", 2, 100)]
+    ("name", "d", "m"), [("uniform", 1, 30), ("uniform", 2, 100), ("gaussian", 2, 100)]
 )
-def test_weights_integrate_the_kernel_span_exactly(base, d, m):
+def test_weights_integrate_the_kernel_span_exactly(name, d, m):
     # f = Σ_j a_j c(·, u_j) has ∫ f dU = Σ_j a_j z_j; the weights must reproduce it
+    base = BASES[name]
     key_u, key_a = jax.random.split(jax.random.key(d * m))
     with jax.enable_x64(True):
-        u = (jax.random.uniform(key_u, (m, d), dtype=jnp.float64) if base == "uniform"
-             else jax.random.normal(key_u, (m, d), dtype=jnp.float64))
+        u = (
+            jax.random.uniform(key_u, (m, d), dtype=jnp.float64)
+            if name == "uniform"
+            else jax.random.normal(key_u, (m, d), dtype=jnp.float64)
+        )
         w = D.optimal_weights(u, base=base)
         assert w.dtype == jnp.float64 and w.shape == (m,)
         ell = D.median_heuristic(u)
@@ -43,7 +48,7 @@ def test_weights_integrate_the_kernel_span_exactly(base, d, m):
 def test_kernel_means_match_numerical_integration():
     ell = 0.3
     u = jnp.array([[0.0], [0.2], [0.9]])
-    z = np.asarray(D.kernel_mean(u, ell, "uniform"))
+    z = np.asarray(D.kernel_mean(u, ell, BASES["uniform"]))
     for i, ui in enumerate(np.asarray(u)[:, 0]):
         ref, _ = integrate.quad(lambda v, ui=ui: np.exp(-((v - ui) ** 2) / (2 * ell**2)), 0, 1)
         np.testing.assert_allclose(z[i], ref, rtol=1e-5)
@@ -53,7 +58,7 @@ def test_kernel_means_match_numerical_integration():
     v1, v2 = np.meshgrid(nodes, nodes, indexing="ij")
     ww = np.outer(weights, weights)
     pts = jnp.array([[0.0, 0.0], [1.0, -0.5], [2.0, 2.0]])
-    z = np.asarray(D.kernel_mean(pts, 0.8, "gaussian"))
+    z = np.asarray(D.kernel_mean(pts, 0.8, BASES["gaussian"]))
     for i, p in enumerate(np.asarray(pts)):
         ref = np.sum(ww * np.exp(-((v1 - p[0]) ** 2 + (v2 - p[1]) ** 2) / (2 * 0.8**2)))
         np.testing.assert_allclose(z[i], ref, rtol=1e-5)
@@ -61,11 +66,9 @@ def test_kernel_means_match_numerical_integration():
 
 def test_weights_are_reused_across_theta():
     # one set of weights from u serves every θ: the weighted mean of G_θ(u) estimates E[x]
-    from sbi_kit.simulators._base_space_models import g_and_k
-
-    sim = g_and_k()
+    sim = sk.simulators.g_and_k()
     u = sim.sample_base(jax.random.key(0), 128)
-    w = D.optimal_weights(u)
+    w = D.optimal_weights(u, base=sim.base)
     for theta in ([3.0, 1.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0]):
         x = sim.generate(jnp.array(theta), u)[:, 0]
         # with g = k = 0, x = A + B z, so E[x] = A
@@ -73,10 +76,15 @@ def test_weights_are_reused_across_theta():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="base"):
-        D.optimal_weights(jnp.zeros((3, 1)) + 0.5, base="beta")
+    for old, new in (("uniform", "UniformBase"), ("gaussian", "GaussianBase")):
+        with pytest.raises(TypeError, match=rf"optimal_weights: `base`.*{new}\(\).*got str"):
+            D.optimal_weights(jnp.zeros((3, 1)) + 0.5, base=old)
+        with pytest.raises(TypeError, match=rf"kernel_mean: `base`.*{new}\(\).*got str"):
+            D.kernel_mean(jnp.zeros((3, 1)) + 0.5, 1.0, old)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         D.optimal_weights(jnp.array([[0.5], [1.5]]))
+    # a Gaussian base takes any finite draws
+    assert D.optimal_weights(jnp.array([[0.5], [1.5]]), base=BASES["gaussian"]).shape == (2,)
     with pytest.raises(ValueError, match="NaN or inf"):
         D.optimal_weights(jnp.array([[0.5], [jnp.nan]]))
     with pytest.raises(ValueError, match="lengthscale"):

@@ -9,10 +9,8 @@ import sbi_kit as sk
 
 D = sk.diagnostics
 
-SHAPES = settings(max_examples=5, deadline=None,
-                  suppress_health_check=[HealthCheck.too_slow])
-VALUES = settings(max_examples=40, deadline=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+SHAPES = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+VALUES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _key():
@@ -28,13 +26,15 @@ def posterior_draws(draw):
     d = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(L, n, d)).astype(np.float32), rng.normal(size=(n, d)).astype(
-        np.float32
-    )
+    return rng.normal(size=(L, n, d)).astype(np.float32), rng.normal(size=(n, d)).astype(np.float32)
 
 
 @SHAPES
-@given(posterior_draws(), st.integers(1, 5), st.sampled_from(["euclidean", "manhattan"]))
+@given(
+    posterior_draws(),
+    st.integers(1, 5),
+    st.sampled_from([D.EuclideanDistance(), D.ManhattanDistance()]),
+)
 def test_tarp_curve_is_a_cdf_on_the_unit_interval(draws, num_bins, metric):
     samples, theta = draws
     ecp, alpha = D.tarp(_key(), samples, theta, num_bins=num_bins, metric=metric)
@@ -63,11 +63,13 @@ def test_mmd_shapes_symmetry_and_sign(m, n, d, seed):
     x = rng.normal(size=(m, d)).astype(np.float32)
     y = (rng.normal(size=(n, d)) + 0.5).astype(np.float32)
     kernel = D.GaussianKernel(1.0)
-    for est in ("u", "v"):
-        a, b = float(D.mmd(x, y, kernel=kernel, estimator=est)),\
-            float(D.mmd(y, x, kernel=kernel, estimator=est))
+    for est in (D.UStatistic(), D.VStatistic()):
+        a, b = (
+            float(D.mmd(x, y, kernel=kernel, estimator=est)),
+            float(D.mmd(y, x, kernel=kernel, estimator=est)),
+        )
         assert np.isfinite(a) and abs(a - b) < 1e-5
-    assert float(D.mmd(x, y, kernel=kernel, estimator="v")) >= -1e-6
+    assert float(D.mmd(x, y, kernel=kernel, estimator=D.VStatistic())) >= -1e-6
 
 
 @st.composite

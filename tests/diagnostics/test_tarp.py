@@ -22,7 +22,10 @@ def _package_inputs(seed=0, n=500, L=97, d=3):
     return samples, theta, references
 
 
-@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+METRICS = {"euclidean": D.EuclideanDistance(), "manhattan": D.ManhattanDistance()}
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
 def test_matches_tarp_package_on_fixed_references(metric):
     tarp_pkg = pytest.importorskip("tarp")
     samples, theta, refs = _package_inputs()
@@ -32,7 +35,12 @@ def test_matches_tarp_package_on_fixed_references(metric):
     # the package's grid spans [min f, max f]; it is [0, 1] for these inputs
     assert alpha_ref[0] == 0.0 and alpha_ref[-1] == 1.0
     ecp, alpha = D.tarp(
-        jax.random.key(0), samples, theta, references=refs, metric=metric, normalize=False
+        jax.random.key(0),
+        samples,
+        theta,
+        references=refs,
+        metric=METRICS[metric],
+        normalize=False,
     )
     np.testing.assert_allclose(np.asarray(alpha), alpha_ref, atol=1e-6)
     np.testing.assert_allclose(np.asarray(ecp), ecp_ref, atol=1e-6)
@@ -56,10 +64,14 @@ def test_given_references_are_normalised_with_the_samples():
     assert alpha_pkg[0] == 0.0 and alpha_pkg[-1] == 1.0
     np.testing.assert_allclose(np.asarray(ours), fixed, atol=1e-6)
     # the package itself treats the raw references as normalised coordinates (its fault) ...
-    faulty, _ = tarp_pkg.get_tarp_coverage(samples.copy(), theta.copy(), references=refs,
-                                           norm=True)
-    mixed, _ = D.tarp(jax.random.key(0), (samples - lo) / scale, (theta - lo) / scale,
-                      references=refs, normalize=False)
+    faulty, _ = tarp_pkg.get_tarp_coverage(samples.copy(), theta.copy(), references=refs, norm=True)
+    mixed, _ = D.tarp(
+        jax.random.key(0),
+        (samples - lo) / scale,
+        (theta - lo) / scale,
+        references=refs,
+        normalize=False,
+    )
     np.testing.assert_allclose(np.asarray(mixed), faulty, atol=1e-6)
     # ... which changes the curve
     assert np.abs(faulty - np.asarray(ours)).max() > 0.02
@@ -72,8 +84,9 @@ def test_grid_spans_unit_interval_even_when_coverage_values_do_not():
     refs = jnp.full((n, 1), -1.0)
     base = jnp.linspace(-1.0, 1.0, L)[:, None, None] * jnp.ones((1, n, 1))
     samples = base * jnp.linspace(0.34, 0.5, n)[None, :, None] * 3.0
-    ecp, alpha = D.tarp(jax.random.key(0), samples, theta, references=refs, normalize=False,
-                        num_bins=20)
+    ecp, alpha = D.tarp(
+        jax.random.key(0), samples, theta, references=refs, normalize=False, num_bins=20
+    )
     assert float(alpha[0]) == 0.0 and float(alpha[-1]) == 1.0
     assert alpha.shape == (21,) and ecp.shape == (21,)
     assert float(ecp[0]) == 0.0 and float(ecp[-1]) == 1.0
@@ -131,8 +144,11 @@ def test_bad_inputs_raise_clear_errors():
     theta, samples, _, _ = gaussian_draws(jax.random.key(0), 50, 10, 1.0)
     with pytest.raises(ValueError, match="samples"):
         D.tarp(jax.random.key(0), samples[:, :40], theta)
-    with pytest.raises(ValueError, match="metric"):
+    with pytest.raises(TypeError, match=r"`metric`.*got str 'cosine'"):
         D.tarp(jax.random.key(0), samples, theta, metric="cosine")
+    for old, new in (("euclidean", "EuclideanDistance"), ("manhattan", "ManhattanDistance")):
+        with pytest.raises(TypeError, match=rf"tarp: `metric`.*{new}\(\)"):
+            D.tarp(jax.random.key(0), samples, theta, metric=old)
     with pytest.raises(ValueError, match="references"):
         D.tarp(jax.random.key(0), samples, theta, references=theta[:10])
     with pytest.raises(ValueError, match="`samples` contains NaN or inf"):
