@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from . import diagnostics as diagnostics
 from . import estimators as estimators
+from . import mcmc as mcmc
 from . import nn as nn
 from . import tasks as tasks
 from . import training as training
@@ -40,6 +41,7 @@ __all__ = [
     "estimators",
     "from_numpyro",
     "load",
+    "mcmc",
     "nn",
     "save",
     "simulate",

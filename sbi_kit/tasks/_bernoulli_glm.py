@@ -24,7 +24,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ..simulators import Simulator
-from ._mcmc import sample_nuts
+from ._mcmc import reference_nuts
 
 DIM = 10
 NUM_BINS = 100
@@ -89,4 +89,4 @@ def sample_reference_posterior(key: Key, x: Array, num_samples: int) -> Array:
     Returns:
         samples, shape ``(num_samples, 10)``.
     """
-    return sample_nuts(key, simulator().prior, _log_likelihood, x, num_samples)
+    return reference_nuts(key, simulator().prior, _log_likelihood, x, num_samples)

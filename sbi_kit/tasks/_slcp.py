@@ -17,7 +17,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ..simulators import Simulator
-from ._mcmc import sample_nuts
+from ._mcmc import reference_nuts
 
 DIM = 5
 NUM_POINTS = 4
@@ -73,6 +73,6 @@ def sample_reference_posterior(key: Key, x: Array, num_samples: int) -> Array:
     key_mcmc, key_sign = jax.random.split(key)
     low = jnp.array([-BOUND, -BOUND, 0.0, 0.0, -BOUND])
     folded_prior = dist.Uniform(low, BOUND * jnp.ones(DIM)).to_event(1)
-    samples = sample_nuts(key_mcmc, folded_prior, _log_likelihood, x, num_samples)
+    samples = reference_nuts(key_mcmc, folded_prior, _log_likelihood, x, num_samples)
     signs = jnp.where(jax.random.bernoulli(key_sign, 0.5, (num_samples, 2)), 1.0, -1.0)
     return samples.at[:, 2:4].multiply(signs.astype(samples.dtype))

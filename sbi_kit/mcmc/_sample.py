@@ -1,0 +1,168 @@
+"""``sample``: MCMC on an unnormalised log density over a prior's support, chains vectorised."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from jaxtyping import Array
+from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.infer import MCMC
+
+from .._checks import check_key, check_positive_int, check_prior
+from .._types import Key
+from ..simulators import unconstraining_transform
+from ._result import MCMCResult
+from ._samplers import NUTS, AbstractSampler
+
+_NUTS = NUTS()
+
+
+def _initial_points(
+    key: Key, log_density: Callable, prior: dist.Distribution, num_chains: int, candidates: int
+) -> Array:
+    """The ``num_chains`` prior draws (of ``candidates``) with the highest log density."""
+    draws = prior.sample(key, (max(candidates, num_chains),))
+    lp = jax.vmap(log_density)(draws)
+    order = jnp.argsort(-jnp.nan_to_num(lp, nan=-jnp.inf, posinf=-jnp.inf))
+    return draws[order[:num_chains]]
+
+
+def sample(
+    key: Key,
+    log_density: Callable[[Array], Array],
+    prior: dist.Distribution,
+    num_samples: int,
+    *,
+    sampler: AbstractSampler = _NUTS,
+    num_chains: int = 20,
+    num_warmup: int = 1000,
+    thinning: int = 1,
+    init: Array | None = None,
+    num_init_candidates: int = 10_000,
+    max_r_hat: float | None = 1.01,
+    raise_on_poor_mixing: bool = True,
+    progress: bool = False,
+) -> MCMCResult:
+    """Draws from ``exp(log_density(θ))`` on the support of ``prior`` by MCMC.
+
+    The chains run in the prior's unconstrained space z = T⁻¹(θ) (the density there carries
+    the Jacobian of T), vectorised in one jitted numpyro loop; warm-up adapts step size and mass
+    matrix. Unless ``init`` is given, each chain starts at one of the ``num_chains`` prior draws
+    (of ``num_init_candidates``) with the highest ``log_density``. The kept draws of all chains
+    are pooled in random order.
+
+    Args:
+        key: PRNG key.
+        log_density: ``θ (d,) -> scalar``, the log posterior up to a constant (e.g.
+            ``prior.log_prob(θ) + log_likelihood(θ, x_o)``); NaN counts as ``-inf``.
+        prior: the prior (event shape ``(d,)``): its support is where the chains live, and its
+            draws seed them.
+        num_samples: pooled draws returned.
+        sampler: :class:`NUTS` (default) or :class:`EnsembleSlice`.
+        num_chains: chains run in parallel (vectorised).
+        num_warmup: adaptation steps per chain (discarded).
+        thinning: keep one draw in ``thinning``.
+        init: optional starting points ``(num_chains, d)`` inside the support.
+        num_init_candidates: prior draws searched for starting points.
+        max_r_hat: the largest split-R̂ accepted (``None``: no check).
+        raise_on_poor_mixing: raise ``RuntimeError`` when R̂ exceeds ``max_r_hat``
+            (otherwise a ``RuntimeWarning``).
+        progress: show numpyro's progress bar.
+
+    Returns:
+        an :class:`MCMCResult` with ``samples`` ``(num_samples, d)``, the chains, R̂ and ESS.
+
+    Raises:
+        RuntimeError: if ``raise_on_poor_mixing`` and a parameter's R̂ exceeds ``max_r_hat``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, numpyro.distributions as dist, sbi_kit as sk
+        >>> prior = dist.Uniform(jnp.zeros(2), jnp.ones(2)).to_event(1)
+        >>> log_density = lambda th: dist.Normal(0.3, 0.1).log_prob(th).sum()
+        >>> result = sk.mcmc.sample(jax.random.key(0), log_density, prior, 2000,
+        ...                         num_chains=4, num_warmup=300)
+        >>> result.samples.shape, bool(jnp.allclose(result.samples.mean(0), 0.3, atol=0.02))
+        ((2000, 2), True)
+        >>> result.max_r_hat < 1.01
+        True
+    """
+    fn = "sk.mcmc.sample"
+    check_key(key, fn)
+    if not callable(log_density):
+        raise TypeError(f"{fn}: `log_density` must be a function of θ, got {log_density!r}.")
+    if not isinstance(sampler, AbstractSampler):
+        raise TypeError(
+            f"{fn}: `sampler` must be sk.mcmc.NUTS() or sk.mcmc.EnsembleSlice(), got {sampler!r}."
+        )
+    if not isinstance(prior, dist.Distribution) or len(prior.event_shape) != 1:
+        raise TypeError(
+            f"{fn}: `prior` must be a numpyro Distribution over flat vectors (event shape (d,)), "
+            f"got {prior!r}."
+        )
+    dim = int(prior.event_shape[0])
+    check_prior(prior, dim, fn)
+    num_samples = check_positive_int(num_samples, "num_samples", fn)
+    num_chains = check_positive_int(num_chains, "num_chains", fn)
+    thinning = check_positive_int(thinning, "thinning", fn)
+    num_warmup = check_positive_int(num_warmup, "num_warmup", fn)
+    if num_chains < sampler.min_chains(dim):
+        raise ValueError(
+            f"{fn}: {type(sampler).__name__} needs at least {sampler.min_chains(dim)} chains for "
+            f"{dim} parameters, got num_chains={num_chains}."
+        )
+    key_init, key_mcmc, key_perm = jax.random.split(key, 3)
+    if init is None:
+        init = _initial_points(key_init, log_density, prior, num_chains, num_init_candidates)
+    init = jnp.asarray(init)
+    if init.shape != (num_chains, dim):
+        raise ValueError(
+            f"{fn}: `init` must have shape (num_chains, d) = ({num_chains}, {dim}), got "
+            f"{init.shape}."
+        )
+    transform = unconstraining_transform(prior)
+
+    def potential(z):
+        theta = transform(z)
+        lp = log_density(theta) + jnp.sum(transform.log_abs_det_jacobian(z, theta))
+        return -jnp.where(jnp.isnan(lp), -jnp.inf, lp)
+
+    draws = math.ceil(num_samples / num_chains)
+    mcmc = MCMC(
+        sampler.kernel(potential),
+        num_warmup=num_warmup,
+        num_samples=draws * thinning,
+        num_chains=num_chains,
+        thinning=thinning,
+        chain_method="vectorized",
+        progress_bar=progress,
+    )
+    start = time.perf_counter()
+    z_init = jax.vmap(transform.inv)(init)
+    mcmc.run(key_mcmc, init_params=z_init, extra_fields=sampler.extra_fields())
+    z = mcmc.get_samples(group_by_chain=True)  # (chains, draws, d)
+    chains = np.asarray(jax.vmap(jax.vmap(transform))(z))
+    seconds = time.perf_counter() - start
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    divergent = int(np.sum(np.asarray(extra["diverging"]))) if "diverging" in extra else 0
+    r_hat = np.asarray(split_gelman_rubin(chains)) if draws >= 4 else np.full(dim, np.nan)
+    ess = np.asarray(effective_sample_size(chains)) if draws >= 4 else np.full(dim, np.nan)
+    pooled = jnp.asarray(chains.reshape(-1, dim))
+    samples = pooled[jax.random.permutation(key_perm, pooled.shape[0])[:num_samples]]
+    result = MCMCResult(samples, chains, r_hat, ess, divergent, seconds)
+    if max_r_hat is not None and not np.all(r_hat <= max_r_hat):
+        message = (
+            f"{fn}: the chains did not mix: split-R̂ = {np.round(r_hat, 4).tolist()} exceeds "
+            f"{max_r_hat} ({result.summary()}); run longer warm-up or more chains, or check "
+            "the density for several modes."
+        )
+        if raise_on_poor_mixing:
+            raise RuntimeError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return result

@@ -1,0 +1,161 @@
+"""sk.mcmc: NUTS and ensemble slice sampling against analytic posteriors; convergence checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+import sbi_kit as sk
+from tests.conftest import NOISE_SD, gaussian_posterior
+
+
+@pytest.fixture(scope="module")
+def gaussian_with_likelihood(gaussian_simulator):
+    """The conjugate Gaussian problem of conftest, with its exact likelihood."""
+    return sk.Simulator(
+        gaussian_simulator.prior,
+        gaussian_simulator.simulate,
+        lambda theta, x: dist.Normal(theta, NOISE_SD).log_prob(x).sum(),
+    )
+
+
+def _check_mean_and_sd(result, mean, sd, sd_rtol=0.1):
+    """Mean within 4 Monte Carlo standard errors (from the ESS), sd within ``sd_rtol``."""
+    samples = np.asarray(result.samples)
+    standard_error = sd / np.sqrt(result.ess)
+    assert np.all(np.abs(samples.mean(0) - mean) < 4 * standard_error), (samples.mean(0), mean)
+    np.testing.assert_allclose(samples.std(0), sd, rtol=sd_rtol)
+
+
+def test_reference_posterior_of_a_simulator_matches_the_conjugate_posterior(
+    gaussian_with_likelihood,
+):
+    x_o = jnp.array([0.5, -0.3])
+    result = sk.mcmc.reference_posterior(
+        jax.random.key(0), gaussian_with_likelihood, x_o, 4000, num_chains=8, num_warmup=300
+    )
+    mean, sd = gaussian_posterior(x_o)
+    assert result.samples.shape == (4000, 2) and result.chains.shape[:2] == (8, 500)
+    assert result.max_r_hat < 1.01 and result.min_ess > 1000 and result.num_divergent == 0
+    _check_mean_and_sd(result, np.asarray(mean), float(sd))
+
+
+def test_reference_posterior_of_a_numpyro_model_keeps_the_support():
+    """θ ~ U(0, 1), x ~ N(θ, 0.3²), x_o = 0.95: a normal truncated to [0, 1]."""
+
+    def model(x=None):
+        theta = numpyro.sample("theta", dist.Uniform(0.0, 1.0))
+        numpyro.sample("x", dist.Normal(theta, 0.3), obs=x)
+
+    result = sk.mcmc.reference_posterior(
+        jax.random.key(1),
+        model,
+        jnp.array([0.95]),
+        4000,
+        observed="x",
+        num_chains=8,
+        num_warmup=300,
+        thinning=1,
+    )
+    samples = np.asarray(result.samples[:, 0])
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+    grid = (np.arange(20_000) + 0.5) / 20_000
+    weights = np.exp(-0.5 * ((grid - 0.95) / 0.3) ** 2)
+    mean = np.sum(grid * weights) / weights.sum()
+    sd = np.sqrt(np.sum((grid - mean) ** 2 * weights) / weights.sum())
+    _check_mean_and_sd(result, mean, sd)
+
+
+def test_ensemble_slice_sampler_matches_a_gaussian():
+    prior = dist.Normal(jnp.zeros(2), 3.0).to_event(1)
+    target = dist.MultivariateNormal(jnp.array([1.0, -1.0]), jnp.array([[1.0, 0.5], [0.5, 1.0]]))
+    result = sk.mcmc.sample(
+        jax.random.key(2),
+        target.log_prob,
+        prior,
+        4000,
+        sampler=sk.mcmc.EnsembleSlice(),
+        num_chains=8,
+        num_warmup=300,
+    )
+    assert result.num_divergent == 0 and result.max_r_hat < 1.05
+    # The chains of an ensemble move together, so their ESS overstates the information:
+    # a fixed tolerance of 0.15 sd instead of standard errors from the ESS.
+    samples = np.asarray(result.samples)
+    np.testing.assert_allclose(samples.mean(0), [1.0, -1.0], atol=0.15)
+    np.testing.assert_allclose(samples.std(0), 1.0, rtol=0.15)
+    assert abs(np.corrcoef(np.asarray(result.samples).T)[0, 1] - 0.5) < 0.1
+
+
+def _two_modes(theta):
+    """Two well-separated modes at ±5: chains started in different modes never meet."""
+    return jnp.logaddexp(
+        dist.Normal(-5.0, 0.2).log_prob(theta).sum(), dist.Normal(5.0, 0.2).log_prob(theta).sum()
+    )
+
+
+def test_unmixed_chains_are_refused_or_warned_about():
+    prior = dist.Normal(jnp.zeros(1), 10.0).to_event(1)
+    init = jnp.array([[-5.0], [-5.1], [5.0], [5.1]])
+    kwargs = dict(num_chains=4, num_warmup=100, init=init)
+    with pytest.raises(RuntimeError, match="did not mix: split-R̂"):
+        sk.mcmc.sample(jax.random.key(3), _two_modes, prior, 400, **kwargs)
+    with pytest.warns(RuntimeWarning, match="did not mix"):
+        result = sk.mcmc.sample(
+            jax.random.key(3), _two_modes, prior, 400, raise_on_poor_mixing=False, **kwargs
+        )
+    assert result.max_r_hat > 2.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(sampler="nuts"), TypeError, "`sampler` must be sk.mcmc.NUTS()"),
+        (dict(log_density=3.0), TypeError, "`log_density` must be a function"),
+        (dict(prior="normal"), TypeError, "`prior` must be a numpyro Distribution"),
+        (dict(num_samples=0), ValueError, "`num_samples` must be a positive integer"),
+        (dict(init=jnp.zeros((3, 1))), ValueError, r"`init` must have shape \(num_chains, d\)"),
+        (
+            dict(sampler=sk.mcmc.EnsembleSlice(), num_chains=1),
+            ValueError,
+            "EnsembleSlice needs at least 2 chains",
+        ),
+        (dict(key=0), TypeError, r"`key` must be one JAX PRNG key such as jax.random.key\(0\)"),
+    ],
+)
+def test_sample_rejects_bad_input(kwargs, error, match):
+    args = (
+        dict(
+            key=jax.random.key(0),
+            log_density=lambda th: -jnp.sum(th**2),
+            prior=dist.Normal(jnp.zeros(1), 1.0).to_event(1),
+            num_samples=10,
+            num_chains=2,
+            num_warmup=5,
+        )
+        | kwargs
+    )
+    with pytest.raises(error, match=match):
+        sk.mcmc.sample(**args)
+
+
+def test_reference_posterior_rejects_bad_problems(gaussian_simulator, gaussian_with_likelihood):
+    def model(x=None):
+        numpyro.sample("x", dist.Normal(numpyro.sample("m", dist.Normal(0.0, 1.0)), 1.0), obs=x)
+
+    no_likelihood = sk.Simulator(gaussian_simulator.prior, gaussian_simulator.simulate)
+    cases = [
+        (model, {}, ValueError, "a numpyro model needs `observed`"),
+        (model, dict(observed="y"), ValueError, "no sample site 'y'"),
+        (no_likelihood, {}, ValueError, "no exact likelihood"),
+        ("two_moons", {}, TypeError, "`problem` must be a task"),
+    ]
+    for problem, kwargs, error, match in cases:
+        with pytest.raises(error, match=match):
+            sk.mcmc.reference_posterior(jax.random.key(0), problem, jnp.zeros(1), 10, **kwargs)
+    with pytest.raises(ValueError, match="`x_o` contains 1 NaN or inf"):
+        sk.mcmc.reference_posterior(
+            jax.random.key(0), gaussian_with_likelihood, jnp.array([0.0, jnp.nan]), 10
+        )
