@@ -14,8 +14,10 @@ from . import nn as nn
 from . import tasks as tasks
 from . import training as training
 from ._arviz import to_inference_data as to_inference_data
+from .inference import NLE as NLE
 from .inference import NPE as NPE
 from .inference import AbstractPosterior as AbstractPosterior
+from .inference import NLEPosterior as NLEPosterior
 from .inference import NPEPosterior as NPEPosterior
 from .io import load as load
 from .io import save as save
@@ -30,6 +32,8 @@ from .training import Training as Training
 __all__ = [
     "AbstractPosterior",
     "History",
+    "NLE",
+    "NLEPosterior",
     "NPE",
     "NPEPosterior",
     "Simulations",
@@ -43,9 +47,20 @@ __all__ = [
     "load",
     "mcmc",
     "nn",
+    "plotting",
     "save",
     "simulate",
     "tasks",
     "training",
     "to_inference_data",
 ]
+
+
+def __getattr__(name: str):
+    """``sk.plotting`` is imported on first use, so that ``import sbi_kit`` does not load
+    matplotlib (a second or more, and a choice of backend) for code that never plots."""
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.plotting")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,10 +3,15 @@
 The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
 ``posterior``; one shared ``fit``), and the two kinds of posterior,
 :class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
-:class:`NPE`.
+:class:`NPE`, :class:`NLE`.
 """
 
+from ._likelihood import LearnedLikelihood as LearnedLikelihood
 from ._method import AbstractMethod as AbstractMethod
+from ._method import AbstractPotentialMethod as AbstractPotentialMethod
+from ._nle import NLE as NLE
+from ._nle import LikelihoodNet as LikelihoodNet
+from ._nle import NLEPosterior as NLEPosterior
 from ._npe import NPE as NPE
 from ._npe import FlowNet as FlowNet
 from ._npe import NPEPosterior as NPEPosterior
@@ -21,10 +26,15 @@ __all__ = [
     "AbstractDensityPosterior",
     "AbstractMethod",
     "AbstractPosterior",
+    "AbstractPotentialMethod",
     "AbstractPotentialPosterior",
     "AbstractSupport",
     "Bijection",
     "FlowNet",
+    "LearnedLikelihood",
+    "LikelihoodNet",
+    "NLE",
+    "NLEPosterior",
     "NPE",
     "NPEPosterior",
     "Rejection",

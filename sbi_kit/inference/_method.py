@@ -26,6 +26,7 @@ from jaxtyping import Array
 from .._checks import check_key, check_training_data
 from .._types import Key
 from ..estimators import Standardizer
+from ..mcmc import MCMCConfig
 from ..training import Training, train
 from ._posterior import AbstractPosterior
 from ._support import AbstractSupport, inside
@@ -135,13 +136,20 @@ class AbstractMethod(eqx.Module):
         Raises:
             TypeError: for a key that is not a JAX PRNG key or a prior that is not a numpyro
                 distribution.
-            ValueError: on mismatched shapes or lengths, a prior of the wrong event shape,
-                non-finite data, or θ outside the prior's support.
+            ValueError: on mismatched shapes or lengths, too few simulations for the
+                validation split, a prior of the wrong event shape, non-finite data, θ outside
+                the prior's support, or a column that cannot be z-scored.
+
+        Warns:
+            UserWarning: naming the columns of ``theta`` or ``x`` that are constant (passed
+                through unscaled) or whose scale is set by a few extreme values.
         """
         name = type(self).__name__
         fn = f"{name}.fit"
         check_key(key, fn)
-        theta, x = check_training_data(theta, x, prior, fn)
+        theta, x = check_training_data(
+            theta, x, prior, fn, validation_fraction=self.training.validation_fraction
+        )
         outside = ~inside(prior, theta)
         if bool(jnp.any(outside)):
             raise ValueError(
@@ -151,7 +159,8 @@ class AbstractMethod(eqx.Module):
         z = jax.vmap(self.support.transform(prior).inv)(theta)
         key_init, key_train = jax.random.split(key)
         posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
-        z_scaler, x_scaler = Standardizer.fit(z), Standardizer.fit(x)
+        z_scaler = Standardizer.fit(z, name="theta", fn=fn)
+        x_scaler = Standardizer.fit(x, name="x", fn=fn)
         posterior = eqx.tree_at(
             lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
         )
@@ -170,3 +179,19 @@ class AbstractMethod(eqx.Module):
             description=name,
         )
         return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
+
+
+class AbstractPotentialMethod(AbstractMethod):
+    """A method whose posterior is a learned potential sampled by MCMC (NLE, NRE).
+
+    Attributes:
+        mcmc: the :class:`~sbi_kit.mcmc.MCMCConfig` that the posterior's ``sample`` uses.
+    """
+
+    mcmc: eqx.AbstractVar[MCMCConfig]
+
+    def __check_init__(self):
+        if not isinstance(self.mcmc, MCMCConfig):
+            raise TypeError(
+                f"{type(self).__name__}: `mcmc` must be sk.mcmc.MCMCConfig(...), got {self.mcmc!r}."
+            )

@@ -25,12 +25,14 @@ from jaxtyping import Array
 from .._checks import check_key, check_observation, check_positive_int, check_theta_points
 from .._types import Key
 from ..estimators import Standardizer
+from ..mcmc import MCMCResult
+from ..mcmc import sample as mcmc_sample
 from ._metadata import metadata, with_metadata
 from ._support import inside
 
 if TYPE_CHECKING:
     from ..training import History
-    from ._method import AbstractMethod
+    from ._method import AbstractMethod, AbstractPotentialMethod
 
 
 class AbstractPosterior(eqx.Module):
@@ -248,9 +250,11 @@ class AbstractPotentialPosterior(AbstractPosterior):
     add up (the prior counted once). An ensemble averages the members' likelihoods (a
     log-mean-exp of the potentials).
 
-    A subclass provides :meth:`net_potential` for ONE network and :meth:`sample` (MCMC on
-    :meth:`log_prob`).
+    A subclass provides :meth:`net_potential` for ONE network; :meth:`sample` runs
+    ``sk.mcmc.sample`` on :meth:`log_prob` with the method's ``mcmc`` settings.
     """
+
+    method: eqx.AbstractVar[AbstractPotentialMethod]
 
     @abc.abstractmethod
     def net_potential(self, net, theta_std: Array, x_std: Array) -> Array:
@@ -287,3 +291,41 @@ class AbstractPotentialPosterior(AbstractPosterior):
         theta = check_theta_points(theta, self.dim_theta, fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
         return _rows(self._log_prob_one, theta, x_o.reshape(-1, *self.x_shape))
+
+    def sample(
+        self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
+    ) -> Array | tuple[Array, MCMCResult]:
+        """Draws from the posterior by MCMC (``sk.mcmc.sample`` with ``method.mcmc``).
+
+        The chains run on :meth:`log_prob` in the prior's unconstrained space, vectorised,
+        started at the best of 10,000 prior draws. A split-R̂ above ``method.mcmc.max_r_hat``
+        gives a ``RuntimeWarning``; ask for the diagnostics to see R̂ and ESS.
+
+        Args:
+            key: PRNG key.
+            x_o: one observation ``x_shape`` or a stack ``(n_obs, *x_shape)`` of i.i.d. ones.
+            num_samples: pooled draws.
+            return_diagnostics: also return the :class:`~sbi_kit.mcmc.MCMCResult`.
+
+        Returns:
+            shape ``(num_samples, dim_theta)`` (and the MCMC result if asked).
+        """
+        fn = f"{type(self).__name__}.sample"
+        check_key(key, fn)
+        num_samples = check_positive_int(num_samples, "num_samples", fn)
+        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
+        stack = x_o.reshape(-1, *self.x_shape)
+        config = self.method.mcmc
+        result = mcmc_sample(
+            key,
+            lambda theta: self._log_prob_one(theta, stack),
+            self.prior,
+            num_samples,
+            sampler=config.sampler,
+            num_chains=config.num_chains,
+            num_warmup=config.num_warmup,
+            thinning=config.thinning,
+            max_r_hat=config.max_r_hat,
+            raise_on_poor_mixing=False,
+        )
+        return (result.samples, result) if return_diagnostics else result.samples

@@ -6,6 +6,7 @@ uses it on a true likelihood (a task, a simulator or a numpyro model) for "compa
 Posteriors of learned likelihoods and ratios sample through the same code.
 """
 
+from ._config import MCMCConfig as MCMCConfig
 from ._reference import reference_posterior as reference_posterior
 from ._result import MCMCResult as MCMCResult
 from ._sample import sample as sample
@@ -16,6 +17,7 @@ from ._samplers import EnsembleSlice as EnsembleSlice
 __all__ = [
     "AbstractSampler",
     "EnsembleSlice",
+    "MCMCConfig",
     "MCMCResult",
     "NUTS",
     "reference_posterior",
