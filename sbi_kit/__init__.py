@@ -16,9 +16,11 @@ from . import training as training
 from ._arviz import to_inference_data as to_inference_data
 from .inference import NLE as NLE
 from .inference import NPE as NPE
+from .inference import NRE as NRE
 from .inference import AbstractPosterior as AbstractPosterior
 from .inference import NLEPosterior as NLEPosterior
 from .inference import NPEPosterior as NPEPosterior
+from .inference import NREPosterior as NREPosterior
 from .io import load as load
 from .io import save as save
 from .simulators import Simulations as Simulations
@@ -36,6 +38,8 @@ __all__ = [
     "NLEPosterior",
     "NPE",
     "NPEPosterior",
+    "NRE",
+    "NREPosterior",
     "Simulations",
     "Simulator",
     "StopReason",

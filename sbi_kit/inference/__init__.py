@@ -3,7 +3,7 @@
 The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
 ``posterior``; one shared ``fit``), and the two kinds of posterior,
 :class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
-:class:`NPE`, :class:`NLE`.
+:class:`NPE`, :class:`NLE`, :class:`NRE`.
 """
 
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
@@ -15,9 +15,17 @@ from ._nle import NLEPosterior as NLEPosterior
 from ._npe import NPE as NPE
 from ._npe import FlowNet as FlowNet
 from ._npe import NPEPosterior as NPEPosterior
+from ._nre import NRE as NRE
+from ._nre import NREPosterior as NREPosterior
+from ._nre import RatioNet as RatioNet
 from ._posterior import AbstractDensityPosterior as AbstractDensityPosterior
 from ._posterior import AbstractPosterior as AbstractPosterior
 from ._posterior import AbstractPotentialPosterior as AbstractPotentialPosterior
+from ._ratio_losses import NRE_A as NRE_A
+from ._ratio_losses import NRE_B as NRE_B
+from ._ratio_losses import NRE_C as NRE_C
+from ._ratio_losses import AbstractRatioLoss as AbstractRatioLoss
+from ._ratio_losses import BalancedNRE as BalancedNRE
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
@@ -28,6 +36,8 @@ __all__ = [
     "AbstractPosterior",
     "AbstractPotentialMethod",
     "AbstractPotentialPosterior",
+    "AbstractRatioLoss",
+    "BalancedNRE",
     "AbstractSupport",
     "Bijection",
     "FlowNet",
@@ -37,5 +47,11 @@ __all__ = [
     "NLEPosterior",
     "NPE",
     "NPEPosterior",
+    "NRE",
+    "NREPosterior",
+    "NRE_A",
+    "NRE_B",
+    "NRE_C",
+    "RatioNet",
     "Rejection",
 ]

@@ -23,7 +23,7 @@ class LearnedLikelihood(dist.Distribution):
     density of the (ensemble mixture of) flows in the units of x (the z-scoring's Jacobian
     included); ``sample`` draws simulated observations from it. Made by
     :meth:`NLEPosterior.likelihood`; see :class:`~sbi_kit.NLE` for an example, and
-    ``docs/nle-nre.md`` for its use inside a numpyro model.
+    the "Likelihood and ratio estimation" guide for its use inside a numpyro model.
     """
 
     arg_constraints = {}

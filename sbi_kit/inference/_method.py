@@ -146,7 +146,7 @@ class AbstractMethod(eqx.Module):
         """
         name = type(self).__name__
         fn = f"{name}.fit"
-        check_key(key, fn)
+        key = check_key(key, fn)
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
         )

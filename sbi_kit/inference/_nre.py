@@ -1,0 +1,153 @@
+"""Neural ratio estimation (NRE): a classifier d(θ, x) ≈ log p(x | θ) / p(x), then MCMC."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from jaxtyping import Array
+
+from .._types import Key
+from ..estimators import Standardizer
+from ..mcmc import MCMCConfig
+from ..nn import AbstractEmbedding, activation
+from ..training import Training
+from ._method import AbstractPotentialMethod
+from ._posterior import AbstractPotentialPosterior
+from ._ratio_losses import NRE_C, AbstractRatioLoss
+from ._support import AbstractSupport, Bijection
+
+
+class RatioNet(eqx.Module):
+    """One network of NRE: an MLP of (θ, embedded x) giving the log-ratio logit.
+
+    Attributes:
+        mlp: maps ``concat(θ_std, context)`` to one number.
+        embedding: the embedding network of standardised observations, or ``None``.
+    """
+
+    mlp: eqx.nn.MLP
+    embedding: eqx.Module | None
+
+    def __call__(self, theta_std: Array, x_std: Array) -> Array:
+        """The logit d(θ, x) for one standardised pair (a scalar)."""
+        context = jnp.ravel(x_std) if self.embedding is None else self.embedding(x_std)
+        return self.mlp(jnp.concatenate([theta_std, context]))[0]
+
+
+class NREPosterior(AbstractPotentialPosterior):
+    """The posterior returned by :meth:`NRE.fit`: ``p(θ) Π_j exp d(θ, x_j)``, sampled by MCMC.
+
+    ``log_prob`` is unnormalised (see :class:`~sbi_kit.inference.AbstractPotentialPosterior`);
+    ``x_o`` may be a stack ``(n_obs, *x_shape)`` of i.i.d. observations.
+
+    Attributes:
+        net: the trained :class:`RatioNet` (a leading ensemble axis on every array).
+        prior: the prior the posterior was trained with.
+        theta_standardizer, x_standardizer: the learned z-scoring.
+        method: the :class:`NRE` configuration that trained it.
+    """
+
+    net: RatioNet
+    prior: dist.Distribution
+    theta_standardizer: Standardizer
+    x_standardizer: Standardizer
+    method: NRE = eqx.field(static=True)
+
+    def net_potential(self, net: RatioNet, theta_std: Array, x_std: Array) -> Array:
+        return net(theta_std, x_std)
+
+
+class NRE(AbstractPotentialMethod):
+    """Neural ratio estimation (Hermans et al. 2020; Durkan et al. 2020; Miller et al. 2022).
+
+    A classifier d(θ, x) learns to tell joint pairs (θ, x) from pairs whose θ was drawn
+    independently of x; its logit estimates the log-ratio ``log p(x | θ) / p(x)``, and the
+    posterior ``p(θ) Π_j exp d(θ, x_j)`` is sampled by MCMC (``sk.mcmc``), for any number of
+    i.i.d. observations. The loss is a strategy object: :class:`sk.inference.NRE_C` (default,
+    contrastive with K classes and odds γ), :class:`~sk.inference.NRE_A`,
+    :class:`~sk.inference.NRE_B` or :class:`~sk.inference.BalancedNRE`. Contrasting θ come from
+    other rows of each training batch. All options are keywords.
+
+    Args:
+        loss_fn: the ratio loss (``loss`` is the interface's per-example loss method).
+        width: hidden units of the classifier MLP.
+        depth: hidden layers of the classifier MLP.
+        activation: activation name (smooth by default, which suits NUTS).
+        embedding: optional embedding spec for x, trained jointly.
+        training: :class:`sk.Training` settings (``batch_size`` must exceed the loss's
+            contrasts).
+        ensemble_size: independently initialised classifiers; their ratios are averaged.
+        support: how θ is presented to the classifier (:class:`sk.inference.Bijection`:
+            unconstrained, default; :class:`sk.inference.Rejection`: θ itself).
+        mcmc: :class:`sk.mcmc.MCMCConfig` of the posterior's sampler.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> task = sk.tasks.get("gaussian_linear")
+        >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
+        >>> nre = sk.NRE(training=sk.Training(max_epochs=2))
+        >>> posterior = nre.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
+        >>> posterior.log_prob(jnp.zeros((3, 10)), task.observation(1)).shape
+        (3,)
+    """
+
+    loss_fn: AbstractRatioLoss = eqx.field(default=NRE_C(), kw_only=True)
+    width: int = eqx.field(default=50, kw_only=True)
+    depth: int = eqx.field(default=2, kw_only=True)
+    activation: str = eqx.field(default="gelu", kw_only=True)
+    embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
+    training: Training = eqx.field(default=Training(), kw_only=True)
+    ensemble_size: int = eqx.field(default=1, kw_only=True)
+    support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
+    mcmc: MCMCConfig = eqx.field(default=MCMCConfig(), kw_only=True)
+
+    def __check_init__(self):
+        if not isinstance(self.loss_fn, AbstractRatioLoss):
+            raise TypeError(
+                "NRE: `loss_fn` must be a ratio loss such as sk.inference.NRE_C(), got "
+                f"{self.loss_fn!r}."
+            )
+        if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
+            raise TypeError(
+                "NRE: `embedding` must be None or an embedding spec such as "
+                f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
+            )
+        if self.training.batch_size <= self.loss_fn.num_contrasts():
+            raise ValueError(
+                f"NRE: training.batch_size ({self.training.batch_size}) must exceed the "
+                f"{self.loss_fn.num_contrasts()} contrasting θ per example of {self.loss_fn!r}."
+            )
+        activation(self.activation)  # a clear error for an unknown name
+
+    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> RatioNet:
+        key_emb, key_mlp = jax.random.split(key)
+        if self.embedding is None:
+            embedding, context = None, math.prod(x_shape)
+        else:
+            embedding, context = self.embedding.build(key_emb, x_shape), self.embedding.out_dim
+        mlp = eqx.nn.MLP(
+            dim_theta + context,
+            1,
+            self.width,
+            self.depth,
+            activation=activation(self.activation),
+            key=key_mlp,
+        )
+        return RatioNet(mlp, embedding)
+
+    def loss(self, net: RatioNet, theta: Array, x: Array, key: Key) -> Array:
+        """The ratio loss of each example, with contrasting θ from the batch."""
+        return self.loss_fn(net, theta, x, key)
+
+    def posterior(
+        self,
+        net: RatioNet,
+        prior: dist.Distribution,
+        theta_standardizer: Standardizer,
+        x_standardizer: Standardizer,
+    ) -> NREPosterior:
+        return NREPosterior(net, prior, theta_standardizer, x_standardizer, self)
