@@ -16,6 +16,10 @@ from ._base_space_models import gamma_quantile as gamma_quantile
 from ._base_space_models import ma2 as ma2
 from ._base_space_models import normal_quantile as normal_quantile
 from ._base_space_models import two_moons_base_space as two_moons_base_space
+from ._differential import ODE as ODE
+from ._differential import SDE as SDE
+from ._differential import ode_simulator as ode_simulator
+from ._differential import sde_simulator as sde_simulator
 from ._numpyro import ModelPrior as ModelPrior
 from ._numpyro import from_numpyro as from_numpyro
 from ._simulate import Simulations as Simulations
@@ -29,6 +33,8 @@ __all__ = [
     "BaseSpaceSimulator",
     "GaussianBase",
     "ModelPrior",
+    "ODE",
+    "SDE",
     "Simulations",
     "Simulator",
     "UniformBase",
@@ -39,6 +45,8 @@ __all__ = [
     "gamma_quantile",
     "ma2",
     "normal_quantile",
+    "ode_simulator",
+    "sde_simulator",
     "simulate",
     "two_moons_base_space",
     "unconstraining_transform",
