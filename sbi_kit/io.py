@@ -535,7 +535,8 @@ def _stored_prior(header: dict, path, allow_pickle: bool) -> dist.Distribution:
                 return _prior_json.build(header["prior"])
             except ValueError as e:
                 raise LoadError(f"{path}: its prior cannot be rebuilt ({e}).") from None
-        kind = header["prior_info"].get("class", "a prior that is not data")
+        info = header["prior_info"]
+        kind = f"the numpyro model {info['model']}" if "model" in info else info.get("class")
         if header.get("prior_pickle") is None:
             raise LoadError(
                 f"{path} does not hold its prior: it is {kind}, which cannot be stored as data (a "
@@ -570,18 +571,18 @@ def _check_given_prior(prior, header: dict, path, check: bool) -> None:
     """Refuses a prior passed to ``load`` that differs from the one the file records."""
     if not check or header["format_version"] < 4:
         return
-    recorded = {k: v for k, v in header["prior_info"].items() if k != "model"}
-    given = {k: v for k, v in _prior_json.summary(prior).items() if k != "model"}
+    # compared: event and batch shapes, support (type and bounds), a model's sites; not the
+    # class (a prior can be written in several ways) nor a model's name
+    ignored = ("class", "model")
+    recorded = {k: v for k, v in header["prior_info"].items() if k not in ignored}
+    given = {k: v for k, v in _prior_json.summary(prior).items() if k not in ignored}
     found = _prior_json.difference(_prior_json.comparable(recorded), _prior_json.comparable(given))
     if found is None and header["prior"] is not None:
         try:
-            description = _prior_json.describe(prior)
-        except _prior_json.NotData as e:
-            found = f"prior: the file's prior is data, the given one is not ({e})"
-        else:
-            found = _prior_json.difference(
-                _prior_json.comparable(header["prior"]), _prior_json.comparable(description)
-            )
+            saved = _prior_json.build(header["prior"])
+        except ValueError as e:
+            raise LoadError(f"{path}: its prior cannot be rebuilt ({e}).") from None
+        found = _prior_json.density_difference(saved, prior)
     if found is not None:
         raise LoadError(
             f"sk.load: `prior` does not match the prior saved with {path}: {found}. Pass the "
