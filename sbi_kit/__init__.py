@@ -7,6 +7,8 @@ expected coverage, MMD), for simulators written as numpyro models or plain JAX f
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from . import diagnostics as diagnostics
 from . import estimators as estimators
 from . import mcmc as mcmc
@@ -30,6 +32,9 @@ from .simulators import simulate as simulate
 from .training import History as History
 from .training import StopReason as StopReason
 from .training import Training as Training
+
+if _TYPE_CHECKING:  # at run time `sk.plotting` is imported on first use (see __getattr__)
+    from . import plotting as plotting
 
 __all__ = [
     "AbstractPosterior",

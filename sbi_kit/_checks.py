@@ -73,16 +73,22 @@ def check_finite_rows(x: Array, name: str, fn: str) -> None:
 
 
 def check_key(key, fn: str):
-    """Accepts a new-style (``jax.random.key``) or a legacy uint32 (``PRNGKey``) PRNG key.
+    """The one key policy: one new-style key (``jax.random.key``) or one legacy uint32 key
+    (``jax.random.PRNGKey``); returns a new-style key.
 
-    Anything else (an int seed, a NumPy array, a batch of keys) is a ``TypeError`` that shows
-    how to make a key.
+    A legacy key is wrapped (``jax.random.wrap_key_data``), so it gives exactly the numbers of
+    the new-style key with the same seed. Anything else (an int seed, a NumPy array, ``None``,
+    a batch of keys) is a ``TypeError`` that shows how to make a key. Callers use the returned
+    key.
     """
     if isinstance(key, jax.Array) and not is_concrete(key):
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return jax.random.wrap_key_data(key)
         return key  # traced: shape and dtype were checked by whoever traced it
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
     ok = isinstance(key, jax.Array) and (
-        (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ())
-        or (key.dtype == jnp.uint32 and key.shape == (2,))
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
     )
     if not ok:
         what = (
@@ -118,13 +124,44 @@ def check_prior(prior, dim_theta: int, fn: str) -> None:
         )
 
 
-def check_training_data(theta, x, prior, fn: str) -> tuple[Array, Array]:
+def _numeric_array(value, name: str, fn: str) -> Array:
+    """``value`` as a real jnp array (bool and integers allowed); TypeError naming ``name``."""
+    try:
+        arr = jnp.asarray(value)
+    except TypeError as e:
+        raise TypeError(
+            f"{fn}: `{name}` must be a numeric array, got {type(value).__name__} ({e})."
+        ) from None
+    if not (
+        jnp.issubdtype(arr.dtype, jnp.floating)
+        or jnp.issubdtype(arr.dtype, jnp.integer)
+        or arr.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{fn}: `{name}` must hold real numbers, got dtype {arr.dtype}.")
+    return arr
+
+
+def min_training_rows(validation_fraction: float) -> int:
+    """The fewest simulations that leave 2 for training after the validation split.
+
+    Mirrors the split of :func:`sbi_kit.training.train`: ``max(1, round(fraction · n))`` held out.
+    """
+    n = 3
+    while n - max(1, int(round(validation_fraction * n))) < 2:
+        n += 1
+    return n
+
+
+def check_training_data(
+    theta, x, prior, fn: str, *, validation_fraction: float = 0.1
+) -> tuple[Array, Array]:
     """Checks ``theta`` (n, dim_theta), ``x`` (n, ...), their lengths, the prior and finiteness.
 
-    Returns both as float jnp arrays.
+    ``n`` must leave at least 2 training rows after the validation split of
+    ``validation_fraction``. Returns both as float jnp arrays.
     """
-    theta = jnp.asarray(theta)
-    x = jnp.asarray(x)
+    theta = _numeric_array(theta, "theta", fn)
+    x = _numeric_array(x, "x", fn)
     if theta.ndim != 2:
         raise ValueError(
             f"{fn}: `theta` must have shape (num_simulations, dim_theta), got shape {theta.shape}."
@@ -139,10 +176,17 @@ def check_training_data(theta, x, prior, fn: str) -> tuple[Array, Array]:
             f"{fn}: `theta` and `x` must have the same number of rows; got {theta.shape[0]} "
             f"parameter vectors and {x.shape[0]} observations."
         )
-    if theta.shape[0] < 2:
+    needed = min_training_rows(validation_fraction)
+    if theta.shape[0] < needed:
         raise ValueError(
-            f"{fn}: needs at least 2 simulations (some are held out for validation), got "
-            f"{theta.shape[0]}."
+            f"{fn}: `theta` and `x` hold {theta.shape[0]} simulations; at least {needed} are "
+            f"needed (validation_fraction {validation_fraction} holds some out and training "
+            "needs 2)."
+        )
+    if theta.shape[1] == 0 or x.size == 0:
+        raise ValueError(
+            f"{fn}: `theta` and `x` must have at least one column, got shapes {theta.shape} and "
+            f"{x.shape}."
         )
     check_prior(prior, theta.shape[1], fn)
     if not jnp.issubdtype(theta.dtype, jnp.floating) or not jnp.issubdtype(x.dtype, jnp.floating):
@@ -165,8 +209,7 @@ def check_observation(x_o, x_shape: tuple[int, ...], fn: str, *, iid: bool) -> A
         expected = f"{x_shape}" + (f" or (n_obs, {', '.join(map(str, x_shape))})" if iid else "")
         extra = "" if iid else " This posterior conditions on one observation at a time."
         raise ValueError(f"{fn}: `x_o` must have shape {expected}, got shape {x_o.shape}.{extra}")
-    check_finite(x_o, "x_o", fn)
-    return x_o
+    return check_finite(x_o, "x_o", fn)  # under jit: the checked value carries the error_if
 
 
 def check_theta_points(theta, dim_theta: int, fn: str) -> Array:

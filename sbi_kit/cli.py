@@ -5,15 +5,18 @@ trains (with progress bars), samples the posterior for one observation, compares
 task's reference posterior by C2ST, checks calibration (TARP, SBC, expected coverage), and
 writes ``metrics.json``, ``pair_plot.png``, ``loss_curve.png``, ``tarp.png``,
 ``sbc_ranks.png``, ``coverage.png`` and the saved posterior ``posterior.sbi`` (with its
-calibration report) to DIR.
+calibration report) to DIR. It refuses a DIR that holds a previous run's files unless given
+``--overwrite`` (which then deletes them first).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable
@@ -42,13 +45,43 @@ class _MethodEntry:
     build: Callable[[argparse.Namespace, Training, AbstractSupport], AbstractMethod]
 
 
+OUTPUTS = (
+    "metrics.json",
+    "pair_plot.png",
+    "loss_curve.png",
+    "tarp.png",
+    "sbc_ranks.png",
+    "coverage.png",
+    "posterior.sbi",
+)
+"""Every file that ``sbi-kit run`` may write into its output folder."""
+
+LIBRARIES = (
+    "sbi_kit",
+    "jax",
+    "jaxlib",
+    "numpy",
+    "scipy",
+    "numpyro",
+    "equinox",
+    "flowjax",
+    "paramax",
+    "optax",
+    "diffrax",
+    "scikit-learn",
+    "matplotlib",
+)
+"""The installed libraries whose versions ``metrics.json`` records (those the numbers depend on,
+and matplotlib for the plots)."""
+
+
 def _flow_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--knot-temperature",
         type=float,
         default=1.0,
-        help="NSF spline knot temperature (default %(default)s; sqrt(50) is the sbi package's "
-        "choice, which with --support rejection matched sbi on two_moons)",
+        help="NSF spline knot temperature (sqrt(50) is the sbi package's choice, which with "
+        "--support rejection matched sbi on two_moons)",
     )
 
 
@@ -82,23 +115,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sbi_kit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate, train, sample and diagnose on a benchmark task")
+    run = sub.add_parser(
+        "run",
+        help="simulate, train, sample and diagnose on a benchmark task",
+        description="Simulate, train, sample and diagnose on a benchmark task; writes "
+        f"{', '.join(OUTPUTS)} to the output folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     run.add_argument(
         "task",
         nargs="?",
         default="two_moons",
-        help=f"benchmark task (default two_moons; one of {task_registry.names()})",
+        help=f"benchmark task, one of {task_registry.names()}",
     )
     run.add_argument(
         "--method",
         default="npe",
-        choices=sorted(METHODS),
-        help="inference method (default %(default)s): "
+        metavar="{" + ",".join(sorted(METHODS)) + "}",
+        help="inference method (an unknown name is refused with the list): "
         + "; ".join(f"{name}: {entry.help}" for name, entry in METHODS.items()),
     )
     run.add_argument("--simulations", type=int, default=10_000, help="simulation budget")
     run.add_argument("--observation", type=int, default=1, help="observation index 1..10")
     run.add_argument("--out", default="sbi-kit-run", help="output directory")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of a previous run in the output directory (without it, such a "
+        "directory is refused)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of all randomness")
     run.add_argument("--num-samples", type=int, default=10_000, help="posterior samples")
     run.add_argument("--max-epochs", type=int, default=1000, help="upper bound on epochs")
@@ -108,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("bijection", "rejection"),
         default="bijection",
         help="bounded priors: learn in unconstrained space (bijection) or on θ, rejecting "
-        "draws outside the support (rejection); default %(default)s",
+        "draws outside the support (rejection)",
     )
     run.add_argument(
         "--calibration-simulations",
@@ -129,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-dir",
         default=None,
         help="persistent XLA compilation cache, so a repeated run skips most JIT compilation "
-        "(default $SBI_KIT_CACHE_DIR or ~/.cache/sbi_kit/xla; 'none' switches it off)",
+        "(unset: $SBI_KIT_CACHE_DIR or ~/.cache/sbi_kit/xla; 'none' switches it off)",
     )
     return parser
 
@@ -152,6 +197,60 @@ def _compilation_cache(choice: str | None) -> Path | None:
     return path
 
 
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Creates ``out``; refuses one that holds a previous run's files unless ``overwrite``.
+
+    With ``overwrite`` those files (any of :data:`OUTPUTS`) are deleted first, so that the
+    folder never mixes two runs (a run without calibration writes no ``tarp.png``). Other files
+    in the folder are left alone.
+    """
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"sbi-kit: --out {str(out)!r} exists and is not a directory.")
+    previous = [name for name in OUTPUTS if (out / name).exists()]
+    if previous and not overwrite:
+        raise SystemExit(
+            f"sbi-kit: {out}/ already holds a previous run ({', '.join(previous)}); pass "
+            "--overwrite to replace it, or --out DIR to write elsewhere."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in previous:
+            (out / name).unlink()
+    except OSError as e:
+        raise SystemExit(f"sbi-kit: cannot prepare --out {str(out)!r}: {e}") from None
+
+
+def _environment() -> dict:
+    """The software and machine that produced the numbers (for ``metrics.json``)."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["sbi_kit"] = __version__
+    cpu = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
+        "jax_enable_x64": bool(jax.config.read("jax_enable_x64")),
+        "xla_flags": os.environ.get("XLA_FLAGS"),
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     """Runs the main job and returns the metrics it wrote."""
     try:
@@ -160,7 +259,8 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"sbi-kit: {e}") from None
     method = _method(args.method, args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out, getattr(args, "overwrite", False))
+    written: list[str] = []
     progress = not args.no_progress
     key_sim, key_fit, key_sample, key_cal = jax.random.split(jax.random.key(args.seed), 4)
     log = print if progress else (lambda *a, **k: None)
@@ -203,20 +303,22 @@ def run(args: argparse.Namespace) -> dict:
         )
         t_cal = time.perf_counter() - t0
         posterior = calibration.attach(posterior)
-        tarp_plot(calibration).savefig(out / "tarp.png", dpi=100)
-        rank_histogram(calibration).savefig(out / "sbc_ranks.png", dpi=100)
+        _save_figure(tarp_plot(calibration), out, "tarp.png", written)
+        _save_figure(rank_histogram(calibration), out, "sbc_ranks.png", written)
         if calibration.coverage is not None:
-            coverage_plot(calibration).savefig(out / "coverage.png", dpi=100)
+            _save_figure(coverage_plot(calibration), out, "coverage.png", written)
 
-    labels = task.simulator.labels()
     fig = pair_plot(
-        {"sbi_kit": samples, "reference": reference},
-        labels=labels,
+        {"reference": reference, type(method).__name__: samples},
+        labels=task.simulator.labels(),
         true_parameters=task.true_parameters(args.observation),
+        title=f"{args.task}, observation {args.observation}, {args.simulations} simulations\n"
+        f"C2ST {score:.3f} (0.5: indistinguishable from the reference)",
     )
-    fig.savefig(out / "pair_plot.png", dpi=100)
-    loss_curve(posterior.history).savefig(out / "loss_curve.png", dpi=100)
+    _save_figure(fig, out, "pair_plot.png", written)
+    _save_figure(loss_curve(posterior.history), out, "loss_curve.png", written)
     save(out / "posterior.sbi", posterior)
+    written.append("posterior.sbi")
 
     metrics = {
         "task": args.task,
@@ -243,23 +345,49 @@ def run(args: argparse.Namespace) -> dict:
         "sbi_kit_version": __version__,
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
+        "settings": {k: v for k, v in vars(args).items() if k != "command"},
+        "environment": _environment(),
     }
+    written.insert(0, "metrics.json")
+    metrics["files"] = list(written)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log(
-        f"[sbi-kit] C2ST = {score:.3f} (0.5 is ideal); wrote {out}/metrics.json, "
-        "pair_plot.png, loss_curve.png, posterior.sbi"
-    )
+    log(f"[sbi-kit] C2ST = {score:.3f} (0.5 is ideal); wrote {out}/: {', '.join(written)}")
     return metrics
+
+
+def _save_figure(fig, out: Path, name: str, written: list[str]) -> None:
+    """Saves ``fig`` as ``out / name``, closes it and records the name."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    written.append(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sbi-kit`` console script."""
     args = _parser().parse_args(argv)
     if args.command == "run":
+        import matplotlib
+
+        matplotlib.use("Agg")  # a batch job: files only, whatever the display
         if not 1 <= args.observation <= 10:
             raise SystemExit(f"sbi-kit: --observation must be in 1..10, got {args.observation}.")
         if args.simulations < 10:
             raise SystemExit(f"sbi-kit: --simulations must be at least 10, got {args.simulations}.")
+        minimum = {
+            "num_samples": 5,  # C2ST's 5-fold cross-validation
+            "max_epochs": 1,
+            "ensemble": 1,
+            "calibration_simulations": 0,
+            "calibration_samples": 1,
+        }
+        for name, least in minimum.items():
+            if getattr(args, name) < least:
+                option = "--" + name.replace("_", "-")
+                raise SystemExit(
+                    f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
+                )
         _compilation_cache(args.cache_dir)
         run(args)
     return 0

@@ -1,18 +1,17 @@
-"""Plots (matplotlib): pair plots of posterior samples and training loss curves.
+"""Plots (matplotlib): pair plots of posterior samples, loss curves and calibration plots.
 
 Every function returns the matplotlib ``Figure`` and never calls ``show``; save it with
-``fig.savefig(path)``.
+``fig.savefig(path)``. Importing this module does not choose a matplotlib backend (the
+``sbi-kit`` command uses Agg); ``import sbi_kit`` imports it on first use of ``sk.plotting``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
 
 
 def pair_plot(
@@ -20,17 +19,33 @@ def pair_plot(
     *,
     labels: Sequence[str] | None = None,
     true_parameters: np.ndarray | None = None,
+    title: str | None = None,
     bins: int = 40,
-    max_points: int = 5000,
+    levels: Sequence[float] = (0.5, 0.9),
+    quantiles: tuple[float, float] = (0.005, 0.995),
+    max_points: int = 2000,
 ):
-    """Histograms on the diagonal and scatter plots below it, for one or more sample sets.
+    """Marginal histograms on the diagonal and credible-region contours below it.
+
+    Every sample set stays visible where sets overlap: histograms are outlines over a light
+    fill, and each pairwise panel shows a set as contour lines of its highest-density regions
+    (``levels``, e.g. the 50 % and 90 % regions) over a translucent fill and a faint scatter
+    of ``max_points`` draws. The axes span the central ``quantiles`` of every set (and the true
+    parameters), not the prior, so a narrow posterior fills its panels and a few outlying
+    draws do not stretch them; draws outside are left out. The diagonal panels carry the
+    parameter names, the legend sits in the empty upper triangle (beside a 1-d plot), and
+    ``title`` names the figure.
 
     Args:
-        samples: an array ``(n, d)`` or ``{name: (n_k, d)}`` for several sets on one figure.
+        samples: an array ``(n, d)`` or ``{name: (n_k, d)}`` for several sets on one figure
+            (drawn in order, each in its own colour).
         labels: names of the d parameters.
         true_parameters: optional ``(d,)`` point marked on every panel.
-        bins: histogram bins.
-        max_points: points per set in the scatter panels.
+        title: optional figure title (e.g. task, observation and C2ST).
+        bins: histogram bins per axis (the contours use a grid twice as fine, smoothed).
+        levels: credibility levels of the contours, each in (0, 1).
+        quantiles: the lower and upper quantile of every set that the axes must show.
+        max_points: draws per set in the faint scatter (0 for none).
 
     Returns:
         the matplotlib Figure.
@@ -40,60 +55,142 @@ def pair_plot(
         >>> import matplotlib.pyplot as plt, numpy as np, sbi_kit.plotting as skp
         >>> rng = np.random.default_rng(0)
         >>> sets = {"a": rng.normal(size=(500, 2)), "b": rng.normal(1.0, 0.5, (500, 2))}
-        >>> fig = skp.pair_plot(sets, labels=["μ", "σ"], true_parameters=[0.0, 1.0])
+        >>> sets["a"][0] = 1e6  # one outlying draw does not stretch the axes
+        >>> fig = skp.pair_plot(sets, labels=["μ", "σ"], true_parameters=[0.0, 1.0], title="demo")
         >>> [ax.get_xlabel() for ax in fig.axes[2:]]  # the bottom row of the 2 x 2 grid
         ['μ', 'σ']
+        >>> [fig.axes[0].get_title(), fig.axes[3].get_title()]  # the diagonal is labelled
+        ['μ', 'σ']
+        >>> bool(fig.axes[2].get_xlim()[1] < 10)
+        True
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     fig.savefig(pathlib.Path(tmp) / "pair_plot.png")
         >>> plt.close(fig)
     """
     sets = samples if isinstance(samples, dict) else {"samples": samples}
-    sets = {k: np.asarray(v) for k, v in sets.items()}
+    sets = {k: np.asarray(v, dtype=float) for k, v in sets.items()}
     dims = {v.shape[1] for v in sets.values() if v.ndim == 2}
-    if len(dims) != 1 or any(v.ndim != 2 for v in sets.values()):
+    if not sets or len(dims) != 1 or any(v.ndim != 2 or len(v) == 0 for v in sets.values()):
         raise ValueError(
-            f"pair_plot: every sample set must have shape (n, d) with one d, got "
+            f"pair_plot: every sample set must have shape (n, d) with n >= 1 and one d, got "
             f"{[v.shape for v in sets.values()]}."
         )
+    if not all(0.0 < lv < 1.0 for lv in levels):
+        raise ValueError(f"pair_plot: `levels` must lie in (0, 1), got {tuple(levels)}.")
     d = dims.pop()
     labels = list(labels) if labels is not None else [f"θ{i + 1}" for i in range(d)]
-    fig, axes = plt.subplots(d, d, figsize=(2.2 * d + 1, 2.2 * d + 1), squeeze=False)
-    lo = np.min([v.min(axis=0) for v in sets.values()], axis=0)
-    hi = np.max([v.max(axis=0) for v in sets.values()], axis=0)
+    if len(labels) != d:
+        raise ValueError(f"pair_plot: {len(labels)} labels for {d} parameters.")
+    truth = None if true_parameters is None else np.asarray(true_parameters, dtype=float)
+    if truth is not None and truth.shape != (d,):
+        raise ValueError(f"pair_plot: `true_parameters` must have shape ({d},), got {truth.shape}.")
+    sets = {k: v[np.isfinite(v).all(axis=1)] for k, v in sets.items()}
+    limits = _limits(list(sets.values()), truth, quantiles)
+    colors = {name: f"C{k}" for k, name in enumerate(sets)}
+
+    width = 2.3 * d + (2.6 if d == 1 else 0.8)
+    fig, axes = plt.subplots(d, d, figsize=(width, 2.3 * d + 0.8), squeeze=False)
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]
             if j > i:
                 ax.axis("off")
                 continue
-            for k, (name, v) in enumerate(sets.items()):
-                color = f"C{k}"
-                if i == j:
-                    ax.hist(
-                        v[:, i],
-                        bins=bins,
-                        range=(lo[i], hi[i]),
-                        density=True,
-                        histtype="step",
-                        color=color,
-                        label=name,
-                    )
-                else:
-                    pts = v[:max_points]
-                    ax.scatter(pts[:, j], pts[:, i], s=1, alpha=0.3, color=color, rasterized=True)
-            if true_parameters is not None:
-                tp = np.asarray(true_parameters)
-                if i == j:
-                    ax.axvline(tp[i], color="k", lw=1)
-                else:
-                    ax.plot(tp[j], tp[i], "k+", ms=8)
+            if i == j:
+                _diagonal(ax, sets, colors, i, limits[i], bins)
+                ax.set_title(labels[i], fontsize="medium")
+                if truth is not None:
+                    ax.axvline(truth[i], color="k", ls="--", lw=1.2, zorder=10)
+            else:
+                _pair(ax, sets, colors, j, i, limits[j], limits[i], bins, levels, max_points)
+                ax.set_ylim(limits[i])
+                if truth is not None:
+                    ax.plot(truth[j], truth[i], "*", color="k", mec="w", mew=0.8, ms=11, zorder=10)
+            ax.set_xlim(limits[j])
             if i == d - 1:
                 ax.set_xlabel(labels[j])
+            else:
+                ax.tick_params(labelbottom=False)
             if j == 0 and i > 0:
                 ax.set_ylabel(labels[i])
-    axes[0, 0].legend(fontsize="small", loc="upper left")
+            elif i != j:
+                ax.tick_params(labelleft=False)
+    handles = [Line2D([], [], color=c, lw=2, label=name) for name, c in colors.items()]
+    if truth is not None:
+        style = dict(ls="--", lw=1.2) if d == 1 else dict(ls="none", marker="*", mec="w", ms=11)
+        handles.append(Line2D([], [], color="k", label="true θ", **style))
+    if levels and d > 1:
+        shown = ", ".join(f"{lv:.0%}" for lv in sorted(levels))
+        handles.append(Line2D([], [], color="0.4", lw=1, label=f"{shown} regions"))
+    if title:
+        fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
+    if d == 1:
+        fig.subplots_adjust(right=0.5)
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.52, 0.85), frameon=False)
+    else:
+        top = axes[0, d - 1].get_position()
+        fig.legend(
+            handles=handles, loc="upper right", bbox_to_anchor=(top.x1, top.y1), fontsize="small"
+        )
     return fig
+
+
+def _limits(sets: list[np.ndarray], truth: np.ndarray | None, quantiles) -> np.ndarray:
+    """Per-parameter ``(lo, hi)``: the central ``quantiles`` of every set, padded by 5 %."""
+    q_lo, q_hi = quantiles
+    parts = [np.quantile(v, [q_lo, q_hi], axis=0) for v in sets if len(v)]
+    lo = np.min([p[0] for p in parts], axis=0)
+    hi = np.max([p[1] for p in parts], axis=0)
+    if truth is not None:
+        ok = np.isfinite(truth)
+        lo, hi = np.where(ok, np.minimum(lo, truth), lo), np.where(ok, np.maximum(hi, truth), hi)
+    width = hi - lo
+    pad = np.where(width > 0, 0.05 * width, np.maximum(0.5, 0.05 * np.abs(lo)))
+    return np.stack([lo - pad, hi + pad], axis=1)
+
+
+def _diagonal(ax, sets, colors, i, lim, bins):
+    for name, v in sets.items():
+        kw = dict(bins=bins, range=tuple(lim), density=True, color=colors[name])
+        ax.hist(v[:, i], histtype="stepfilled", alpha=0.15, **kw)
+        ax.hist(v[:, i], histtype="step", lw=1.5, **kw)
+    ax.set_yticks([])
+
+
+def _pair(ax, sets, colors, j, i, xlim, ylim, bins, levels, max_points):
+    """Faint scatter of every set first, then each set's filled regions, then its lines."""
+    from scipy.ndimage import gaussian_filter
+
+    for name, v in sets.items():
+        pts = v[:max_points]
+        ax.scatter(pts[:, j], pts[:, i], s=2, alpha=0.08, lw=0, color=colors[name], rasterized=True)
+    grids = {}
+    for name, v in sets.items():
+        h, xe, ye = np.histogram2d(v[:, j], v[:, i], bins=2 * bins, range=[xlim, ylim])
+        h = gaussian_filter(h, 1.5)
+        xc, yc = (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2
+        grids[name] = (xc, yc, h.T, _density_levels(h, levels))
+    for name, (xc, yc, h, thresholds) in grids.items():
+        if thresholds:
+            ax.contourf(
+                xc, yc, h, levels=[thresholds[0], h.max()], colors=[colors[name]], alpha=0.18
+            )
+    for name, (xc, yc, h, thresholds) in grids.items():
+        if thresholds:
+            widths = np.linspace(1.0, 1.8, len(thresholds))
+            ax.contour(xc, yc, h, levels=thresholds, colors=[colors[name]], linewidths=widths)
+
+
+def _density_levels(h: np.ndarray, levels: Sequence[float]) -> list[float]:
+    """Ascending density thresholds whose super-level sets hold ``levels`` of the mass."""
+    total = h.sum()
+    if total <= 0:
+        return []
+    flat = np.sort(h.ravel())[::-1]
+    mass = np.cumsum(flat) / total
+    out = {float(flat[min(np.searchsorted(mass, lv), flat.size - 1)]) for lv in levels}
+    return sorted(t for t in out if h.min() < t < h.max())
 
 
 def loss_curve(history):
@@ -217,10 +314,26 @@ def coverage_plot(levels, coverage=None, *, ax=None, label: str = "HPD regions")
     fig, ax = _figure(ax)
     ax.plot([0, 1], [0, 1], color="k", ls="--", lw=1, label="calibrated")
     ax.plot(levels, coverage, color="C1", label=label)
-    ax.fill_between(levels, levels, coverage, where=coverage < levels, color="C3", alpha=0.2,
-                    lw=0, label="overconfident")
-    ax.fill_between(levels, levels, coverage, where=coverage >= levels, color="C2", alpha=0.2,
-                    lw=0, label="conservative")
+    ax.fill_between(
+        levels,
+        levels,
+        coverage,
+        where=coverage < levels,
+        color="C3",
+        alpha=0.2,
+        lw=0,
+        label="overconfident",
+    )
+    ax.fill_between(
+        levels,
+        levels,
+        coverage,
+        where=coverage >= levels,
+        color="C2",
+        alpha=0.2,
+        lw=0,
+        label="conservative",
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
@@ -293,8 +406,15 @@ def rank_histogram(
     centers = np.arange(bins)
     for j, ax in enumerate(axes[0]):
         counts = np.bincount(r[:, j] * bins // (L + 1), minlength=bins)
-        ax.fill_between(np.arange(bins + 1) - 0.5, np.append(lo, lo[-1]), np.append(hi, hi[-1]),
-                        step="post", color="0.85", lw=0, label=f"{confidence:.0%} band")
+        ax.fill_between(
+            np.arange(bins + 1) - 0.5,
+            np.append(lo, lo[-1]),
+            np.append(hi, hi[-1]),
+            step="post",
+            color="0.85",
+            lw=0,
+            label=f"{confidence:.0%} band",
+        )
         ax.bar(centers, counts, width=1.0, color="C0", alpha=0.8, edgecolor="white", lw=0.3)
         ax.axhline(n / bins, color="k", lw=0.8, ls=":")
         ax.set_xlim(-0.5, bins - 0.5)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sbi_kit as sk
-from sbi_kit.cli import main
+from sbi_kit.cli import OUTPUTS, main, prepare_output
 
 
 @pytest.fixture
@@ -16,6 +16,42 @@ def restore_compilation_cache():
 
     jax.config.update("jax_compilation_cache_dir", None)
     compilation_cache.reset_cache()
+
+
+WELL, OVER, UNDER, MIXED = "well calibrated", "overconfident", "underconfident", "miscalibrated"
+
+
+def _assert_verdicts_follow_the_numbers(cal: dict) -> None:
+    """Each verdict in ``metrics.json`` is the one its own numbers call for (docs/calibration.md).
+
+    A test passes at ``significance`` (KS p-value at or above it); a failing TARP curve is
+    overconfident below the diagonal (ATC < 0) and underconfident above it; a failing HPD
+    coverage curve likewise by the sign of its area; the overall verdict is "well calibrated"
+    if every test passes, the one direction that the failing tests agree on, else
+    "miscalibrated". Any verdict string at all no longer passes.
+    """
+    level = cal["significance"]
+    assert 0.0 < level < 1.0
+    tarp = cal["tarp_verdict"]
+    assert tarp in (WELL, OVER, UNDER, MIXED), cal
+    assert (tarp == WELL) == (cal["tarp_ks_pvalue"] >= level), cal
+    if tarp == OVER:
+        assert cal["tarp_atc"] < 0, cal
+    elif tarp == UNDER:
+        assert cal["tarp_atc"] > 0, cal
+    coverage = cal["coverage_verdict"]  # NPE has a density, so HPD coverage runs
+    assert coverage in (WELL, OVER, UNDER), cal
+    assert (coverage == WELL) == (cal["coverage_ks_pvalue"] >= level), cal
+    if coverage != WELL:
+        assert (coverage == OVER) == (cal["coverage_area"] < 0), cal
+    sbc = cal["sbc_verdict"]
+    assert sbc in (WELL, OVER, UNDER, MIXED), cal
+    k = len(cal["sbc_pvalues"])  # Bonferroni over the rank columns
+    if any(p < level / k for p in cal["sbc_pvalues"].values()):
+        assert sbc != WELL, cal  # a rank histogram that fails its χ² test fails SBC
+    problems = {v for v in (tarp, sbc, coverage) if v != WELL}
+    expected = WELL if not problems else problems.pop() if len(problems) == 1 else MIXED
+    assert cal["calibration_verdict"] == expected, cal
 
 
 def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_cache):
@@ -32,15 +68,20 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
     assert 0.0 <= metrics["c2st"] <= 1.0
     cal = metrics["calibration"]
     assert cal["num_simulations"] == 40 and cal["num_posterior_samples"] == 50
-    assert cal["calibration_verdict"] in (
-        "well calibrated",
-        "overconfident",
-        "underconfident",
-        "miscalibrated",
-    )
     assert -1.0 <= cal["tarp_atc"] <= 1.0 and set(cal["sbc_pvalues"]) == {"θ1", "θ2", "-log q"}
+    _assert_verdicts_follow_the_numbers(cal)
     for name in ("pair_plot.png", "loss_curve.png", "tarp.png", "sbc_ranks.png", "coverage.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the closing message and metrics["files"] list every file written: all seven here
+    assert sorted(metrics["files"]) == sorted(OUTPUTS) == sorted(p.name for p in out.iterdir())
+    assert metrics["settings"]["simulations"] == 600 and metrics["settings"]["overwrite"] is False
+    env = metrics["environment"]
+    for library in ("jax", "jaxlib", "numpy", "numpyro", "equinox", "flowjax", "scikit-learn"):
+        assert env["versions"][library], library
+    assert env["python"] and env["machine"] and env["cpu_count"] >= 1 and env["jax_devices"]
+    # a second run into the same folder is refused before any work, naming the way out
+    with pytest.raises(SystemExit, match=r"already holds a previous run .*--overwrite"):
+        main([*args.split(), "--out", str(out), "--cache-dir", "none"])
     posterior = sk.load(out / "posterior.sbi")
     assert posterior.calibration.verdict == cal["calibration_verdict"]
     task = sk.tasks.get("two_moons")
@@ -67,3 +108,87 @@ def test_run_options_configure_the_method():
     assert isinstance(method.support, sk.inference.Rejection)
     default = _method("npe", _parser().parse_args(["run"]))
     assert default.flow == sk.estimators.NSF() and default.flow.knot_temperature == 1.0
+
+
+def test_overwrite_replaces_only_a_previous_runs_files(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("metrics.json", "tarp.png", "notes.txt"):
+        (out / name).write_text("old")
+    with pytest.raises(SystemExit, match=r"holds a previous run \(metrics.json, tarp.png\)"):
+        prepare_output(out, overwrite=False)
+    assert (out / "tarp.png").exists()
+    prepare_output(out, overwrite=True)  # the stale tarp.png could not mix with a new run
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    prepare_output(tmp_path / "fresh" / "nested", overwrite=False)  # a first run: created
+    assert (tmp_path / "fresh" / "nested").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="is not a directory"):
+        prepare_output(tmp_path / "file", overwrite=True)
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "(default: two_moons)",
+        "(default: 10000)",
+        "(default: sbi-kit-run)",
+        "(default: bijection)",
+        "(default: 200)",
+        "(default: 1.0)",
+    ):
+        assert default in text, default
+    assert "--overwrite" in text
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--num-samples", "3", "--num-samples must be at least 5"),
+        ("--max-epochs", "0", "--max-epochs must be at least 1"),
+        ("--calibration-simulations", "-1", "--calibration-simulations must be at least 0"),
+    ],
+)
+def test_run_refuses_bad_counts_before_any_work(tmp_path, option, value, message):
+    with pytest.raises(SystemExit, match=message):
+        main(["run", option, value, "--out", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()
+
+
+def test_pair_plot_zooms_on_the_posterior_titles_it_and_keeps_every_set_visible():
+    """Limits from the central 99 % of each set (not the prior, not the outliers), labelled
+    diagonal, a title, a legend clear of every panel and of the true θ, and the sets drawn as
+    translucent fills and contour lines (none hides another)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+    from matplotlib.contour import ContourSet
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal([0.2, -0.4], 0.01, (4000, 2))
+    estimate = rng.normal([0.21, -0.4], 0.012, (4000, 2))
+    estimate[:3] = [[-0.9, 0.9], [0.9, -0.9], [0.0, 0.0]]  # outlying draws
+    fig = sk.plotting.pair_plot(
+        {"reference": reference, "NPE": estimate},
+        labels=["a", "b"],
+        true_parameters=[0.2, -0.4],
+        title="two_moons, observation 1\nC2ST 0.55",
+    )
+    assert fig._suptitle.get_text() == "two_moons, observation 1\nC2ST 0.55"
+    diag, lower = [fig.axes[0], fig.axes[3]], fig.axes[2]
+    assert [ax.get_title() for ax in diag] == ["a", "b"]
+    x0, x1 = lower.get_xlim()
+    assert 0.14 < x0 < 0.2 < x1 < 0.27  # about ±4 sd around the posterior, not [-1, 1]
+    y0, y1 = lower.get_ylim()
+    assert -0.46 < y0 < -0.4 < y1 < -0.34
+    contours = [c for c in lower.collections if isinstance(c, ContourSet)]
+    filled = [c for c in contours if c.filled]
+    assert len(filled) == 2 and all(0 < c.get_alpha() < 0.5 for c in filled)  # see-through
+    assert len(contours) - len(filled) == 2  # and one set of lines per sample set, on top
+    assert all(isinstance(c, PathCollection) for c in lower.collections[:2])  # faint scatter
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    for ax in (*diag, lower):
+        assert not legend.overlaps(ax.get_window_extent()), ax
+    plt.close(fig)

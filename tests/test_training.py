@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import sbi_kit as sk
 from sbi_kit.training import train
+from tests.inference.test_method import GaussianNPE
 
 
 class _Line(sk.estimators.Standardizer):
@@ -96,3 +98,48 @@ def test_sharded_training_on_four_devices_matches_one_device():
     assert one["devices"] == 1 and four["devices"] == 4
     # same batches, same updates: losses agree up to floating-point reduction order
     np.testing.assert_allclose(four["val"], one["val"], rtol=1e-4, atol=1e-6)
+
+
+class _DivergingNPE(GaussianNPE):
+    """The toy method of tests/inference/test_method.py, with a loss that turns NaN once a
+    batch's mean loss drops below 1.5: after a few finite epochs (it starts near 2.7)."""
+
+    def loss(self, net, theta, x, key):
+        losses = super().loss(net, theta, x, key)
+        return jnp.where(jnp.mean(losses) < 1.5, jnp.nan, losses)
+
+
+def test_fit_whose_loss_turns_non_finite_stops_keeps_the_best_epoch_and_says_so(
+    gaussian_simulator,
+):
+    """Through the public ``fit``: the warning, the history, and the kept parameters, which are
+    bit for bit those of a run stopped by ``max_epochs`` right after the best epoch."""
+    theta, x = sk.simulate(jax.random.key(0), gaussian_simulator, 1000)
+    config = dict(learning_rate=3e-3, batch_size=100, patience=50)
+    method = _DivergingNPE(training=sk.Training(max_epochs=40, **config))
+    with pytest.warns(RuntimeWarning, match=r"the loss became NaN or inf; training stopped"):
+        post = method.fit(
+            jax.random.key(1), theta, x, prior=gaussian_simulator.prior, progress=False
+        )
+    h = post.history
+    assert h.stop_reason == sk.StopReason.NON_FINITE
+    val = np.asarray(h.validation_loss)
+    finite = np.isfinite(val) & np.isfinite(h.train_loss)
+    assert finite[:2].all() and not finite[-1], h  # finite epochs first, then it diverged
+    assert len(val) < 40  # it stopped at once instead of running to max_epochs
+    assert finite[: h.best_epoch + 1].all() and h.best_epoch == int(np.argmin(val[finite])), h
+    kept = eqx.filter(post.net, eqx.is_inexact_array)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(kept))
+
+    short = _DivergingNPE(training=sk.Training(max_epochs=h.best_epoch + 1, **config))
+    ref = short.fit(jax.random.key(1), theta, x, prior=gaussian_simulator.prior, progress=False)
+    assert ref.history.stop_reason == sk.StopReason.MAX_EPOCHS
+    assert ref.history.validation_loss == h.validation_loss[: h.best_epoch + 1]
+    for a, b in zip(
+        jax.tree_util.tree_leaves(kept),
+        jax.tree_util.tree_leaves(eqx.filter(ref.net, eqx.is_inexact_array)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    samples = post.sample(jax.random.key(2), jnp.array([0.5, -0.3]), 100)
+    assert np.isfinite(np.asarray(samples)).all()

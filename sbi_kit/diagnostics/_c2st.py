@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Array
 
+from .._checks import check_positive_int
+
 
 def c2st(
     samples: Array,
@@ -32,6 +34,10 @@ def c2st(
     Returns:
         the mean accuracy over the folds (a float in [0, 1]).
 
+    Raises:
+        ValueError: unless both sets have shape ``(n, d)`` with one ``d``, at least
+            ``num_folds`` rows each (fewer cannot be cross-validated) and only finite values.
+
     Examples:
         >>> import numpy as np, sbi_kit as sk
         >>> rng = np.random.default_rng(0)
@@ -42,15 +48,17 @@ def c2st(
     from sklearn.model_selection import KFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
 
-    x = np.asarray(samples, dtype=np.float32)
-    y = np.asarray(reference, dtype=np.float32)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+    fn = "c2st"
+    num_folds = check_positive_int(num_folds, "num_folds", fn)
+    if num_folds < 2:
+        raise ValueError(f"{fn}: `num_folds` must be at least 2, got {num_folds}.")
+    x = _sample_set(samples, "samples", fn, num_folds)
+    y = _sample_set(reference, "reference", fn, num_folds)
+    if x.shape[1] != y.shape[1]:
         raise ValueError(
-            f"c2st: expected samples (n, d) and reference (m, d) with the same d, got "
-            f"{x.shape} and {y.shape}."
+            f"{fn}: `samples` and `reference` must have the same number of columns d, got "
+            f"shapes {x.shape} and {y.shape}."
         )
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("c2st: samples and reference must be finite (found NaN or inf).")
     if z_score:
         mean, std = y.mean(axis=0), y.std(axis=0)
         std = np.where(std > 0, std, 1.0)
@@ -67,3 +75,24 @@ def c2st(
     )
     folds = KFold(n_splits=num_folds, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(clf, data, target, cv=folds, scoring="accuracy")))
+
+
+def _sample_set(value, name: str, fn: str, num_folds: int) -> np.ndarray:
+    """``value`` as a finite float32 array of shape ``(n, d)`` with ``n >= num_folds``."""
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{fn}: `{name}` must be a numeric array of shape (n, d) ({e}).") from None
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"{fn}: `{name}` must have shape (n, d), got shape {arr.shape}.")
+    if arr.shape[0] < num_folds:
+        raise ValueError(
+            f"{fn}: `{name}` has {arr.shape[0]} rows; {num_folds}-fold cross-validation needs "
+            f"at least {num_folds} samples per set (a few hundred for a meaningful accuracy)."
+        )
+    bad = int((~np.isfinite(arr)).any(axis=1).sum())
+    if bad:
+        raise ValueError(
+            f"{fn}: `{name}` holds {bad} rows with NaN or inf; c2st needs finite values."
+        )
+    return arr

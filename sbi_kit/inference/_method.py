@@ -157,10 +157,10 @@ class AbstractMethod(eqx.Module):
                 f"{name} learns on the prior's support and cannot use them."
             )
         z = jax.vmap(self.support.transform(prior).inv)(theta)
+        z_scaler = Standardizer.fit(z, name="theta", fn=fn)  # may refuse or warn: before init
+        x_scaler = Standardizer.fit(x, name="x", fn=fn)
         key_init, key_train = jax.random.split(key)
         posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
-        z_scaler = Standardizer.fit(z, name="theta", fn=fn)
-        x_scaler = Standardizer.fit(x, name="x", fn=fn)
         posterior = eqx.tree_at(
             lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
         )

@@ -116,7 +116,10 @@ class NRE(AbstractPotentialMethod):
                 "NRE: `embedding` must be None or an embedding spec such as "
                 f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
             )
-        if self.training.batch_size <= self.loss_fn.num_contrasts():
+        if (
+            isinstance(self.training, Training)
+            and self.training.batch_size <= self.loss_fn.num_contrasts()
+        ):
             raise ValueError(
                 f"NRE: training.batch_size ({self.training.batch_size}) must exceed the "
                 f"{self.loss_fn.num_contrasts()} contrasting θ per example of {self.loss_fn!r}."

@@ -115,6 +115,12 @@ def _rows(fn, theta: Array, x_o: Array) -> Array:
     return jax.vmap(fn, in_axes=(0, None))(theta, x_o)
 
 
+@eqx.filter_jit
+def _jitted_rows(fn, theta: Array, x_o: Array) -> Array:
+    """:func:`_rows`, compiled; ``fn`` is a bound method of a posterior (a pytree)."""
+    return _rows(fn, theta, x_o)
+
+
 def _ladj(transform, z: Array) -> Array:
     """log |dθ/dz| of ``transform`` at one unconstrained vector ``z`` (a scalar)."""
     return jnp.sum(transform.log_abs_det_jacobian(z, transform(z)))
@@ -154,7 +160,6 @@ class AbstractDensityPosterior(AbstractPosterior):
         z = transform.inv(theta)
         return _restrict(self._log_prob_z(z, x_o) - _ladj(transform, z), theta, self.prior)
 
-    @eqx.filter_jit
     def log_prob(self, theta: Array, x_o: Array) -> Array:
         """Posterior log-density (normalised; see the class docstring for ``Rejection``).
 
@@ -169,7 +174,7 @@ class AbstractDensityPosterior(AbstractPosterior):
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=False)
-        return _rows(self._log_prob_one, theta, x_o)
+        return _jitted_rows(self._log_prob_one, theta, x_o)
 
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws from the posterior.
@@ -183,7 +188,7 @@ class AbstractDensityPosterior(AbstractPosterior):
             shape ``(num_samples, dim_theta)``, all inside the prior's support.
         """
         fn = f"{type(self).__name__}.sample"
-        check_key(key, fn)
+        key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=False)
         return _sample(self, key, x_o, num_samples)
@@ -203,7 +208,7 @@ class AbstractDensityPosterior(AbstractPosterior):
             a scalar in [0, 1].
         """
         fn = f"{type(self).__name__}.acceptance_rate"
-        check_key(key, fn)
+        key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=False)
         return _acceptance_rate(self, key, x_o, num_samples)
@@ -271,7 +276,6 @@ class AbstractPotentialPosterior(AbstractPosterior):
         lp = jax.nn.logsumexp(potentials) - math.log(potentials.shape[0])
         return _restrict(lp + self.prior.log_prob(theta), theta, self.prior)
 
-    @eqx.filter_jit
     def log_prob(self, theta: Array, x_o: Array) -> Array:
         """The UNNORMALISED log posterior ``log p(θ) + Σ_j potential(θ, x_j)``.
 
@@ -290,7 +294,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        return _rows(self._log_prob_one, theta, x_o.reshape(-1, *self.x_shape))
+        return _jitted_rows(self._log_prob_one, theta, x_o.reshape(-1, *self.x_shape))
 
     def sample(
         self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
@@ -311,7 +315,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
             shape ``(num_samples, dim_theta)`` (and the MCMC result if asked).
         """
         fn = f"{type(self).__name__}.sample"
-        check_key(key, fn)
+        key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
         stack = x_o.reshape(-1, *self.x_shape)

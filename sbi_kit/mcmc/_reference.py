@@ -93,7 +93,7 @@ def reference_posterior(
         ((1000, 10), True)
     """
     fn = "sk.mcmc.reference_posterior"
-    check_key(key, fn)
+    key = check_key(key, fn)
     sim = _simulator(problem, observed, fn)
     x_o = jnp.asarray(x_o)
     check_finite(x_o, "x_o", fn)

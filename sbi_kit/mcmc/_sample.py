@@ -94,7 +94,7 @@ def sample(
         True
     """
     fn = "sk.mcmc.sample"
-    check_key(key, fn)
+    key = check_key(key, fn)
     if not callable(log_density):
         raise TypeError(f"{fn}: `log_density` must be a function of θ, got {log_density!r}.")
     if not isinstance(sampler, AbstractSampler):

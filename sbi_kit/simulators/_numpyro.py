@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 import jax
+import jax.extend.core as jex_core
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -20,6 +21,7 @@ from numpyro import handlers
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import Transform, biject_to
 
+from .._checks import check_key
 from .._types import Key
 from ._simulator import Simulator
 
@@ -231,6 +233,67 @@ def _log_prob_prior(prior: ModelPrior, theta):
     return jax.vmap(prior._log_prob_one)(theta)
 
 
+def _support_parents(
+    prior: ModelPrior, key: Key, fixed: dict[str, Array], traced: tuple[str, ...]
+) -> dict[str, bool]:
+    """Which sites' supports change with the values of the ``traced`` latent sites.
+
+    Traces the model (``jax.make_jaxpr``: no computation) as a function of those sites' values,
+    the others fixed at ``fixed``, returning every site's support parameters (bounds).
+    A support depends on them when its parameters are computed from them: a forward pass over
+    the traced program marks every value that an input flows into (an equation with a marked
+    input marks all its outputs, which may over-report through an opaque sub-program but
+    never misses a dependency).
+    """
+    counts: dict[str, int] = {}
+
+    def bounds(theta):
+        values = prior.unflatten(theta)
+        subs = {n: (values[n] if n in traced else fixed[n]) for n in prior.site_names}
+        tr = prior._run(key, subs)
+        out = []
+        for s in prior.sites:
+            leaves = jax.tree_util.tree_leaves(tr[s.name]["fn"].support)
+            counts[s.name] = len(leaves)
+            out += [jnp.asarray(v) for v in leaves]
+        return out
+
+    closed = jax.make_jaxpr(bounds)(jnp.zeros(prior.event_shape))
+    marked = set(closed.jaxpr.invars)
+    for eqn in closed.jaxpr.eqns:
+        if any(isinstance(v, jex_core.Var) and v in marked for v in eqn.invars):
+            marked.update(eqn.outvars)
+    depends = [isinstance(v, jex_core.Var) and v in marked for v in closed.jaxpr.outvars]
+    found, start = {}, 0
+    for s in prior.sites:
+        found[s.name] = any(depends[start : start + counts[s.name]])
+        start += counts[s.name]
+    return found
+
+
+def _check_fixed_supports(prior: ModelPrior, key: Key, fixed: dict[str, Array], fn: str) -> None:
+    """Raises ValueError naming a site whose support depends on other latent sites.
+
+    Such a support (``Uniform(0, a)`` with a latent ``a``) cannot be frozen at one traced value:
+    the prior would reject its own draws, and the unconstraining map would be wrong.
+    """
+    everything = _support_parents(prior, key, fixed, prior.site_names)
+    dependent = [n for n, d in everything.items() if d]
+    if not dependent:
+        return
+    name = dependent[0]
+    parents = [
+        p for p in prior.site_names if p != name and _support_parents(prior, key, fixed, (p,))[name]
+    ]
+    support = next(s.support for s in prior.sites if s.name == name)
+    raise ValueError(
+        f"{fn}: the support of site {name!r} ({support} in one trace) depends on the latent "
+        f"site(s) {parents}; from_numpyro needs supports that do not depend on other "
+        f"parameters. Reparametrise, e.g. sample u ~ Uniform(0, 1) and compute {name} = u * a "
+        "with numpyro.deterministic."
+    )
+
+
 def from_numpyro(
     model: Callable,
     observed: str,
@@ -249,8 +312,9 @@ def from_numpyro(
 
     Supports are kept: ``sim.prior.support`` is the product of the sites' supports, and the
     estimators learn through ``sim.prior.unconstraining_transform()``. A site's support must not
-    depend on other latent sites, and sites whose unconstrained shape differs from their own
-    (simplex, Cholesky factors) are not supported; both raise ``ValueError``.
+    depend on other latent sites (``Uniform(0, a)`` with a latent ``a``), latent sites must be
+    continuous, and sites whose unconstrained shape differs from their own (simplex, Cholesky
+    factors) are not supported; each raises ``ValueError`` naming the site.
 
     Args:
         model: a numpyro model function.
@@ -263,6 +327,13 @@ def from_numpyro(
         a :class:`Simulator` whose ``prior`` is a :class:`ModelPrior` (with ``unflatten``,
         ``flatten``, ``site_names``) and whose ``log_likelihood(theta, x)`` is the model's.
 
+    Raises:
+        TypeError: if ``model`` is not callable, ``observed`` not a str, or ``key`` not a JAX
+            PRNG key.
+        ValueError: for a missing or already observed data site, no latent sites, a discrete
+            latent site, a site whose support depends on other latent sites, or one whose
+            unconstrained shape differs from its own.
+
     Examples:
         >>> import jax, numpyro, numpyro.distributions as dist, sbi_kit as sk
         >>> def model(x=None):
@@ -273,18 +344,29 @@ def from_numpyro(
         >>> sim.prior.site_names, sim.dim_theta
         (('mu', 'sigma'), 2)
     """
+    fn = "sk.from_numpyro"
+    if not callable(model):
+        raise TypeError(
+            f"{fn}: `model` must be a numpyro model (a callable that calls numpyro.sample), got "
+            f"{type(model).__name__}."
+        )
+    if not isinstance(observed, str):
+        raise TypeError(
+            f"{fn}: `observed` must be the name (a str) of the site that holds the data, got "
+            f"{type(observed).__name__}."
+        )
     model_kwargs = dict(model_kwargs or {})
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else check_key(key, fn)
     trace = handlers.trace(handlers.seed(model, key)).get_trace(*model_args, **model_kwargs)
     samples = [n for n, s in trace.items() if s["type"] == "sample"]
     if observed not in trace or trace[observed]["type"] != "sample":
         raise ValueError(
-            f"the model has no sample site {observed!r}; its sample sites are {samples}."
+            f"{fn}: the model has no sample site {observed!r}; its sample sites are {samples}."
         )
     if trace[observed]["is_observed"]:
         raise ValueError(
-            f"the model was given data for site {observed!r}; call from_numpyro with the model's "
-            "data argument left as None so that the model simulates it."
+            f"{fn}: the model was given data for site {observed!r}; call from_numpyro with the "
+            "model's data argument left as None so that the model simulates it."
         )
     sites = []
     for name, site in trace.items():
@@ -294,19 +376,22 @@ def from_numpyro(
             continue
         support = site["fn"].support
         shape = tuple(jnp.shape(site["value"]))
-        if biject_to(support).inverse_shape(shape) != shape:
-            raise ValueError(
-                f"site {name!r} has support {support} whose unconstrained shape differs from its "
-                f"shape {shape}; from_numpyro does not support such sites yet."
-            )
         if getattr(support, "is_discrete", False):
             raise ValueError(
-                f"site {name!r} is discrete ({site['fn']}); SBI estimators need continuous θ."
+                f"{fn}: site {name!r} is discrete ({type(site['fn']).__name__}, support "
+                f"{support}); SBI estimators need continuous θ. Marginalise it out or make it "
+                "an observed site."
+            )
+        if biject_to(support).inverse_shape(shape) != shape:
+            raise ValueError(
+                f"{fn}: site {name!r} has support {support} whose unconstrained shape differs "
+                f"from its shape {shape}; from_numpyro does not support such sites yet."
             )
         sites.append(_Site((name, shape, support)))
     if not sites:
-        raise ValueError("the model has no latent sample sites besides the observed one.")
+        raise ValueError(f"{fn}: the model has no latent sample sites besides the observed one.")
     prior = ModelPrior(model, tuple(model_args), model_kwargs, observed, sites)
+    _check_fixed_supports(prior, key, {n: trace[n]["value"] for n in prior.site_names}, fn)
     x_shape = tuple(jnp.shape(trace[observed]["value"]))
 
     def to_x(value):

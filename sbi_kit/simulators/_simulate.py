@@ -11,8 +11,16 @@ import numpy as np
 from jaxtyping import Array
 from tqdm.auto import tqdm
 
+from .._checks import check_key, check_positive_int
 from .._types import Key
 from ._simulator import Simulator
+
+_TRACE_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.NonConcreteBooleanIndexError,
+)
 
 
 class Simulations(tuple):
@@ -58,6 +66,66 @@ def as_simulator(sim_or_task) -> Simulator:
     )
 
 
+def _describe(fn) -> str:
+    """A readable name of a simulate function: ``module.qualname`` or its type."""
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:
+        return f"`{type(fn).__name__}` object"
+    module = getattr(fn, "__module__", None)
+    return f"`{module}.{qualname}`" if module and module != "__main__" else f"`{qualname}`"
+
+
+def check_simulator_output(sim: Simulator, key: Key, theta: Array, fn: str) -> jax.ShapeDtypeStruct:
+    """Traces ``sim.simulate`` once on one θ (no computation) and checks what it returns.
+
+    Returns the shape and dtype of one observation. Raises ``ValueError`` / ``TypeError`` that
+    name the simulator and what was expected when the output is not one real array of a fixed
+    shape with at least one dimension.
+    """
+    name = _describe(sim.simulate)
+    expected = (
+        f"one array of a fixed shape (one observation x, e.g. shape (dim_x,)) for one θ of "
+        f"shape ({sim.dim_theta},)"
+    )
+    try:
+        out = jax.eval_shape(sim.simulate, key, theta)
+    except _TRACE_ERRORS as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{fn}: the simulator {name} cannot be traced by JAX: its output shape or its Python "
+            f"control flow depends on the value of θ (or it converts θ with int(), float() or "
+            f"NumPy). sk.simulate runs it under jax.vmap and jax.jit, so it must return "
+            f"{expected}; write branches with jnp.where or jax.lax.cond and pad variable-length "
+            f"output to a fixed size. (JAX: {first})"
+        ) from e
+    except TypeError as e:
+        raise TypeError(
+            f"{fn}: calling the simulator {name} as simulate(key, theta), with theta of shape "
+            f"({sim.dim_theta},), failed: {e}"
+        ) from e
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        what = "None" if out is None else f"a {type(out).__name__}"
+        raise TypeError(
+            f"{fn}: the simulator {name} returned {what}; it must return {expected} (stack "
+            "several values with jnp.stack or jnp.concatenate)."
+        )
+    if not (
+        jnp.issubdtype(out.dtype, jnp.floating)
+        or jnp.issubdtype(out.dtype, jnp.integer)
+        or out.dtype == jnp.bool_
+    ):
+        raise TypeError(
+            f"{fn}: the simulator {name} returned an array of dtype {out.dtype}; it must return "
+            f"real numbers, {expected}."
+        )
+    if out.shape == ():
+        raise ValueError(
+            f"{fn}: the simulator {name} returned a scalar; it must return {expected} (return "
+            "jnp.atleast_1d(x) for one number)."
+        )
+    return out
+
+
 def simulate_batch(sim: Simulator, key: Key, theta: Array) -> Array:
     """Runs ``sim.simulate`` on every row of ``theta`` (shape ``(n, dim_theta)``), one key each."""
     keys = jax.random.split(key, theta.shape[0])
@@ -95,17 +163,28 @@ def simulate(
         :class:`Simulations`, which unpacks as ``theta, x`` with shapes
         ``(num_valid, dim_theta)`` and ``(num_valid, *x_shape)``.
 
+    Raises:
+        TypeError: for a key that is not one JAX PRNG key (an int seed is refused: pass
+            ``jax.random.key(seed)``), for something that is not a simulator or task, or for
+            a simulator that returns something other than one real array (``None``, a list).
+        ValueError: for counts that are not positive integers (bools refused, NumPy integers
+            accepted), a ``theta`` of the wrong shape, or a simulator whose output shape or
+            control flow depends on the value of θ (it cannot run under ``vmap``/``jit``).
+
     Examples:
         >>> import jax, sbi_kit as sk
         >>> theta, x = sk.simulate(jax.random.key(0), sk.tasks.get("two_moons"), 100)
         >>> theta.shape, x.shape
         ((100, 2), (100, 2))
     """
-    sim = as_simulator(sim_or_task)
-    if not isinstance(num_simulations, int | np.integer) or num_simulations < 1:
-        raise ValueError(f"num_simulations must be a positive integer, got {num_simulations!r}.")
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    fn = "sk.simulate"
+    key = check_key(key, fn)
+    try:
+        sim = as_simulator(sim_or_task)
+    except TypeError as e:
+        raise TypeError(f"{fn}: `sim_or_task`: {e}") from None
+    num_simulations = check_positive_int(num_simulations, "num_simulations", fn)
+    batch_size = check_positive_int(batch_size, "batch_size", fn)
     key_prior, key_sim = jax.random.split(key)
     if theta is None:
         theta = sim.prior.sample(key_prior, (num_simulations,))
@@ -113,8 +192,10 @@ def simulate(
         theta = jnp.asarray(theta)
         if theta.shape != (num_simulations, sim.dim_theta):
             raise ValueError(
-                f"`theta` must have shape ({num_simulations}, {sim.dim_theta}), got {theta.shape}."
+                f"{fn}: `theta` must have shape ({num_simulations}, {sim.dim_theta}), got "
+                f"{theta.shape}."
             )
+    check_simulator_output(sim, key_sim, theta[0], fn)
     size = min(batch_size, num_simulations)
     starts = range(0, num_simulations, size)
     if progress is None:

@@ -87,4 +87,3 @@ def unconstraining_transform(prior: dist.Distribution) -> dist.transforms.Transf
     if own is not None:
         return own()
     return dist.transforms.biject_to(prior.support)
-

@@ -23,7 +23,10 @@ def _load(name: str) -> dict[str, np.ndarray]:
             "`python -m sbi_kit.tasks.generate`."
         )
     with path.open("rb") as f, np.load(f) as data:
-        return {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files}
+    for a in arrays.values():
+        a.flags.writeable = False  # cached and shared by every call: nobody may change them
+    return arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,23 +55,44 @@ class Task:
         return int(_load(self.name)["observations"].shape[1])
 
     def _index(self, i: int) -> int:
-        if not isinstance(i, int | np.integer) or not 1 <= i <= NUM_OBSERVATIONS:
+        if (
+            isinstance(i, bool)
+            or not isinstance(i, int | np.integer)
+            or not 1 <= i <= NUM_OBSERVATIONS
+        ):
             raise ValueError(
                 f"observation index must be an integer in 1..{NUM_OBSERVATIONS}, got {i!r}."
             )
         return int(i) - 1
 
     def observation(self, i: int) -> Array:
-        """Observation ``i`` (1..10), shape ``(dim_x,)`` (sbibm's published values)."""
-        return np.asarray(_load(self.name)["observations"][self._index(i)])
+        """Observation ``i`` (1..10), shape ``(dim_x,)`` (sbibm's published values).
+
+        The array is read-only (a view of the task's cached data); ``.copy()`` it to modify it.
+        """
+        return _read_only(_load(self.name)["observations"][self._index(i)])
 
     def true_parameters(self, i: int) -> Array:
-        """The parameters that generated observation ``i``, shape ``(dim_theta,)``."""
-        return np.asarray(_load(self.name)["true_parameters"][self._index(i)])
+        """The parameters that generated observation ``i``, shape ``(dim_theta,)`` (read-only)."""
+        return _read_only(_load(self.name)["true_parameters"][self._index(i)])
 
     def reference_samples(self, i: int) -> Array:
         """10,000 reference posterior samples for observation ``i``, shape ``(10000, dim_theta)``.
 
         Computed by this project from the exact likelihood (``python -m sbi_kit.tasks.generate``).
+        The array is read-only (a view of the task's cached data); ``.copy()`` it to modify it.
+
+        Examples:
+            >>> import sbi_kit as sk
+            >>> ref = sk.tasks.get("two_moons").reference_samples(1)
+            >>> ref.shape, ref.flags.writeable
+            ((10000, 2), False)
         """
-        return np.asarray(_load(self.name)["reference_samples"][self._index(i)])
+        return _read_only(_load(self.name)["reference_samples"][self._index(i)])
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the cached arrays are read-only already; views inherit it)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view

@@ -107,3 +107,45 @@ def test_npe_on_a_numpyro_model_keeps_supports():
     post = npe.fit(jax.random.key(1), theta, x, prior=sim.prior, progress=False)
     samples = post.sample(jax.random.key(2), x[0], 500)
     assert float(samples.min()) > 0.0  # the LogNormal site stays positive
+
+
+def test_a_support_that_depends_on_another_latent_is_refused_by_name():
+    """Before: accepted with the bound frozen at the traced value of `a`, so the prior rejected
+    its own draws (b > that value)."""
+
+    def dependent(x=None):
+        a = numpyro.sample("a", dist.Uniform(1.0, 2.0))
+        c = numpyro.sample("c", dist.Normal(0.0, 1.0))
+        b = numpyro.sample("b", dist.Uniform(-1.0, a))
+        numpyro.sample("x", dist.Normal(b + c, 0.1), obs=x)
+
+    with pytest.raises(
+        ValueError, match=r"support of site 'b' .* depends on the latent site\(s\) \['a'\]"
+    ):
+        sk.from_numpyro(dependent, observed="x")
+
+
+def test_supports_from_model_arguments_and_constants_are_accepted():
+    """Bounds that come from the model's arguments (even arrays) do not depend on θ."""
+
+    def bounded(upper, x=None):
+        a = numpyro.sample("a", dist.Uniform(0.0, upper))
+        scale = numpyro.deterministic("scale", 2.0 * jnp.max(upper))
+        b = numpyro.sample("b", dist.Uniform(-scale, scale))
+        numpyro.sample("x", dist.Normal(a + b, 0.1).expand([2]).to_event(1), obs=x)
+
+    sim = sk.from_numpyro(bounded, observed="x", model_args=(jnp.array(3.0),))
+    theta = sim.prior.sample(jax.random.key(0), (2000,))
+    assert bool(jnp.all(sim.prior.support(theta)))  # the prior keeps all of its draws
+    assert float(theta[:, 0].max()) > 2.5 and float(theta[:, 1].min()) < -5.0
+
+
+def test_discrete_latents_and_non_callable_models_get_our_messages():
+    def discrete(x=None):
+        k = numpyro.sample("k", dist.Poisson(3.0))
+        numpyro.sample("x", dist.Normal(k, 1.0), obs=x)
+
+    with pytest.raises(ValueError, match=r"site 'k' is discrete \(Poisson"):
+        sk.from_numpyro(discrete, observed="x")
+    with pytest.raises(TypeError, match=r"`model` must be a numpyro model .* got str"):
+        sk.from_numpyro("model", observed="x")

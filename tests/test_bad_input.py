@@ -1,0 +1,947 @@
+"""The public API driven with a table of bad inputs.
+
+Every row says what must happen: a ``Raises(type, fragment)`` (the message names the argument,
+or the setting, that was wrong) or a ``Gives(check, what)``, a documented result (a legacy key
+gives the same numbers as a new-style one, a non-finite θ gives a NaN log-density, ...).
+No row asserts only that something raised.
+
+Methods: each entry of ``METHODS`` runs every method row (fit, the method's settings, sample,
+log_prob); adding a method (NLE, NRE, NPSE, FMPE, PFN) is one more line there. The method rows
+train one tiny posterior per method (a session fixture); every fit row fails, or warns, before
+training starts (warnings are errors in this test suite), so only that one fit trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+import sbi_kit as sk
+
+METHODS = [
+    sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1),
+        training=sk.Training(max_epochs=2, batch_size=64),
+    ),
+]
+"""One configured, tiny instance per inference method."""
+
+PRIOR = dist.Uniform(-jnp.ones(2), jnp.ones(2)).to_event(1)
+NUM = 200  # simulations of the shared problem
+
+
+def _simulate(key, theta):
+    return theta + 0.1 * jax.random.normal(key, (2,))
+
+
+SIM = sk.Simulator(PRIOR, _simulate)
+
+
+# --- what a row expects ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Raises:
+    """The call raises ``exc`` with ``fragment`` (literal text) in its message."""
+
+    exc: type[BaseException]
+    fragment: str
+
+    def __str__(self):
+        return f"{self.exc.__name__}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Warns:
+    """The call warns (``category``, ``fragment``) before any training: raised as an error here."""
+
+    category: type[Warning]
+    fragment: str
+
+    def __str__(self):
+        return f"{self.category.__name__}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Gives:
+    """A documented result: ``check(result, ctx)`` holds."""
+
+    check: Callable[[Any, Any], None]
+    what: str
+
+    def __str__(self):
+        return "result"
+
+
+def _run(call: Callable[[], Any], expect, ctx=None) -> None:
+    if isinstance(expect, Raises):
+        with pytest.raises(expect.exc, match=re.escape(expect.fragment)):
+            call()
+    elif isinstance(expect, Warns):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(expect.category, match=re.escape(expect.fragment)):
+                call()
+    else:
+        expect.check(call(), ctx)
+
+
+def _table(rows):
+    """``(name, call or changes, expectation[, marks])`` rows as pytest parameters."""
+    return [pytest.param(call, expect, id=name, marks=marks) for name, call, expect, *marks in rows]
+
+
+# --- shared data and one trained posterior per method ------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    theta: np.ndarray
+    x: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def problem() -> Problem:
+    theta, x = sk.simulate(jax.random.key(0), SIM, NUM)
+    return Problem(np.asarray(theta), np.asarray(x))
+
+
+def _method_id(method) -> str:
+    return type(method).__name__
+
+
+@pytest.fixture(scope="session", params=METHODS, ids=_method_id)
+def method(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def posterior(method, problem):
+    return method.fit(jax.random.key(1), problem.theta, problem.x, prior=PRIOR, progress=False)
+
+
+# --- fit: keys, shapes, sizes, dtypes, non-finite values, priors, unscalable columns ------------
+
+
+def _with(a, index, value):
+    a = np.array(a, dtype=np.float32)
+    a[index] = value
+    return a
+
+
+def _constant_column(x):
+    return _with(x, (slice(None), 1), 3.0)
+
+
+FIT_ROWS = [
+    # (name, kwargs changes from the good call, expectation)
+    (
+        "key-int",
+        dict(key=0),
+        Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0), got int 0"),
+    ),
+    ("key-None", dict(key=None), Raises(TypeError, "`key` must be one JAX PRNG key")),
+    (
+        "key-numpy",
+        dict(key=np.zeros(2, np.uint32)),
+        Raises(TypeError, "`key` must be one JAX PRNG key"),
+    ),
+    (
+        "key-batch",
+        dict(key=jax.random.split(jax.random.key(0), 2)),
+        Raises(
+            TypeError,
+            "`key` must be one JAX PRNG key such as jax.random.key(0), got an array of shape (2,)",
+        ),
+    ),
+    (
+        "theta-1d",
+        dict(theta=lambda p: p.theta[:, 0]),
+        Raises(ValueError, "`theta` must have shape (num_simulations, dim_theta)"),
+    ),
+    (
+        "theta-3d",
+        dict(theta=lambda p: p.theta[:, :, None]),
+        Raises(ValueError, "`theta` must have shape (num_simulations, dim_theta)"),
+    ),
+    (
+        "x-1d",
+        dict(x=lambda p: p.x[:, 0]),
+        Raises(ValueError, "`x` must have shape (num_simulations, dim_x)"),
+    ),
+    (
+        "x-fewer-rows",
+        dict(x=lambda p: p.x[:-1]),
+        Raises(ValueError, "`theta` and `x` must have the same number of rows"),
+    ),
+    (
+        "empty",
+        dict(theta=lambda p: p.theta[:0], x=lambda p: p.x[:0]),
+        Raises(ValueError, "`theta` and `x` hold 0 simulations; at least 3"),
+    ),
+    (
+        "one-row",
+        dict(theta=lambda p: p.theta[:1], x=lambda p: p.x[:1]),
+        Raises(ValueError, "`theta` and `x` hold 1 simulations"),
+    ),
+    (
+        "two-rows",
+        dict(theta=lambda p: p.theta[:2], x=lambda p: p.x[:2]),
+        Raises(ValueError, "`theta` and `x` hold 2 simulations; at least 3"),
+    ),
+    (
+        "x-no-columns",
+        dict(x=lambda p: p.x[:, :0]),
+        Raises(ValueError, "must have at least one column"),
+    ),
+    (
+        "theta-strings",
+        dict(theta=lambda p: p.theta.astype(str)),
+        Raises(TypeError, "`theta` must be a numeric array"),
+    ),
+    (
+        "x-complex",
+        dict(x=lambda p: p.x.astype(np.complex64)),
+        Raises(TypeError, "`x` must hold real numbers, got dtype complex64"),
+    ),
+    (
+        "x-object",
+        dict(x=lambda p: np.array([object()] * NUM)),
+        Raises(TypeError, "`x` must be a numeric array"),
+    ),
+    (
+        "theta-nan",
+        dict(theta=lambda p: _with(p.theta, (5, 0), np.nan)),
+        Raises(ValueError, "`theta` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "theta-inf",
+        dict(theta=lambda p: _with(p.theta, (5, 1), np.inf)),
+        Raises(ValueError, "`theta` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "x-nan",
+        dict(x=lambda p: _with(p.x, (7, 1), np.nan)),
+        Raises(ValueError, "`x` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "x-neg-inf",
+        dict(x=lambda p: _with(_with(p.x, (7, 1), -np.inf), (9, 0), np.inf)),
+        Raises(ValueError, "`x` holds 2 rows with NaN or inf"),
+    ),
+    (
+        "prior-string",
+        dict(prior="uniform"),
+        Raises(TypeError, "`prior` must be a numpyro Distribution"),
+    ),
+    ("prior-None", dict(prior=None), Raises(TypeError, "`prior` must be a numpyro Distribution")),
+    (
+        "prior-event-shape",
+        dict(prior=dist.Uniform(-jnp.ones(3), 1.0).to_event(1)),
+        Raises(ValueError, "the prior's event shape must be (2,)"),
+    ),
+    (
+        "prior-batch-shape",
+        dict(prior=dist.Uniform(-jnp.ones(2), 1.0)),
+        Raises(
+            ValueError,
+            "got event shape () and batch shape (2,)",
+        ),
+    ),
+    (
+        "theta-outside-support",
+        dict(theta=lambda p: _with(p.theta, (0, 0), 1.5)),
+        Raises(ValueError, "1 rows of `theta` lie outside the prior's support"),
+    ),
+    (
+        "x-constant-column",
+        dict(x=lambda p: _constant_column(p.x)),
+        Warns(UserWarning, "column 1 of `x` is constant across all 200 simulations"),
+    ),
+    (
+        "x-outlier-1e30",
+        dict(x=lambda p: _with(p.x, (3, 1), 1e30)),
+        Warns(UserWarning, "column 1 of `x` is dominated by a few extreme values"),
+    ),
+    (
+        "x-unscalable",
+        dict(x=lambda p: _with(_with(p.x, (slice(None), 0), -3.4e38), (0, 0), 3.4e38)),
+        Raises(ValueError, "column 0 of `x` cannot be z-scored in float32"),
+    ),
+    (
+        "theta-constant-column",
+        dict(theta=lambda p: _with(p.theta, (slice(None), 0), 0.25)),
+        Warns(UserWarning, "column 0 of `theta` is constant"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(FIT_ROWS))
+def test_fit_refuses_bad_input(method, problem, changes, expect):
+    args = dict(key=jax.random.key(0), theta=problem.theta, x=problem.x, prior=PRIOR)
+    for name, value in changes.items():
+        args[name] = value(problem) if callable(value) and name in ("theta", "x") else value
+    _run(lambda: method.fit(progress=False, **args), expect)
+
+
+# --- the method's own settings -----------------------------------------------------------------
+
+
+SETTING_ROWS = [
+    (
+        "training-not-Training",
+        dict(training="fast"),
+        Raises(TypeError, "`training` must be sk.Training(...)"),
+    ),
+    (
+        "ensemble-zero",
+        dict(ensemble_size=0),
+        Raises(ValueError, "ensemble_size must be a positive integer, got 0"),
+    ),
+    (
+        "ensemble-bool",
+        dict(ensemble_size=True),
+        Raises(ValueError, "ensemble_size must be a positive integer, got True"),
+    ),
+    (
+        "support-string",
+        dict(support="reject"),
+        Raises(TypeError, "`support` must be sk.inference.Bijection()"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(SETTING_ROWS))
+def test_method_settings_are_checked(method, changes, expect):
+    _run(lambda: dataclasses.replace(method, **changes), expect)
+
+
+TRAINING_ROWS = [
+    (
+        "clip_norm-zero",
+        dict(clip_norm=0.0),
+        Raises(ValueError, "Training: clip_norm must be > 0 (or None"),
+    ),
+    (
+        "clip_norm-negative",
+        dict(clip_norm=-1.0),
+        Raises(ValueError, "Training: clip_norm must be > 0"),
+    ),
+    (
+        "clip_norm-nan",
+        dict(clip_norm=float("nan")),
+        Raises(ValueError, "Training: clip_norm must be finite"),
+    ),
+    (
+        "learning_rate-zero",
+        dict(learning_rate=0.0),
+        Raises(ValueError, "Training: learning_rate must be > 0"),
+    ),
+    (
+        "learning_rate-inf",
+        dict(learning_rate=float("inf")),
+        Raises(ValueError, "Training: learning_rate must be finite"),
+    ),
+    (
+        "learning_rate-string",
+        dict(learning_rate="1e-3"),
+        Raises(TypeError, "Training: learning_rate must be a number"),
+    ),
+    (
+        "batch_size-bool",
+        dict(batch_size=True),
+        Raises(ValueError, "Training: batch_size must be a positive integer"),
+    ),
+    (
+        "batch_size-float",
+        dict(batch_size=64.0),
+        Raises(ValueError, "Training: batch_size must be a positive integer"),
+    ),
+    (
+        "max_epochs-zero",
+        dict(max_epochs=0),
+        Raises(ValueError, "Training: max_epochs must be a positive integer"),
+    ),
+    (
+        "patience-negative",
+        dict(patience=-1),
+        Raises(ValueError, "Training: patience must be a positive integer"),
+    ),
+    (
+        "validation_fraction-one",
+        dict(validation_fraction=1.0),
+        Raises(ValueError, "Training: validation_fraction must lie in (0, 1)"),
+    ),
+    (
+        "clip_norm-None",
+        dict(clip_norm=None),
+        Gives(lambda t, _: _check(t.clip_norm is None), "None switches clipping off"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(TRAINING_ROWS))
+def test_training_settings_are_checked(changes, expect):
+    _run(lambda: sk.Training(**changes), expect)
+
+
+def _check(ok: bool, what: str = "") -> None:
+    assert ok, what
+
+
+# --- sample and log_prob of a trained posterior ------------------------------------------------
+
+X_O = np.array([0.3, -0.2], np.float32)
+
+
+def _same_as_new_style_key(samples, ctx):
+    np.testing.assert_array_equal(samples, ctx.sample(jax.random.key(2), X_O, 5))
+
+
+SAMPLE_ROWS = [
+    (
+        "key-int",
+        dict(key=2),
+        Raises(
+            TypeError, "sample: `key` must be one JAX PRNG key such as jax.random.key(0), got int 2"
+        ),
+    ),
+    ("key-None", dict(key=None), Raises(TypeError, "`key` must be one JAX PRNG key")),
+    (
+        "key-batch",
+        dict(key=jax.random.split(jax.random.key(2), 3)),
+        Raises(TypeError, "`key` must be one JAX PRNG key"),
+    ),
+    (
+        "key-legacy",
+        dict(key=jax.random.PRNGKey(2)),
+        Gives(_same_as_new_style_key, "the same draws as jax.random.key(2)"),
+    ),
+    (
+        "num_samples-zero",
+        dict(num_samples=0),
+        Raises(ValueError, "`num_samples` must be a positive integer, got 0"),
+    ),
+    (
+        "num_samples-negative",
+        dict(num_samples=-3),
+        Raises(ValueError, "`num_samples` must be a positive integer, got -3"),
+    ),
+    (
+        "num_samples-bool",
+        dict(num_samples=True),
+        Raises(ValueError, "`num_samples` must be a positive integer, got True"),
+    ),
+    (
+        "num_samples-float",
+        dict(num_samples=5.0),
+        Raises(ValueError, "`num_samples` must be a positive integer, got 5.0"),
+    ),
+    (
+        "num_samples-numpy-int",
+        dict(num_samples=np.int64(5)),
+        Gives(lambda s, _: _check(s.shape == (5, 2)), "NumPy integers are integers"),
+    ),
+    (
+        "x_o-wrong-shape",
+        dict(x_o=np.zeros(3)),
+        Raises(ValueError, "`x_o` must have shape (2,), got shape (3,)"),
+    ),
+    ("x_o-scalar", dict(x_o=0.5), Raises(ValueError, "`x_o` must have shape (2,), got shape ()")),
+    (
+        "x_o-empty",
+        dict(x_o=np.zeros(0)),
+        Raises(ValueError, "`x_o` must have shape (2,), got shape (0,)"),
+    ),
+    (
+        "x_o-batch",
+        dict(x_o=np.zeros((4, 2))),
+        Raises(ValueError, "This posterior conditions on one observation at a time"),
+    ),
+    (
+        "x_o-nan",
+        dict(x_o=_with(X_O, 0, np.nan)),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "x_o-inf",
+        dict(x_o=_with(X_O, 1, -np.inf)),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(SAMPLE_ROWS))
+def test_sample_refuses_bad_input(posterior, changes, expect):
+    args = dict(key=jax.random.key(2), x_o=X_O, num_samples=5) | changes
+    _run(lambda: posterior.sample(**args), expect, posterior)
+
+
+def test_sample_under_jit_refuses_non_finite_x_o(posterior):
+    """Inside ``filter_jit`` the values are unknown at trace time: an ``eqx.error_if`` raises."""
+    sample = eqx.filter_jit(lambda x_o: posterior.sample(jax.random.key(2), x_o, 5))
+    assert sample(jnp.asarray(X_O)).shape == (5, 2)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=re.escape("`x_o` contains NaN or inf")):
+        sample(jnp.asarray(_with(X_O, 0, np.nan))).block_until_ready()
+
+
+def _nan_only_in_row(lp, _):
+    lp = np.asarray(lp)
+    assert lp.shape == (3,) and np.isnan(lp[1]) and np.isfinite(lp[[0, 2]]).all(), lp
+
+
+LOG_PROB_ROWS = [
+    (
+        "theta-nan-row",
+        dict(theta=np.array([[0.1, 0.2], [np.nan, 0.0], [-0.3, 0.4]])),
+        Gives(_nan_only_in_row, "NaN for that row only"),
+    ),
+    (
+        "theta-inf-row",
+        dict(theta=np.array([[0.1, 0.2], [0.0, np.inf], [-0.3, 0.4]])),
+        Gives(_nan_only_in_row, "NaN for that row only"),
+    ),
+    (
+        "theta-outside-support",
+        dict(theta=np.array([1.5, 0.0])),
+        Gives(lambda lp, _: _check(float(lp) == -np.inf), "-inf outside the prior's support"),
+    ),
+    (
+        "theta-wrong-width",
+        dict(theta=np.zeros((4, 3))),
+        Raises(ValueError, "`theta` must have shape (2,) or (n, 2), got shape (4, 3)"),
+    ),
+    (
+        "theta-3d",
+        dict(theta=np.zeros((4, 2, 1))),
+        Raises(ValueError, "`theta` must have shape (2,) or (n, 2)"),
+    ),
+    (
+        "x_o-nan",  # checked on the values before the jitted computation
+        dict(x_o=_with(X_O, 0, np.nan)),
+        Raises(ValueError, "log_prob: `x_o` contains 1 NaN or inf value(s)"),
+    ),
+    ("x_o-wrong-shape", dict(x_o=np.zeros(5)), Raises(ValueError, "`x_o` must have shape (2,)")),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(LOG_PROB_ROWS))
+def test_log_prob_refuses_bad_input(posterior, changes, expect):
+    args = dict(theta=np.zeros((3, 2), np.float32), x_o=X_O) | changes
+    _run(lambda: np.asarray(posterior.log_prob(**args)), expect, posterior)
+
+
+# --- sk.simulate and simulators ----------------------------------------------------------------
+
+
+def _sim(fn):
+    return sk.Simulator(PRIOR, fn)
+
+
+def _same_as_key_0(result, _):
+    expected = sk.simulate(jax.random.key(0), SIM, 4)
+    np.testing.assert_array_equal(result.x, expected.x)
+
+
+def _dropped_one(result, _):
+    assert result.num_dropped == 1 and result.num_valid == 3, result
+
+
+def _simulate_warns(**kwargs):
+    with pytest.warns(RuntimeWarning, match="sk.simulate dropped 1 of 4 simulations"):
+        return sk.simulate(**kwargs)
+
+
+SIMULATE_ROWS = [
+    (
+        "key-int",
+        dict(key=0),
+        Raises(
+            TypeError,
+            "sk.simulate: `key` must be one JAX PRNG key such as jax.random.key(0), got int 0",
+        ),
+    ),
+    (
+        "key-batch",
+        dict(key=jax.random.split(jax.random.key(0), 2)),
+        Raises(TypeError, "sk.simulate: `key` must be one JAX PRNG key"),
+    ),
+    (
+        "key-legacy",
+        dict(key=jax.random.PRNGKey(0)),
+        Gives(_same_as_key_0, "the same simulations as jax.random.key(0)"),
+    ),
+    (
+        "not-a-simulator",
+        dict(sim_or_task=_simulate),
+        Raises(TypeError, "sk.simulate: `sim_or_task`: expected an sk.Simulator or a task"),
+    ),
+    (
+        "num-zero",
+        dict(num_simulations=0),
+        Raises(ValueError, "sk.simulate: `num_simulations` must be a positive integer, got 0"),
+    ),
+    (
+        "num-bool",
+        dict(num_simulations=True),
+        Raises(ValueError, "`num_simulations` must be a positive integer, got True"),
+    ),
+    (
+        "num-float",
+        dict(num_simulations=4.0),
+        Raises(ValueError, "`num_simulations` must be a positive integer, got 4.0"),
+    ),
+    (
+        "num-numpy-int",
+        dict(num_simulations=np.int64(4)),
+        Gives(lambda r, _: _check(r.x.shape == (4, 2)), "NumPy integers are integers"),
+    ),
+    (
+        "batch_size-zero",
+        dict(batch_size=0),
+        Raises(ValueError, "`batch_size` must be a positive integer, got 0"),
+    ),
+    (
+        "theta-wrong-shape",
+        dict(theta=np.zeros((4, 3))),
+        Raises(ValueError, "sk.simulate: `theta` must have shape (4, 2), got (4, 3)"),
+    ),
+    (
+        "theta-nan-row",
+        dict(theta=_with(np.zeros((4, 2)), (2, 0), np.nan)),
+        Gives(_dropped_one, "the row is dropped, with one RuntimeWarning"),
+    ),
+    (
+        "returns-None",
+        dict(sim_or_task=_sim(lambda k, th: None)),
+        Raises(TypeError, "returned None; it must return one array of a fixed shape"),
+    ),
+    (
+        "returns-list",
+        dict(sim_or_task=_sim(lambda k, th: [th[0], th[1]])),
+        Raises(TypeError, "returned a list; it must return one array of a fixed shape"),
+    ),
+    (
+        "returns-scalar",
+        dict(sim_or_task=_sim(lambda k, th: th[0])),
+        Raises(ValueError, "returned a scalar; it must return one array"),
+    ),
+    (
+        "returns-complex",
+        dict(sim_or_task=_sim(lambda k, th: jnp.zeros(2, jnp.complex64))),
+        Raises(TypeError, "returned an array of dtype complex64"),
+    ),
+    (
+        "shape-depends-on-theta",
+        dict(sim_or_task=_sim(lambda k, th: jnp.zeros(int(th[0] > 0) + 1))),
+        Raises(
+            ValueError,
+            "its output shape or its Python control flow depends on the value of θ",
+        ),
+    ),
+    (
+        "branch-on-theta",
+        dict(sim_or_task=_sim(lambda k, th: th if th[0] > 0 else -th)),
+        Raises(
+            ValueError,
+            "must return one array of a fixed shape (one observation x, e.g. shape (dim_x,))",
+        ),
+    ),
+    (
+        "wrong-signature",
+        dict(sim_or_task=_sim(lambda th: th)),
+        Raises(TypeError, "as simulate(key, theta), with theta of shape (2,), failed"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(SIMULATE_ROWS))
+def test_simulate_refuses_bad_input(changes, expect):
+    args = dict(key=jax.random.key(0), sim_or_task=SIM, num_simulations=4) | changes
+    call = (
+        _simulate_warns if "theta" in changes and np.isnan(changes["theta"]).any() else sk.simulate
+    )
+    _run(lambda: call(**args), expect)
+
+
+def test_simulate_names_the_simulator():
+    def my_broken_simulator(key, theta):
+        return None
+
+    with pytest.raises(
+        TypeError, match=r"the simulator `[\w.<>]*my_broken_simulator` returned None"
+    ):
+        sk.simulate(jax.random.key(0), _sim(my_broken_simulator), 4)
+
+
+SIMULATOR_ROWS = [
+    (
+        "prior-string",
+        lambda: sk.Simulator("uniform", _simulate),
+        Raises(TypeError, "Simulator: `prior` must be a numpyro Distribution"),
+    ),
+    (
+        "prior-scalar",
+        lambda: sk.Simulator(dist.Normal(0.0, 1.0), _simulate),
+        Raises(ValueError, "Simulator: the prior must have event shape (dim_theta,)"),
+    ),
+    (
+        "prior-batch",
+        lambda: sk.Simulator(dist.Normal(jnp.zeros((3, 2)), 1.0).to_event(1), _simulate),
+        Raises(ValueError, "Simulator: the prior must have batch shape ()"),
+    ),
+    (
+        "simulate-not-callable",
+        lambda: sk.Simulator(PRIOR, "simulate"),
+        Raises(TypeError, "Simulator: `simulate` must be a callable"),
+    ),
+    (
+        "theta_names-length",
+        lambda: sk.Simulator(PRIOR, _simulate, theta_names=("a",)),
+        Raises(ValueError, "Simulator: 1 theta_names given for dim_theta = 2"),
+    ),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(SIMULATOR_ROWS))
+def test_simulator_refuses_bad_input(call, expect):
+    _run(call, expect)
+
+
+# --- from_numpyro ------------------------------------------------------------------------------
+
+
+def _good_model(x=None):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    numpyro.sample("x", dist.Normal(mu, 1.0).expand([3]).to_event(1), obs=x)
+
+
+def _dependent_support(x=None):
+    a = numpyro.sample("a", dist.Uniform(1.0, 2.0))
+    b = numpyro.sample("b", dist.Uniform(0.0, a))
+    numpyro.sample("x", dist.Normal(b, 0.1), obs=x)
+
+
+def _discrete_latent(x=None):
+    k = numpyro.sample("k", dist.Bernoulli(0.5))
+    numpyro.sample("x", dist.Normal(k, 1.0), obs=x)
+
+
+def _prior_keeps_its_draws(sim, _):
+    """The fix of a dependent support must not freeze it: every prior draw is inside."""
+    theta = sim.prior.sample(jax.random.key(0), (100,))
+    assert bool(jnp.all(sim.prior.support(theta)))
+
+
+NUMPYRO_ROWS = [
+    (
+        "model-not-callable",
+        lambda: sk.from_numpyro(3, "x"),
+        Raises(TypeError, "sk.from_numpyro: `model` must be a numpyro model (a callable"),
+    ),
+    (
+        "observed-not-str",
+        lambda: sk.from_numpyro(_good_model, 1),
+        Raises(TypeError, "`observed` must be the name (a str)"),
+    ),
+    (
+        "observed-missing",
+        lambda: sk.from_numpyro(_good_model, "y"),
+        Raises(
+            ValueError,
+            "sk.from_numpyro: the model has no sample site 'y'; its sample sites are ['mu', 'x']",
+        ),
+    ),
+    (
+        "observed-given-data",
+        lambda: sk.from_numpyro(_good_model, "x", model_kwargs={"x": jnp.zeros(3)}),
+        Raises(ValueError, "the model was given data for site 'x'"),
+    ),
+    (
+        "key-int",
+        lambda: sk.from_numpyro(_good_model, "x", key=0),
+        Raises(TypeError, "sk.from_numpyro: `key` must be one JAX PRNG key"),
+    ),
+    (
+        "discrete-latent",
+        lambda: sk.from_numpyro(_discrete_latent, "x"),
+        Raises(ValueError, "site 'k' is discrete (BernoulliProbs"),
+    ),
+    (
+        "support-depends-on-latent",
+        lambda: sk.from_numpyro(_dependent_support, "x"),
+        Raises(ValueError, "the support of site 'b'"),
+    ),
+    (
+        "support-depends-names-parent",
+        lambda: sk.from_numpyro(_dependent_support, "x"),
+        Raises(ValueError, "depends on the latent site(s) ['a']"),
+    ),
+    (
+        "fixed-supports-accepted",
+        lambda: sk.from_numpyro(_good_model, "x"),
+        Gives(_prior_keeps_its_draws, "the prior's draws lie in its support"),
+    ),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(NUMPYRO_ROWS))
+def test_from_numpyro_refuses_bad_models(call, expect):
+    _run(call, expect)
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+TASK = sk.tasks.get("two_moons")
+
+
+def _write_into(getter):
+    def call():
+        a = getter()
+        a[0] = 99.0
+
+    return call
+
+
+TASK_ROWS = [
+    (
+        "reference-samples-read-only",
+        _write_into(lambda: TASK.reference_samples(1)),
+        Raises(ValueError, "assignment destination is read-only"),
+    ),
+    (
+        "observation-read-only",
+        _write_into(lambda: TASK.observation(1)),
+        Raises(ValueError, "assignment destination is read-only"),
+    ),
+    (
+        "true-parameters-read-only",
+        _write_into(lambda: TASK.true_parameters(1)),
+        Raises(ValueError, "assignment destination is read-only"),
+    ),
+    (
+        "observation-zero",
+        lambda: TASK.observation(0),
+        Raises(ValueError, "observation index must be an integer in 1..10, got 0"),
+    ),
+    (
+        "observation-eleven",
+        lambda: TASK.reference_samples(11),
+        Raises(ValueError, "observation index must be an integer in 1..10, got 11"),
+    ),
+    (
+        "observation-bool",
+        lambda: TASK.observation(True),
+        Raises(ValueError, "observation index must be an integer in 1..10, got True"),
+    ),
+    (
+        "observation-float",
+        lambda: TASK.observation(1.0),
+        Raises(ValueError, "observation index must be an integer in 1..10, got 1.0"),
+    ),
+    ("unknown-task", lambda: sk.tasks.get("nope"), Raises(ValueError, "nope")),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(TASK_ROWS))
+def test_tasks_refuse_bad_input(call, expect):
+    _run(call, expect)
+
+
+def test_task_arrays_are_unchanged_by_a_failed_write():
+    before = TASK.reference_samples(1).copy()
+    with pytest.raises(ValueError, match="read-only"):
+        TASK.reference_samples(1)[:] = 0.0
+    np.testing.assert_array_equal(TASK.reference_samples(1), before)
+    mine = TASK.observation(1).copy()  # a copy is the caller's to change
+    mine[0] = 99.0
+    assert TASK.observation(1)[0] != 99.0
+
+
+# --- diagnostics -------------------------------------------------------------------------------
+
+RNG = np.random.default_rng(0)
+A, B = RNG.normal(size=(40, 2)), RNG.normal(size=(40, 2))
+
+C2ST_ROWS = [
+    (
+        "samples-3-rows",
+        dict(samples=A[:3]),
+        Raises(
+            ValueError,
+            "c2st: `samples` has 3 rows; 5-fold cross-validation needs at least 5 samples per set",
+        ),
+    ),
+    ("reference-empty", dict(reference=B[:0]), Raises(ValueError, "c2st: `reference` has 0 rows")),
+    (
+        "samples-1d",
+        dict(samples=A[:, 0]),
+        Raises(ValueError, "c2st: `samples` must have shape (n, d), got shape (40,)"),
+    ),
+    (
+        "columns-differ",
+        dict(reference=np.c_[B, B]),
+        Raises(ValueError, "`samples` and `reference` must have the same number of columns d"),
+    ),
+    (
+        "samples-nan",
+        dict(samples=_with(A, (0, 0), np.nan)),
+        Raises(ValueError, "c2st: `samples` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "reference-inf",
+        dict(reference=_with(B, (1, 1), np.inf)),
+        Raises(ValueError, "c2st: `reference` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "samples-strings",
+        dict(samples=np.array([["a", "b"]] * 10)),
+        Raises(TypeError, "c2st: `samples` must be a numeric array"),
+    ),
+    (
+        "num_folds-one",
+        dict(num_folds=1),
+        Raises(ValueError, "c2st: `num_folds` must be at least 2, got 1"),
+    ),
+    (
+        "num_folds-bool",
+        dict(num_folds=True),
+        Raises(ValueError, "c2st: `num_folds` must be a positive integer, got True"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(C2ST_ROWS))
+def test_c2st_refuses_bad_input(changes, expect):
+    args = dict(samples=A, reference=B) | changes
+    _run(lambda: sk.diagnostics.c2st(**args), expect)
+
+
+KEY_ROWS = [
+    (
+        "tarp-int-key",
+        lambda: sk.diagnostics.tarp(0, np.zeros((10, 5, 2)), np.zeros((5, 2))),
+        Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0), got int 0"),
+    ),
+    (
+        "calibrate-int-key",
+        lambda: sk.diagnostics.calibrate(0, None, SIM, 10),
+        Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0), got int 0"),
+    ),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(KEY_ROWS))
+def test_one_key_policy_in_the_diagnostics(call, expect):
+    _run(call, expect)
