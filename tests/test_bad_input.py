@@ -29,13 +29,16 @@ import pytest
 
 import sbi_kit as sk
 
+_TINY = sk.Training(max_epochs=2, batch_size=64)
+_TINY_MCMC = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=5)
 METHODS = [
-    sk.NPE(
-        flow=sk.estimators.MAF(layers=1, width=8, depth=1),
-        training=sk.Training(max_epochs=2, batch_size=64),
-    ),
+    sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=_TINY),
+    sk.NLE(flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=_TINY, mcmc=_TINY_MCMC),
+    sk.NRE(width=8, depth=1, training=_TINY, mcmc=_TINY_MCMC),
 ]
 """One configured, tiny instance per inference method."""
+DENSITY_METHODS = [m for m in METHODS if not isinstance(m, sk.inference.AbstractPotentialMethod)]
+POTENTIAL_METHODS = [m for m in METHODS if isinstance(m, sk.inference.AbstractPotentialMethod)]
 
 PRIOR = dist.Uniform(-jnp.ones(2), jnp.ones(2)).to_event(1)
 NUM = 200  # simulations of the shared problem
@@ -126,9 +129,34 @@ def method(request):
     return request.param
 
 
+_TRAINED: dict = {}
+
+
+def _trained(method, problem):
+    """One tiny posterior per method for the whole session."""
+    if method not in _TRAINED:
+        _TRAINED[method] = method.fit(
+            jax.random.key(1), problem.theta, problem.x, prior=PRIOR, progress=False
+        )
+    return _TRAINED[method]
+
+
 @pytest.fixture(scope="session")
 def posterior(method, problem):
-    return method.fit(jax.random.key(1), problem.theta, problem.x, prior=PRIOR, progress=False)
+    """Every method's posterior (for log_prob rows)."""
+    return _trained(method, problem)
+
+
+@pytest.fixture(scope="session", params=DENSITY_METHODS, ids=_method_id)
+def density_posterior(request, problem):
+    """Posteriors with a density: sample draws directly (jittable)."""
+    return _trained(request.param, problem)
+
+
+@pytest.fixture(scope="session", params=POTENTIAL_METHODS, ids=_method_id)
+def potential_posterior(request, problem):
+    """Posteriors sampled by MCMC: x_o may be an i.i.d. stack."""
+    return _trained(request.param, problem)
 
 
 # --- fit: keys, shapes, sizes, dtypes, non-finite values, priors, unscalable columns ------------
@@ -483,13 +511,55 @@ SAMPLE_ROWS = [
 
 
 @pytest.mark.parametrize("changes, expect", _table(SAMPLE_ROWS))
-def test_sample_refuses_bad_input(posterior, changes, expect):
+def test_sample_refuses_bad_input(density_posterior, changes, expect):
     args = dict(key=jax.random.key(2), x_o=X_O, num_samples=5) | changes
-    _run(lambda: posterior.sample(**args), expect, posterior)
+    _run(lambda: density_posterior.sample(**args), expect, density_posterior)
 
 
-def test_sample_under_jit_refuses_non_finite_x_o(posterior):
+POTENTIAL_SAMPLE_ROWS = [
+    # MCMC posteriors: every row fails before the chains run
+    ("key-int", dict(key=0), Raises(TypeError, "`key` must be one JAX PRNG key")),
+    ("num_samples-zero", dict(num_samples=0), Raises(ValueError, "`num_samples` must be a")),
+    (
+        "x_o-nan",
+        dict(x_o=_with(X_O, 0, np.nan)),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "x_o-stack-wrong-width",
+        dict(x_o=np.zeros((4, 3), np.float32)),
+        Raises(ValueError, "`x_o` must have shape (2,) or (n_obs, 2), got shape (4, 3)"),
+    ),
+    (
+        "x_o-3d",
+        dict(x_o=np.zeros((4, 2, 1), np.float32)),
+        Raises(ValueError, "`x_o` must have shape (2,) or (n_obs, 2)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(POTENTIAL_SAMPLE_ROWS))
+def test_mcmc_sample_refuses_bad_input(potential_posterior, changes, expect):
+    args = dict(key=jax.random.key(2), x_o=X_O, num_samples=5) | changes
+    _run(lambda: potential_posterior.sample(**args), expect, potential_posterior)
+
+
+def test_iid_stack_is_a_documented_input_of_mcmc_posteriors(potential_posterior):
+    """A stack of i.i.d. observations sums their potentials, the prior counted once."""
+    theta = np.zeros((3, 2), np.float32)
+    stack = np.stack([X_O, 0.5 * X_O]).astype(np.float32)
+    both = potential_posterior.log_prob(theta, stack)
+    one, other = (
+        potential_posterior.log_prob(theta, X_O),
+        potential_posterior.log_prob(theta, stack[1]),
+    )
+    prior = PRIOR.log_prob(jnp.asarray(theta))
+    np.testing.assert_allclose(both, one + other - prior, rtol=1e-5, atol=1e-4)
+
+
+def test_sample_under_jit_refuses_non_finite_x_o(density_posterior):
     """Inside ``filter_jit`` the values are unknown at trace time: an ``eqx.error_if`` raises."""
+    posterior = density_posterior
     sample = eqx.filter_jit(lambda x_o: posterior.sample(jax.random.key(2), x_o, 5))
     assert sample(jnp.asarray(X_O)).shape == (5, 2)
     with pytest.raises(eqx.EquinoxRuntimeError, match=re.escape("`x_o` contains NaN or inf")):
