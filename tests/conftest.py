@@ -1,5 +1,7 @@
 """Shared fixtures: small problems with analytic answers."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
@@ -9,6 +11,14 @@ import sbi_kit as sk
 
 PRIOR_SD = 1.0
 NOISE_SD = 0.5
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Closes the figures a test left open: matplotlib warns (an error here) past 20 of them."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 def gaussian_posterior(x_o):
