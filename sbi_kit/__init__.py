@@ -1,8 +1,9 @@
 """sbi_kit: simulation-based inference in JAX.
 
-Neural posterior estimation (NPE) on one method interface that further methods plug into,
-benchmark tasks with reference posteriors, and calibration diagnostics (C2ST, TARP, SBC,
-expected coverage, MMD), for simulators written as numpyro models or plain JAX functions.
+Neural posterior, likelihood and ratio estimation (NPE, NLE, NRE) on one method interface,
+MCMC for learned likelihoods and reference posteriors (``sk.mcmc``), ODE/SDE simulators with
+diffrax, benchmark tasks with reference posteriors, and calibration diagnostics (C2ST, TARP,
+SBC, expected coverage, MMD), for simulators written as numpyro models or plain JAX functions.
 """
 
 __version__ = "0.1.0"
