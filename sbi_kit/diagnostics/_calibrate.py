@@ -550,7 +550,8 @@ def calibrate(
         >>> import jax, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
         >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
-        >>> npe = sk.NPE(training=sk.Training(max_epochs=2))
+        >>> npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),
+        ...              training=sk.Training(max_epochs=2))
         >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> report = sk.diagnostics.calibrate(jax.random.key(2), posterior, task, 100,
         ...                                   num_posterior_samples=50)

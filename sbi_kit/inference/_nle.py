@@ -98,8 +98,8 @@ class NLE(AbstractPotentialMethod):
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
         >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
-        >>> nle = sk.NLE(training=sk.Training(max_epochs=2),
-        ...              mcmc=sk.mcmc.MCMCConfig(num_chains=4, num_warmup=50))
+        >>> nle = sk.NLE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),
+        ...              training=sk.Training(max_epochs=2))
         >>> posterior = nle.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> posterior.likelihood(jnp.zeros(10)).log_prob(task.observation(1)).shape
         ()
