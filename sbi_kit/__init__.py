@@ -24,6 +24,7 @@ from .inference import AbstractPosterior as AbstractPosterior
 from .inference import NLEPosterior as NLEPosterior
 from .inference import NPEPosterior as NPEPosterior
 from .inference import NREPosterior as NREPosterior
+from .inference import sequential as sequential
 from .io import load as load
 from .io import save as save
 from .simulators import Simulations as Simulations
@@ -59,6 +60,7 @@ __all__ = [
     "nn",
     "plotting",
     "save",
+    "sequential",
     "simulate",
     "tasks",
     "training",

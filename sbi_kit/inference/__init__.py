@@ -3,7 +3,7 @@
 The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
 ``posterior``; one shared ``fit``), and the two kinds of posterior,
 :class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
-:class:`NPE`, :class:`NLE`, :class:`NRE`.
+:class:`NPE`, :class:`NLE`, :class:`NRE`; :func:`sequential` runs them in rounds (TSNPE, SNLE, SNRE).
 """
 
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
@@ -26,6 +26,9 @@ from ._ratio_losses import NRE_B as NRE_B
 from ._ratio_losses import NRE_C as NRE_C
 from ._ratio_losses import AbstractRatioLoss as AbstractRatioLoss
 from ._ratio_losses import BalancedNRE as BalancedNRE
+from ._sequential import SequentialResult as SequentialResult
+from ._sequential import sequential as sequential
+from ._sequential import truncated_prior_sample as truncated_prior_sample
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
@@ -53,5 +56,8 @@ __all__ = [
     "NRE_B",
     "NRE_C",
     "RatioNet",
+    "SequentialResult",
+    "sequential",
+    "truncated_prior_sample",
     "Rejection",
 ]

@@ -1,0 +1,76 @@
+"""Sequential rounds: TSNPE and SNLE on a conjugate Gaussian, the values they return."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import sbi_kit as sk
+
+NOISE = 0.1
+PRIOR = dist.Normal(jnp.zeros(1), 1.0).to_event(1)
+SIM = sk.Simulator(
+    PRIOR,
+    lambda key, th: th + NOISE * jax.random.normal(key, (1,)),
+    lambda th, x: dist.Normal(th, NOISE).log_prob(x).sum(),
+)
+X_O = jnp.array([0.7])
+PRECISION = 1.0 + 1.0 / NOISE**2
+MEAN, SD = float(X_O[0]) / NOISE**2 / PRECISION, PRECISION**-0.5
+
+
+def test_truncated_npe_simulates_the_second_round_inside_the_posterior_region():
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=16, depth=1),
+        training=sk.Training(max_epochs=60, patience=10, learning_rate=3e-3),
+    )
+    result = sk.sequential(
+        jax.random.key(0), npe, SIM, X_O, rounds=2, simulations_per_round=1000, progress=False
+    )
+    assert result.theta.shape == (2000, 1) and result.x.shape == (2000, 1)
+    assert len(result.posteriors) == 2 and all(h is not None for h in result.histories)
+    second = np.asarray(result.theta[result.round_index == 1, 0])
+    # The round-2 proposal is the prior restricted to round 1's HPD region: far narrower than
+    # the prior (sd 1) and covering the true posterior (sd 0.1) with room on both sides.
+    assert second.std() < 0.4
+    assert second.min() < MEAN - 2 * SD and second.max() > MEAN + 2 * SD
+    samples = np.asarray(result.posterior.sample(jax.random.key(1), X_O, 10_000))
+    assert abs(float(samples.mean()) - MEAN) < 0.3 * SD
+    np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
+
+
+def test_sequential_nle_proposes_from_the_mcmc_posterior():
+    nle = sk.NLE(
+        flow=sk.estimators.MAF(layers=1, width=16, depth=1),
+        training=sk.Training(max_epochs=60, patience=10, learning_rate=3e-3, batch_size=50),
+        mcmc=sk.mcmc.MCMCConfig(num_chains=4, num_warmup=100),
+    )
+    result = sk.sequential(
+        jax.random.key(2), nle, SIM, X_O, rounds=2, simulations_per_round=500, progress=False
+    )
+    second = np.asarray(result.theta[result.round_index == 1, 0])
+    # round 2 simulates at round 1's MCMC posterior draws: about the posterior's location and
+    # width (round 1 saw 500 simulations, so within 1 sd and 2x the width)
+    assert abs(second.mean() - MEAN) < SD and second.std() < 2 * SD
+    assert isinstance(result.posterior, sk.NLEPosterior)
+    samples = np.asarray(result.posterior.sample(jax.random.key(3), X_O, 2000))
+    assert abs(float(samples.mean()) - MEAN) < 0.3 * SD
+    np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
+
+
+def test_sequential_rejects_bad_input():
+    with pytest.raises(TypeError, match="`method` must be an inference method"):
+        sk.sequential(jax.random.key(0), "npe", SIM, X_O, rounds=2, simulations_per_round=10)
+    with pytest.raises(ValueError, match="`rounds` must be a positive integer"):
+        sk.sequential(jax.random.key(0), sk.NPE(), SIM, X_O, rounds=0, simulations_per_round=10)
+    with pytest.raises(ValueError, match="`truncation` must lie in"):
+        sk.sequential(
+            jax.random.key(0),
+            sk.NPE(),
+            SIM,
+            X_O,
+            rounds=1,
+            simulations_per_round=10,
+            truncation=1.5,
+        )
