@@ -3,7 +3,8 @@
 The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
 ``posterior``; one shared ``fit``), and the two kinds of posterior,
 :class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
-:class:`NPE`, :class:`NLE`, :class:`NRE`; :func:`sequential` runs them in rounds (TSNPE, SNLE, SNRE).
+:class:`NPE`, :class:`NLE`, :class:`NRE`; :func:`sequential` runs them in rounds (TSNPE,
+SNLE, SNRE).
 """
 
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
