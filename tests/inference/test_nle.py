@@ -97,3 +97,13 @@ def test_nle_input_checks(nle_posterior):
         sk.NLE(mcmc="nuts")
     with pytest.raises(TypeError, match="`flow` must be a flow spec"):
         sk.NLE(flow="nsf")
+
+
+def test_posterior_of_ten_iid_observations(nle_posterior):
+    """Ten i.i.d. observations (posterior sd 0.16): mean within 0.3 sd, sd within 20 %
+    (measured over three keys: mean errors 0.02-0.09 sd, sd ratios 1.02-1.08)."""
+    x_o = jnp.array([0.9, 0.4, 1.3, 0.2, 0.8, 1.1, 0.5, 0.6, 1.0, 0.7])[:, None]
+    samples = nle_posterior.sample(jax.random.key(6), x_o, 2000)
+    mean, sd = _conjugate(np.asarray(x_o)[:, 0])
+    assert abs(float(samples.mean()) - mean) < 0.3 * sd
+    np.testing.assert_allclose(float(samples.std()), sd, rtol=0.2)
