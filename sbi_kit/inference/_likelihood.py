@@ -44,13 +44,9 @@ class LearnedLikelihood(dist.Distribution):
     def support(self):
         return constraints.independent(constraints.real, len(self.event_shape))
 
-    def _theta_std(self, theta: Array) -> Array:
-        post = self.posterior
-        return post.theta_standardizer(post._transform().inv(theta))
-
     def _log_prob_one(self, theta: Array, x: Array) -> Array:
         post = self.posterior
-        z_std = self._theta_std(theta)
+        z_std = self.posterior._theta_std(theta)
         x_std = post.x_standardizer(x)
         lp = eqx.filter_vmap(lambda net: net.log_prob(x_std, z_std))(post.net)
         return jax.nn.logsumexp(lp) - math.log(lp.shape[0]) - post.x_standardizer.log_scale()
@@ -80,7 +76,7 @@ class LearnedLikelihood(dist.Distribution):
             net = jax.tree_util.tree_map(
                 lambda leaf: leaf[member] if eqx.is_array(leaf) else leaf, post.net
             )
-            x_std = net.sample(key, self._theta_std(th), 1)[0]
+            x_std = net.sample(key, self.posterior._theta_std(th), 1)[0]
             return post.x_standardizer.inverse(x_std)
 
         draws = jax.vmap(one)(jax.random.split(key_draw, n), theta, members)

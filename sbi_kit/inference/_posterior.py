@@ -96,6 +96,10 @@ class AbstractPosterior(eqx.Module):
         """The map from the space the networks learn in onto θ (see ``method.support``)."""
         return self.method.support.transform(self.prior)
 
+    def _theta_std(self, theta: Array) -> Array:
+        """One θ as the networks see it: unconstrained (``method.support``), then z-scored."""
+        return self.theta_standardizer(self._transform().inv(theta))
+
     @abc.abstractmethod
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws ``num_samples`` parameter vectors given ``x_o``; shape ``(num_samples, d)``."""
@@ -266,7 +270,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
         """The potential of one network at one standardised (θ, x) pair (a scalar)."""
 
     def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
-        z_std = self.theta_standardizer(self._transform().inv(theta))
+        z_std = self._theta_std(theta)
         x_std = jax.vmap(self.x_standardizer)(x_o)
 
         def member(net):

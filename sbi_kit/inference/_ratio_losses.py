@@ -44,6 +44,13 @@ def _logits(logit: Callable, theta: Array, x: Array, idx: Array) -> Array:
     return jax.vmap(lambda row, xi: per_row(theta[row], xi))(idx, x)
 
 
+def _joint_and_shuffled(logit: Callable, theta: Array, x: Array, key: Key) -> tuple[Array, Array]:
+    """Logits ``(batch,)`` of the joint pairs and of one contrasting θ per x."""
+    joint = jax.vmap(logit)(theta, x)
+    marginal = _logits(logit, theta, x, contrast_indices(key, theta.shape[0], 1))[:, 0]
+    return joint, marginal
+
+
 class NRE_A(AbstractRatioLoss):
     """Binary classification of joint against shuffled pairs (Hermans, Begy & Louppe 2020).
 
@@ -55,8 +62,7 @@ class NRE_A(AbstractRatioLoss):
         return 1
 
     def __call__(self, logit, theta, x, key):
-        joint = jax.vmap(logit)(theta, x)
-        marginal = _logits(logit, theta, x, contrast_indices(key, theta.shape[0], 1))[:, 0]
+        joint, marginal = _joint_and_shuffled(logit, theta, x, key)
         return -jax.nn.log_sigmoid(joint) - jax.nn.log_sigmoid(-marginal)
 
 
@@ -159,8 +165,7 @@ class BalancedNRE(AbstractRatioLoss):
         return 1
 
     def __call__(self, logit, theta, x, key):
-        joint = jax.vmap(logit)(theta, x)
-        marginal = _logits(logit, theta, x, contrast_indices(key, theta.shape[0], 1))[:, 0]
+        joint, marginal = _joint_and_shuffled(logit, theta, x, key)
         bce = -jax.nn.log_sigmoid(joint) - jax.nn.log_sigmoid(-marginal)
         balance = jnp.mean(jax.nn.sigmoid(joint)) + jnp.mean(jax.nn.sigmoid(marginal)) - 1.0
         return bce + self.regularization * balance**2

@@ -216,6 +216,13 @@ def _observed(observation: Callable, solution: Array, theta: Array, name: str):
     return d
 
 
+def _failed_and_safe(y: Array) -> tuple[Array, Array]:
+    """Whether a solution failed (any non-finite value), and a stand-in of ones if it did, so
+    that the observation model stays well-defined; its output is then replaced or masked."""
+    failed = ~jnp.all(jnp.isfinite(y))
+    return failed, jnp.where(failed, jnp.ones_like(y), y)
+
+
 def _nan_if(bad: Array, x: Array) -> Array:
     return jnp.where(bad, jnp.nan, jnp.asarray(x, dtype=float))
 
@@ -257,16 +264,12 @@ def ode_simulator(
         raise TypeError(f"ode_simulator: `ode` must be an sk.simulators.ODE, got {ode!r}.")
 
     def simulate(key: Key, theta: Array) -> Array:
-        y = ode.solve(theta)
-        failed = ~jnp.all(jnp.isfinite(y))
-        safe = jnp.where(failed, jnp.ones_like(y), y)  # keep the observation model well-defined
+        failed, safe = _failed_and_safe(ode.solve(theta))
         x = _observed(observation, safe, theta, "ode_simulator").sample(key)
         return _nan_if(failed, x)
 
     def log_likelihood(theta: Array, x: Array) -> Array:
-        y = ode.solve(theta)
-        failed = ~jnp.all(jnp.isfinite(y))
-        safe = jnp.where(failed, jnp.ones_like(y), y)
+        failed, safe = _failed_and_safe(ode.solve(theta))
         lp = jnp.sum(_observed(observation, safe, theta, "ode_simulator").log_prob(x))
         return jnp.where(failed, -jnp.inf, lp)
 
@@ -299,10 +302,9 @@ def sde_simulator(
     def simulate(key: Key, theta: Array) -> Array:
         key_path, key_obs = jax.random.split(key)
         path = sde.solve(key_path, theta)
-        failed = ~jnp.all(jnp.isfinite(path))
         if observation is None:
             return jnp.ravel(path)
-        safe = jnp.where(failed, jnp.ones_like(path), path)
+        failed, safe = _failed_and_safe(path)
         x = _observed(observation, safe, theta, "sde_simulator").sample(key_obs)
         return _nan_if(failed, x)
 
