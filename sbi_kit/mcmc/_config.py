@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import equinox as eqx
 
-from ._samplers import NUTS, AbstractSampler
+from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
 
 class MCMCConfig(eqx.Module):
@@ -18,7 +18,7 @@ class MCMCConfig(eqx.Module):
         max_r_hat: a split-R̂ above this gives a ``RuntimeWarning`` (the samples are returned).
     """
 
-    sampler: AbstractSampler = NUTS()
+    sampler: AbstractSampler = DEFAULT_SAMPLER
     num_chains: int = 20
     num_warmup: int = 500
     thinning: int = 1

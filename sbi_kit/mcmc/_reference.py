@@ -12,9 +12,7 @@ from .._types import Key
 from ..simulators import Simulator, as_simulator, from_numpyro
 from ._result import MCMCResult
 from ._sample import sample
-from ._samplers import NUTS, AbstractSampler
-
-_NUTS = NUTS()
+from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
 
 def _simulator(problem, observed: str | None, fn: str) -> Simulator:
@@ -47,7 +45,7 @@ def reference_posterior(
     num_samples: int = 10_000,
     *,
     observed: str | None = None,
-    sampler: AbstractSampler = _NUTS,
+    sampler: AbstractSampler = DEFAULT_SAMPLER,
     num_chains: int = 20,
     num_warmup: int = 1000,
     thinning: int = 5,

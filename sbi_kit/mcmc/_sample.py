@@ -19,9 +19,7 @@ from .._checks import check_key, check_positive_int, check_prior
 from .._types import Key
 from ..simulators import unconstraining_transform
 from ._result import MCMCResult
-from ._samplers import NUTS, AbstractSampler
-
-_NUTS = NUTS()
+from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
 
 def _initial_points(
@@ -40,7 +38,7 @@ def sample(
     prior: dist.Distribution,
     num_samples: int,
     *,
-    sampler: AbstractSampler = _NUTS,
+    sampler: AbstractSampler = DEFAULT_SAMPLER,
     num_chains: int = 20,
     num_warmup: int = 1000,
     thinning: int = 1,

@@ -62,6 +62,10 @@ class NUTS(AbstractSampler):
         return ("diverging",)
 
 
+DEFAULT_SAMPLER = NUTS()
+"""The sampler used when none is given (one instance, shared as a default argument)."""
+
+
 class EnsembleSlice(AbstractSampler):
     """Ensemble slice sampling (Karamanis & Beutler 2021), numpyro's ``ESS``.
 

@@ -295,6 +295,16 @@ def sde_simulator(
     Returns:
         a Simulator whose ``simulate`` gives NaN for a failed solve. An SDE has no likelihood
         in closed form in general, so ``log_likelihood`` is ``None``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, numpyro.distributions as dist, sbi_kit as sk
+        >>> ou = sk.simulators.SDE(lambda t, y, th: -th[0] * y,
+        ...                        lambda t, y, th: 0.5 * jnp.ones((1, 1)),
+        ...                        y0=jnp.ones(1), ts=jnp.array([0.5, 1.0]), t0=0.0)
+        >>> prior = dist.LogNormal(jnp.zeros(1), 0.3).to_event(1)
+        >>> sim = sk.simulators.sde_simulator(prior, ou)    # x: the path, flattened
+        >>> sk.simulate(jax.random.key(0), sim, 8).x.shape
+        (8, 2)
     """
     if not isinstance(sde, SDE):
         raise TypeError(f"sde_simulator: `sde` must be an sk.simulators.SDE, got {sde!r}.")
