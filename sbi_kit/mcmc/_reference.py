@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import equinox as eqx
 import jax.numpy as jnp
+import numpyro.distributions as dist
 from jaxtyping import Array
 
 from .._checks import check_finite, check_key
@@ -36,6 +38,14 @@ def _simulator(problem, observed: str | None, fn: str) -> Simulator:
             "reference posteriors need one."
         )
     return sim
+
+
+def _log_posterior(
+    prior: dist.Distribution, log_likelihood: Callable, x_o: Array, theta: Array
+) -> Array:
+    """``log p(θ) + log p(x_o | θ)``; bound with ``eqx.Partial`` so that compiled code is
+    shared between observations."""
+    return prior.log_prob(theta) + log_likelihood(theta, x_o)
 
 
 def reference_posterior(
@@ -74,7 +84,7 @@ def reference_posterior(
         thinning: keep one draw in ``thinning`` (less correlated references).
         max_r_hat: the largest split-R̂ accepted.
         check: raise when R̂ exceeds ``max_r_hat`` (otherwise warn).
-        progress: show numpyro's progress bar.
+        progress: show a progress bar over the MCMC iterations.
 
     Returns:
         an :class:`MCMCResult` (``samples``, ``r_hat``, ``ess``, ``num_divergent``).
@@ -98,12 +108,9 @@ def reference_posterior(
     log_likelihood: Callable = sim.log_likelihood  # type: ignore[assignment]
     prior = sim.prior
 
-    def log_density(theta):
-        return prior.log_prob(theta) + log_likelihood(theta, x_o)
-
     return sample(
         key,
-        log_density,
+        eqx.Partial(_log_posterior, prior, log_likelihood, x_o),
         prior,
         num_samples,
         sampler=sampler,

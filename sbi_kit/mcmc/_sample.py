@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import tqdm
 from jaxtyping import Array
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
-from numpyro.infer import MCMC
 
 from .._checks import check_key, check_positive_int, check_prior
 from .._types import Key
@@ -26,10 +28,103 @@ def _initial_points(
     key: Key, log_density: Callable, prior: dist.Distribution, num_chains: int, candidates: int
 ) -> Array:
     """The ``num_chains`` prior draws (of ``candidates``) with the highest log density."""
-    draws = prior.sample(key, (max(candidates, num_chains),))
+    draws = prior.sample(key, (candidates,))
     lp = jax.vmap(log_density)(draws)
     order = jnp.argsort(-jnp.nan_to_num(lp, nan=-jnp.inf, posinf=-jnp.inf))
     return draws[order[:num_chains]]
+
+
+class _UnconstrainedPotential(eqx.Module):
+    """``-log_density`` in the prior's unconstrained space, with the Jacobian of the map."""
+
+    log_density: Callable
+    prior: dist.Distribution
+
+    def __call__(self, z: Array) -> Array:
+        transform = unconstraining_transform(self.prior)
+        theta = transform(z)
+        lp = self.log_density(theta) + jnp.sum(transform.log_abs_det_jacobian(z, theta))
+        return -jnp.where(jnp.isnan(lp), -jnp.inf, lp)
+
+
+@eqx.filter_jit
+def _run_chains(
+    sampler: AbstractSampler,
+    log_density: Callable,
+    prior: dist.Distribution,
+    keys: tuple[Key, Key],
+    init: Array | None,
+    *,
+    num_chains: int,
+    num_warmup: int,
+    num_draws: int,
+    thinning: int,
+    num_init_candidates: int,
+    progress: bool,
+) -> tuple[Array, Array]:
+    """Warm-up and sampling of all chains in ONE compiled program.
+
+    Compiled once per sampler, density (its code; arrays are traced), prior structure and
+    sizes: a posterior sampled again for another observation of the same shape reuses it.
+
+    Returns:
+        the kept draws ``(num_chains, num_draws, d)`` in θ-space and the number of divergent
+        transitions after warm-up.
+    """
+    key_init, key_mcmc = keys
+    if init is None:
+        init = _initial_points(key_init, log_density, prior, num_chains, num_init_candidates)
+    transform = unconstraining_transform(prior)
+    kernel = sampler.kernel(_UnconstrainedPotential(log_density, prior))
+    chain_keys = jax.random.split(key_mcmc, num_chains)
+    state = kernel.init(chain_keys, num_warmup, jax.vmap(transform.inv)(init), (), {})
+    total = num_warmup + num_draws * thinning
+    tick = max(1, total // 50)
+
+    def step(carry, _):
+        state, i = carry
+        state = kernel.sample(state, (), {})
+        if progress:
+            jax.lax.cond(
+                (i + 1) % tick == 0,
+                lambda: jax.debug.callback(_advance_progress_bar, tick),
+                lambda: None,
+            )
+        return (state, i + 1), None
+
+    (state, i), _ = jax.lax.scan(step, (state, jnp.int32(0)), None, length=num_warmup)
+
+    def keep(carry, _):
+        carry, _ = jax.lax.scan(step, carry, None, length=thinning)
+        return carry, (carry[0].z, sampler.divergences(carry[0]))
+
+    _, (z, divergent) = jax.lax.scan(keep, (state, i), None, length=num_draws)
+    theta = jax.vmap(jax.vmap(transform))(jnp.swapaxes(z, 0, 1))
+    return theta, jnp.sum(divergent)
+
+
+_PROGRESS_BARS: list = []
+
+
+def _advance_progress_bar(n) -> None:
+    """Host callback of :func:`_run_chains`: advances the open progress bar by ``n`` steps."""
+    if _PROGRESS_BARS:
+        _PROGRESS_BARS[-1].update(int(n))
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int):
+    """A tqdm bar over MCMC iterations that the compiled loop advances (if ``show``)."""
+    if not show:
+        yield
+        return
+    bar = tqdm.tqdm(total=total, desc="MCMC", unit="step")
+    _PROGRESS_BARS.append(bar)
+    try:
+        yield
+    finally:
+        _PROGRESS_BARS.remove(bar)
+        bar.close()
 
 
 def sample(
@@ -52,7 +147,11 @@ def sample(
 
     The chains run in the prior's unconstrained space z = T⁻¹(θ) (the density there carries
     the Jacobian of T), vectorised in one jitted numpyro loop; warm-up adapts step size and mass
-    matrix. Unless ``init`` is given, each chain starts at one of the ``num_chains`` prior draws
+    matrix. Warm-up and sampling are ONE compiled program (a ``lax.scan`` over the kernel's
+    transitions), cached on the sampler, the code of ``log_density`` (arrays inside an
+    ``eqx.Module`` or ``eqx.Partial`` density are traced, not baked in) and the sizes: drawing
+    again, e.g. for another observation of a learned posterior, does not recompile. Unless
+    ``init`` is given, each chain starts at one of the ``num_chains`` prior draws
     (of ``num_init_candidates``) with the highest ``log_density``. The kept draws of all chains
     are pooled in random order.
 
@@ -72,7 +171,8 @@ def sample(
         max_r_hat: the largest split-R̂ accepted (``None``: no check).
         raise_on_poor_mixing: raise ``RuntimeError`` when R̂ exceeds ``max_r_hat``
             (otherwise a ``RuntimeWarning``).
-        progress: show numpyro's progress bar.
+        progress: show a progress bar over the iterations (advanced from inside the compiled
+            loop).
 
     Returns:
         an :class:`MCMCResult` with ``samples`` ``(num_samples, d)``, the chains, R̂ and ESS.
@@ -115,40 +215,38 @@ def sample(
             f"{fn}: {type(sampler).__name__} needs at least {sampler.min_chains(dim)} chains for "
             f"{dim} parameters, got num_chains={num_chains}."
         )
-    key_init, key_mcmc, key_perm = jax.random.split(key, 3)
-    if init is None:
-        init = _initial_points(key_init, log_density, prior, num_chains, num_init_candidates)
-    init = jnp.asarray(init)
-    if init.shape != (num_chains, dim):
+    if sampler.needs_even_chains() and num_chains % 2:
         raise ValueError(
-            f"{fn}: `init` must have shape (num_chains, d) = ({num_chains}, {dim}), got "
-            f"{init.shape}."
+            f"{fn}: {type(sampler).__name__} moves the chains in two halves and needs an even "
+            f"number of chains, got num_chains={num_chains}."
         )
-    transform = unconstraining_transform(prior)
-
-    def potential(z):
-        theta = transform(z)
-        lp = log_density(theta) + jnp.sum(transform.log_abs_det_jacobian(z, theta))
-        return -jnp.where(jnp.isnan(lp), -jnp.inf, lp)
-
+    if init is not None:
+        init = jnp.asarray(init)
+        if init.shape != (num_chains, dim):
+            raise ValueError(
+                f"{fn}: `init` must have shape (num_chains, d) = ({num_chains}, {dim}), got "
+                f"{init.shape}."
+            )
+    key_init, key_mcmc, key_perm = jax.random.split(key, 3)
     draws = math.ceil(num_samples / num_chains)
-    mcmc = MCMC(
-        sampler.kernel(potential),
-        num_warmup=num_warmup,
-        num_samples=draws * thinning,
-        num_chains=num_chains,
-        thinning=thinning,
-        chain_method="vectorized",
-        progress_bar=progress,
-    )
     start = time.perf_counter()
-    z_init = jax.vmap(transform.inv)(init)
-    mcmc.run(key_mcmc, init_params=z_init, extra_fields=sampler.extra_fields())
-    z = mcmc.get_samples(group_by_chain=True)  # (chains, draws, d)
-    chains = np.asarray(jax.vmap(jax.vmap(transform))(z))
+    with _progress_bar(progress, num_warmup + draws * thinning):
+        z_chains, divergent = _run_chains(
+            sampler,
+            log_density,
+            prior,
+            (key_init, key_mcmc),
+            init,
+            num_chains=num_chains,
+            num_warmup=num_warmup,
+            num_draws=draws,
+            thinning=thinning,
+            num_init_candidates=max(num_init_candidates, num_chains),
+            progress=progress,
+        )
+        chains = np.asarray(z_chains)
     seconds = time.perf_counter() - start
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    divergent = int(np.sum(np.asarray(extra["diverging"]))) if "diverging" in extra else 0
+    divergent = int(divergent)
     r_hat = np.asarray(split_gelman_rubin(chains)) if draws >= 4 else np.full(dim, np.nan)
     ess = np.asarray(effective_sample_size(chains)) if draws >= 4 else np.full(dim, np.nan)
     pooled = jnp.asarray(chains.reshape(-1, dim))

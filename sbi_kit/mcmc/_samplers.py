@@ -6,7 +6,9 @@ import abc
 from collections.abc import Callable
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpyro.infer
+from jaxtyping import Array
 from numpyro.infer.mcmc import MCMCKernel
 
 
@@ -22,9 +24,14 @@ class AbstractSampler(eqx.Module):
         del dim
         return 1
 
-    def extra_fields(self) -> tuple[str, ...]:
-        """Per-step fields of the kernel's state to record (e.g. divergences)."""
-        return ()
+    def needs_even_chains(self) -> bool:
+        """Whether the kernel moves the chains in two halves (an even number is needed)."""
+        return False
+
+    def divergences(self, state) -> Array:
+        """Whether each chain's last transition diverged, ``(num_chains,)`` (zeros if the
+        kernel has no notion of divergence)."""
+        return jnp.zeros(jnp.shape(state.z)[0], dtype=bool)
 
 
 class NUTS(AbstractSampler):
@@ -58,8 +65,8 @@ class NUTS(AbstractSampler):
             dense_mass=self.dense_mass,
         )
 
-    def extra_fields(self) -> tuple[str, ...]:
-        return ("diverging",)
+    def divergences(self, state) -> Array:
+        return state.diverging
 
 
 DEFAULT_SAMPLER = NUTS()
@@ -79,3 +86,6 @@ class EnsembleSlice(AbstractSampler):
 
     def min_chains(self, dim: int) -> int:
         return 2 * dim
+
+    def needs_even_chains(self) -> bool:
+        return True

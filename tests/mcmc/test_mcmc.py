@@ -1,5 +1,6 @@
 """sk.mcmc: NUTS and ensemble slice sampling against analytic posteriors; convergence checks."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,6 +110,37 @@ def test_unmixed_chains_are_refused_or_warned_about():
     assert result.max_r_hat > 2.0
 
 
+class _CountingGaussian(eqx.Module):
+    """N(mean, 1) in θ; counts how often JAX traces it (i.e. how often it is compiled)."""
+
+    mean: jax.Array
+    traces: list = eqx.field(static=True)
+
+    def __call__(self, theta):
+        self.traces.append(1)
+        return dist.Normal(self.mean, 1.0).log_prob(theta).sum()
+
+
+def test_a_second_run_with_another_density_of_the_same_code_does_not_recompile():
+    """Warm-up and sampling are one compiled program, cached on the density's code: the
+    learned-likelihood posteriors rely on this to draw for a new observation without a
+    recompilation."""
+    prior = dist.Normal(jnp.zeros(2), 5.0).to_event(1)
+    traces: list = []
+    kwargs = dict(num_chains=4, num_warmup=100, max_r_hat=None)
+    first = sk.mcmc.sample(
+        jax.random.key(0), _CountingGaussian(jnp.zeros(2), traces), prior, 400, **kwargs
+    )
+    compiled = len(traces)
+    second = sk.mcmc.sample(
+        jax.random.key(0), _CountingGaussian(jnp.array([2.0, -1.0]), traces), prior, 400, **kwargs
+    )
+    assert compiled > 0 and len(traces) == compiled
+    # the new arrays were used, not the ones baked in at the first compilation
+    np.testing.assert_allclose(np.mean(first.samples, 0), [0.0, 0.0], atol=0.25)
+    np.testing.assert_allclose(np.mean(second.samples, 0), [2.0, -1.0], atol=0.25)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -121,6 +153,11 @@ def test_unmixed_chains_are_refused_or_warned_about():
             dict(sampler=sk.mcmc.EnsembleSlice(), num_chains=1),
             ValueError,
             "EnsembleSlice needs at least 2 chains",
+        ),
+        (
+            dict(sampler=sk.mcmc.EnsembleSlice(), num_chains=3),
+            ValueError,
+            "needs an even number of chains, got num_chains=3",
         ),
         (dict(key=0), TypeError, r"`key` must be one JAX PRNG key such as jax.random.key\(0\)"),
     ],
