@@ -318,7 +318,7 @@ def _run(posterior, key, theta, x, num_samples, has_density, batch_size, referen
 
     def one(args):
         k, xi, ti = args
-        s = posterior.sample(k, xi, num_samples)
+        s = posterior.draw(k, xi, num_samples)
         if not has_density:
             return s, jnp.zeros((num_samples,), s.dtype), jnp.zeros((), s.dtype)
         lp = posterior.log_prob(jnp.concatenate([s, ti[None]]), xi)

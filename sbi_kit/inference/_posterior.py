@@ -25,7 +25,7 @@ from jaxtyping import Array
 from .._checks import check_key, check_observation, check_positive_int, check_theta_points
 from .._types import Key
 from ..estimators import Standardizer
-from ..mcmc import MCMCResult
+from ..mcmc import MCMCResult, pool, run_chains
 from ..mcmc import sample as mcmc_sample
 from ._metadata import metadata, with_metadata
 from ._support import inside
@@ -103,6 +103,16 @@ class AbstractPosterior(eqx.Module):
     @abc.abstractmethod
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws ``num_samples`` parameter vectors given ``x_o``; shape ``(num_samples, d)``."""
+
+    @abc.abstractmethod
+    def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
+        """What :meth:`sample` returns, without its input checks or any host round-trip.
+
+        Traceable, so it runs inside ``jit``, ``vmap`` and ``lax.map`` (``calibrate`` uses it to
+        draw for many observations in one compiled pass). ``x_o`` must already be an array of
+        an accepted shape; a wrong one gives a shape error or a wrong answer, so users call
+        :meth:`sample`.
+        """
 
 
 def _restrict(lp: Array, theta: Array, prior: dist.Distribution) -> Array:
@@ -195,6 +205,9 @@ class AbstractDensityPosterior(AbstractPosterior):
         key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
         x_o = check_observation(x_o, self.x_shape, fn, iid=False)
+        return _sample(self, key, x_o, num_samples)
+
+    def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
         return _sample(self, key, x_o, num_samples)
 
     def acceptance_rate(self, key: Key, x_o: Array, num_samples: int = 10_000) -> Array:
@@ -340,3 +353,22 @@ class AbstractPotentialPosterior(AbstractPosterior):
             raise_on_poor_mixing=False,
         )
         return (result.samples, result) if return_diagnostics else result.samples
+
+    def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
+        """:meth:`sample` without checks, R̂ or ESS (see :meth:`AbstractPosterior.draw`).
+
+        The chains run exactly as in :meth:`sample`; nothing checks that they mixed.
+        """
+        config = self.method.mcmc
+        key_run, key_pool = jax.random.split(key)
+        chains, _ = run_chains(
+            key_run,
+            eqx.Partial(self._log_prob_one, x_o=x_o.reshape(-1, *self.x_shape)),
+            self.prior,
+            sampler=config.sampler,
+            num_chains=config.num_chains,
+            num_warmup=config.num_warmup,
+            num_draws=-(-num_samples // config.num_chains),
+            thinning=config.thinning,
+        )
+        return pool(key_pool, chains, num_samples)

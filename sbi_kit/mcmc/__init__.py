@@ -3,9 +3,12 @@
 :func:`sample` runs vectorised chains on any unnormalised log density over a prior's support
 and returns the samples with split-R̂ and effective sample sizes; :func:`reference_posterior`
 uses it on a true likelihood (a task, a simulator or a numpyro model) for "compare with MCMC".
+:func:`run_chains` is its compiled core without checks, for use inside jitted code.
 Posteriors of learned likelihoods and ratios sample through the same code.
 """
 
+from ._chains import pool as pool
+from ._chains import run_chains as run_chains
 from ._config import MCMCConfig as MCMCConfig
 from ._reference import reference_posterior as reference_posterior
 from ._result import MCMCResult as MCMCResult
@@ -20,6 +23,8 @@ __all__ = [
     "MCMCConfig",
     "MCMCResult",
     "NUTS",
+    "pool",
     "reference_posterior",
+    "run_chains",
     "sample",
 ]

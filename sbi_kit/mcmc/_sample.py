@@ -2,129 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
 from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import tqdm
 from jaxtyping import Array
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 
 from .._checks import check_key, check_positive_int, check_prior
 from .._types import Key
-from ..simulators import unconstraining_transform
+from ._chains import pool, progress_bar, run_chains
 from ._result import MCMCResult
 from ._samplers import DEFAULT_SAMPLER, AbstractSampler
-
-
-def _initial_points(
-    key: Key, log_density: Callable, prior: dist.Distribution, num_chains: int, candidates: int
-) -> Array:
-    """The ``num_chains`` prior draws (of ``candidates``) with the highest log density."""
-    draws = prior.sample(key, (candidates,))
-    lp = jax.vmap(log_density)(draws)
-    order = jnp.argsort(-jnp.nan_to_num(lp, nan=-jnp.inf, posinf=-jnp.inf))
-    return draws[order[:num_chains]]
-
-
-class _UnconstrainedPotential(eqx.Module):
-    """``-log_density`` in the prior's unconstrained space, with the Jacobian of the map."""
-
-    log_density: Callable
-    prior: dist.Distribution
-
-    def __call__(self, z: Array) -> Array:
-        transform = unconstraining_transform(self.prior)
-        theta = transform(z)
-        lp = self.log_density(theta) + jnp.sum(transform.log_abs_det_jacobian(z, theta))
-        return -jnp.where(jnp.isnan(lp), -jnp.inf, lp)
-
-
-@eqx.filter_jit
-def _run_chains(
-    sampler: AbstractSampler,
-    log_density: Callable,
-    prior: dist.Distribution,
-    keys: tuple[Key, Key],
-    init: Array | None,
-    *,
-    num_chains: int,
-    num_warmup: int,
-    num_draws: int,
-    thinning: int,
-    num_init_candidates: int,
-    progress: bool,
-) -> tuple[Array, Array]:
-    """Warm-up and sampling of all chains in ONE compiled program.
-
-    Compiled once per sampler, density (its code; arrays are traced), prior structure and
-    sizes: a posterior sampled again for another observation of the same shape reuses it.
-
-    Returns:
-        the kept draws ``(num_chains, num_draws, d)`` in θ-space and the number of divergent
-        transitions after warm-up.
-    """
-    key_init, key_mcmc = keys
-    if init is None:
-        init = _initial_points(key_init, log_density, prior, num_chains, num_init_candidates)
-    transform = unconstraining_transform(prior)
-    kernel = sampler.kernel(_UnconstrainedPotential(log_density, prior))
-    chain_keys = jax.random.split(key_mcmc, num_chains)
-    state = kernel.init(chain_keys, num_warmup, jax.vmap(transform.inv)(init), (), {})
-    total = num_warmup + num_draws * thinning
-    tick = max(1, total // 50)
-
-    def step(carry, _):
-        state, i = carry
-        state = kernel.sample(state, (), {})
-        if progress:
-            jax.lax.cond(
-                (i + 1) % tick == 0,
-                lambda: jax.debug.callback(_advance_progress_bar, tick),
-                lambda: None,
-            )
-        return (state, i + 1), None
-
-    (state, i), _ = jax.lax.scan(step, (state, jnp.int32(0)), None, length=num_warmup)
-
-    def keep(carry, _):
-        carry, _ = jax.lax.scan(step, carry, None, length=thinning)
-        return carry, (carry[0].z, sampler.divergences(carry[0]))
-
-    _, (z, divergent) = jax.lax.scan(keep, (state, i), None, length=num_draws)
-    theta = jax.vmap(jax.vmap(transform))(jnp.swapaxes(z, 0, 1))
-    return theta, jnp.sum(divergent)
-
-
-_PROGRESS_BARS: list = []
-
-
-def _advance_progress_bar(n) -> None:
-    """Host callback of :func:`_run_chains`: advances the open progress bar by ``n`` steps."""
-    if _PROGRESS_BARS:
-        _PROGRESS_BARS[-1].update(int(n))
-
-
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int):
-    """A tqdm bar over MCMC iterations that the compiled loop advances (if ``show``)."""
-    if not show:
-        yield
-        return
-    bar = tqdm.tqdm(total=total, desc="MCMC", unit="step")
-    _PROGRESS_BARS.append(bar)
-    try:
-        yield
-    finally:
-        _PROGRESS_BARS.remove(bar)
-        bar.close()
 
 
 def sample(
@@ -227,30 +121,29 @@ def sample(
                 f"{fn}: `init` must have shape (num_chains, d) = ({num_chains}, {dim}), got "
                 f"{init.shape}."
             )
-    key_init, key_mcmc, key_perm = jax.random.split(key, 3)
+    key_run, key_pool = jax.random.split(key)
     draws = math.ceil(num_samples / num_chains)
     start = time.perf_counter()
-    with _progress_bar(progress, num_warmup + draws * thinning):
-        z_chains, divergent = _run_chains(
-            sampler,
+    with progress_bar(progress, num_warmup + draws * thinning):
+        chains, divergent = run_chains(
+            key_run,
             log_density,
             prior,
-            (key_init, key_mcmc),
-            init,
+            sampler=sampler,
             num_chains=num_chains,
             num_warmup=num_warmup,
             num_draws=draws,
             thinning=thinning,
-            num_init_candidates=max(num_init_candidates, num_chains),
+            init=init,
+            num_init_candidates=num_init_candidates,
             progress=progress,
         )
-        chains = np.asarray(z_chains)
+    chains = np.asarray(chains)
     seconds = time.perf_counter() - start
     divergent = int(divergent)
     r_hat = np.asarray(split_gelman_rubin(chains)) if draws >= 4 else np.full(dim, np.nan)
     ess = np.asarray(effective_sample_size(chains)) if draws >= 4 else np.full(dim, np.nan)
-    pooled = jnp.asarray(chains.reshape(-1, dim))
-    samples = pooled[jax.random.permutation(key_perm, pooled.shape[0])[:num_samples]]
+    samples = pool(key_pool, jnp.asarray(chains), num_samples)
     result = MCMCResult(samples, chains, r_hat, ess, divergent, seconds)
     if max_r_hat is not None and not np.all(r_hat <= max_r_hat):
         message = (

@@ -57,6 +57,9 @@ class GaussianPosterior(sk.inference.AbstractDensityPosterior):
     def sample(self, key, x_o, num_samples):
         return _sample(self.scale, key, x_o, num_samples)
 
+    def draw(self, key, x_o, num_samples):
+        return _sample(self.scale, key, x_o, num_samples)
+
     def log_prob(self, theta, x_o):
         return _log_prob(self.scale, theta, x_o)
 
@@ -83,6 +86,9 @@ class GaussianPotentialPosterior(sk.inference.AbstractPotentialPosterior):
     def sample(self, key, x_o, num_samples):
         return _sample(self.scale, key, x_o, num_samples)
 
+    def draw(self, key, x_o, num_samples):
+        return _sample(self.scale, key, x_o, num_samples)
+
     def log_prob(self, theta, x_o):
         return _log_prob(self.scale, theta, x_o) + 10.0 * jnp.sum(x_o) - 3.0
 
@@ -104,6 +110,9 @@ class SamplesOnlyPosterior(sk.inference.AbstractPosterior):
         _set_fields(self, scale)
 
     def sample(self, key, x_o, num_samples):
+        return _sample(self.scale, key, x_o, num_samples)
+
+    def draw(self, key, x_o, num_samples):
         return _sample(self.scale, key, x_o, num_samples)
 
 
