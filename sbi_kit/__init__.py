@@ -1,6 +1,7 @@
 """sbi_kit: simulation-based inference in JAX.
 
-Neural posterior, likelihood and ratio estimation (NPE, NLE, NRE) on one method interface,
+Neural posterior, likelihood and ratio estimation (NPE, NLE, NRE) and vector-field posteriors
+(NPSE, FMPE) on one method interface,
 MCMC for learned likelihoods and reference posteriors (``sk.mcmc``), ODE/SDE simulators with
 diffrax, benchmark tasks with reference posteriors, and calibration diagnostics (C2ST, TARP,
 SBC, expected coverage, MMD), for simulators written as numpyro models or plain JAX functions.
@@ -17,12 +18,16 @@ from . import nn as nn
 from . import tasks as tasks
 from . import training as training
 from ._arviz import to_inference_data as to_inference_data
+from .inference import FMPE as FMPE
 from .inference import NLE as NLE
 from .inference import NPE as NPE
+from .inference import NPSE as NPSE
 from .inference import NRE as NRE
 from .inference import AbstractPosterior as AbstractPosterior
+from .inference import FMPEPosterior as FMPEPosterior
 from .inference import NLEPosterior as NLEPosterior
 from .inference import NPEPosterior as NPEPosterior
+from .inference import NPSEPosterior as NPSEPosterior
 from .inference import NREPosterior as NREPosterior
 from .inference import sequential as sequential
 from .io import load as load
@@ -40,11 +45,15 @@ if _TYPE_CHECKING:  # at run time `sk.plotting` is imported on first use (see __
 
 __all__ = [
     "AbstractPosterior",
+    "FMPE",
+    "FMPEPosterior",
     "History",
     "NLE",
     "NLEPosterior",
     "NPE",
     "NPEPosterior",
+    "NPSE",
+    "NPSEPosterior",
     "NRE",
     "NREPosterior",
     "Simulations",

@@ -1,9 +1,22 @@
-"""Conditional density estimators: normalizing flows (via flowjax) and z-scoring."""
+"""Conditional density estimators: normalizing flows (via flowjax), time-conditioned
+vector-field networks (scores, flow-matching velocities) and z-scoring."""
 
 from ._flows import MAF as MAF
 from ._flows import NSF as NSF
 from ._flows import AbstractFlow as AbstractFlow
 from ._flows import CouplingNSF as CouplingNSF
 from ._standardize import Standardizer as Standardizer
+from ._vector_field import AbstractVectorField as AbstractVectorField
+from ._vector_field import ResidualVectorField as ResidualVectorField
+from ._vector_field import ResidualVectorFieldNet as ResidualVectorFieldNet
 
-__all__ = ["AbstractFlow", "CouplingNSF", "MAF", "NSF", "Standardizer"]
+__all__ = [
+    "AbstractFlow",
+    "AbstractVectorField",
+    "CouplingNSF",
+    "MAF",
+    "NSF",
+    "ResidualVectorField",
+    "ResidualVectorFieldNet",
+    "Standardizer",
+]

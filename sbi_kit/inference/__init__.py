@@ -3,10 +3,20 @@
 The interface every method plugs into: :class:`AbstractMethod` (``build_net``, ``loss``,
 ``posterior``; one shared ``fit``), and the two kinds of posterior,
 :class:`AbstractDensityPosterior` and :class:`AbstractPotentialPosterior`. Methods available:
-:class:`NPE`, :class:`NLE`, :class:`NRE`; :func:`sequential` runs them in rounds (TSNPE,
-SNLE, SNRE).
+:class:`NPE`, :class:`NLE`, :class:`NRE`, :class:`NPSE`, :class:`FMPE`; :func:`sequential` runs
+them in rounds (TSNPE, SNLE, SNRE).
 """
 
+from ._diffusion import VESDE as VESDE
+from ._diffusion import VPSDE as VPSDE
+from ._diffusion import AbstractSDE as AbstractSDE
+from ._diffusion import SubVPSDE as SubVPSDE
+from ._field_net import FieldNet as FieldNet
+from ._fields import AbstractField as AbstractField
+from ._fields import FlowField as FlowField
+from ._fields import ScoreField as ScoreField
+from ._fmpe import FMPE as FMPE
+from ._fmpe import FMPEPosterior as FMPEPosterior
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
 from ._method import AbstractMethod as AbstractMethod
 from ._method import AbstractPotentialMethod as AbstractPotentialMethod
@@ -16,6 +26,8 @@ from ._nle import NLEPosterior as NLEPosterior
 from ._npe import NPE as NPE
 from ._npe import FlowNet as FlowNet
 from ._npe import NPEPosterior as NPEPosterior
+from ._npse import NPSE as NPSE
+from ._npse import NPSEPosterior as NPSEPosterior
 from ._nre import NRE as NRE
 from ._nre import NREPosterior as NREPosterior
 from ._nre import RatioNet as RatioNet
@@ -33,6 +45,10 @@ from ._sequential import truncated_prior_sample as truncated_prior_sample
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
+from ._vector_field_samplers import AbstractVectorFieldSampler as AbstractVectorFieldSampler
+from ._vector_field_samplers import DPMSolver as DPMSolver
+from ._vector_field_samplers import ProbabilityFlowODE as ProbabilityFlowODE
+from ._vector_field_samplers import ReverseSDE as ReverseSDE
 
 __all__ = [
     "AbstractDensityPosterior",
@@ -41,9 +57,17 @@ __all__ = [
     "AbstractPotentialMethod",
     "AbstractPotentialPosterior",
     "AbstractRatioLoss",
+    "AbstractField",
+    "AbstractSDE",
+    "AbstractVectorFieldSampler",
     "BalancedNRE",
     "AbstractSupport",
     "Bijection",
+    "DPMSolver",
+    "FieldNet",
+    "FlowField",
+    "FMPE",
+    "FMPEPosterior",
     "FlowNet",
     "LearnedLikelihood",
     "LikelihoodNet",
@@ -51,6 +75,9 @@ __all__ = [
     "NLEPosterior",
     "NPE",
     "NPEPosterior",
+    "NPSE",
+    "NPSEPosterior",
+    "ProbabilityFlowODE",
     "NRE",
     "NREPosterior",
     "NRE_A",
@@ -61,4 +88,9 @@ __all__ = [
     "sequential",
     "truncated_prior_sample",
     "Rejection",
+    "ScoreField",
+    "ReverseSDE",
+    "SubVPSDE",
+    "VESDE",
+    "VPSDE",
 ]
