@@ -7,6 +7,11 @@ writes ``metrics.json``, ``pair_plot.png``, ``loss_curve.png``, ``tarp.png``,
 ``sbc_ranks.png``, ``coverage.png`` and the saved posterior ``posterior.sbi`` (with its
 calibration report) to DIR. It refuses a DIR that holds a previous run's files unless given
 ``--overwrite`` (which then deletes them first).
+
+``--method`` picks NPE, NLE, NRE or their sequential variants (``snpe``, ``snle``, ``snre``:
+``--rounds`` rounds for the one observation, through ``sk.sequential``). The sequential ones
+are fitted to that observation, so calibration over the prior predictive is skipped for them
+(``metrics.json`` says why).
 """
 
 from __future__ import annotations
@@ -29,8 +34,23 @@ from . import __version__
 from . import tasks as task_registry
 from .diagnostics import c2st, calibrate
 from .estimators import NSF
-from .inference import NPE, AbstractMethod, AbstractSupport, Bijection, Rejection
+from .inference import (
+    NLE,
+    NPE,
+    NRE,
+    NRE_A,
+    NRE_B,
+    NRE_C,
+    AbstractMethod,
+    AbstractPotentialPosterior,
+    AbstractSupport,
+    BalancedNRE,
+    Bijection,
+    Rejection,
+    sequential,
+)
 from .io import save
+from .mcmc import MCMCConfig
 from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
 from .training import Training
@@ -38,11 +58,13 @@ from .training import Training
 
 @dataclasses.dataclass(frozen=True)
 class _MethodEntry:
-    """How the CLI offers one method: a help line, its own options, and how to build it."""
+    """How the CLI offers one method: a help line, how to build it, and whether it runs in
+    rounds (``sk.sequential``) for the one observation instead of amortised."""
 
     help: str
-    add_options: Callable[[argparse._ArgumentGroup], None]
     build: Callable[[argparse.Namespace, Training, AbstractSupport], AbstractMethod]
+    sequential: bool = False
+    calibration_simulations: int = 200
 
 
 OUTPUTS = (
@@ -85,17 +107,83 @@ def _flow_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
+RATIO_LOSSES = {"nre-c": NRE_C, "nre-a": NRE_A, "nre-b": NRE_B, "balanced": BalancedNRE}
+"""``--ratio-loss`` names and the loss classes they stand for (defaults of each class)."""
+
+
+def _ratio_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--ratio-loss",
+        choices=tuple(RATIO_LOSSES),
+        default="nre-c",
+        help="classifier loss: contrastive NRE-C (Miller et al. 2022), NRE-A, NRE-B, or "
+        "balanced NRE (conservative)",
+    )
+
+
+def _mcmc_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--mcmc-chains", type=int, default=20, help="NUTS chains (vectorised)")
+    group.add_argument("--mcmc-warmup", type=int, default=500, help="NUTS warm-up steps per chain")
+
+
+def _sequential_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds; each simulates --simulations / --rounds pairs where the current "
+        "posterior of the observation puts its mass",
+    )
+
+
+OPTION_GROUPS: tuple[tuple[str, Callable[[argparse._ArgumentGroup], None]], ...] = (
+    ("flow options (npe, nle, snpe, snle)", _flow_options),
+    ("ratio options (nre, snre)", _ratio_options),
+    ("MCMC options (nle, nre, snle, snre)", _mcmc_options),
+    ("sequential options (snpe, snle, snre)", _sequential_options),
+)
+"""The options that configure the methods, grouped by the methods that read them."""
+
+
+def _mcmc(args: argparse.Namespace) -> MCMCConfig:
+    return MCMCConfig(num_chains=args.mcmc_chains, num_warmup=args.mcmc_warmup)
+
+
+def _npe(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NPE:
+    flow = NSF(knot_temperature=args.knot_temperature)
+    return NPE(flow=flow, training=training, ensemble_size=args.ensemble, support=support)
+
+
+def _nle(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NLE:
+    return NLE(
+        flow=NSF(knot_temperature=args.knot_temperature),
+        training=training,
+        ensemble_size=args.ensemble,
+        support=support,
+        mcmc=_mcmc(args),
+    )
+
+
+def _nre(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NRE:
+    return NRE(
+        loss_fn=RATIO_LOSSES[args.ratio_loss](),
+        training=training,
+        ensemble_size=args.ensemble,
+        support=support,
+        mcmc=_mcmc(args),
+    )
+
+
 METHODS: dict[str, _MethodEntry] = {
-    "npe": _MethodEntry(
-        help="neural posterior estimation with a neural spline flow",
-        add_options=_flow_options,
-        build=lambda args, training, support: NPE(
-            flow=NSF(knot_temperature=args.knot_temperature),
-            training=training,
-            ensemble_size=args.ensemble,
-            support=support,
-        ),
+    "npe": _MethodEntry("neural posterior estimation with a neural spline flow", _npe),
+    # an MCMC posterior runs NUTS for every calibration simulation (seconds each): fewer
+    "nle": _MethodEntry("neural likelihood estimation (flow for x | θ) with NUTS", _nle, False, 50),
+    "nre": _MethodEntry(
+        "neural ratio estimation (classifier, --ratio-loss) with NUTS", _nre, False, 50
     ),
+    "snpe": _MethodEntry("truncated sequential NPE (TSNPE), --rounds rounds", _npe, True),
+    "snle": _MethodEntry("sequential NLE: later rounds simulate from the posterior", _nle, True),
+    "snre": _MethodEntry("sequential NRE: later rounds simulate from the posterior", _nre, True),
 }
 """The one registry that turns a ``--method`` name into a configured method object."""
 
@@ -158,8 +246,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--calibration-simulations",
         type=int,
-        default=200,
-        help="simulations for TARP / SBC / coverage (0 switches calibration off)",
+        default=None,
+        help="simulations for TARP / SBC / coverage (0 switches calibration off; unset: 200, "
+        "or 50 for nle and nre, whose posteriors run NUTS for each simulation)",
     )
     run.add_argument(
         "--calibration-samples",
@@ -168,8 +257,8 @@ def _parser() -> argparse.ArgumentParser:
         help="posterior samples per calibration simulation",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    for name, entry in METHODS.items():
-        entry.add_options(run.add_argument_group(f"options of --method {name}"))
+    for title, add_options in OPTION_GROUPS:
+        add_options(run.add_argument_group(title))
     run.add_argument(
         "--cache-dir",
         default=None,
@@ -265,20 +354,54 @@ def run(args: argparse.Namespace) -> dict:
     key_sim, key_fit, key_sample, key_cal = jax.random.split(jax.random.key(args.seed), 4)
     log = print if progress else (lambda *a, **k: None)
 
-    log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
-    t0 = time.perf_counter()
-    simulations = simulate(key_sim, task, args.simulations, progress=progress)
-    theta, x = simulations
-    t_sim = time.perf_counter() - t0
-
-    log(f"[sbi-kit] training {type(method).__name__}")
-    t0 = time.perf_counter()
-    posterior = method.fit(key_fit, theta, x, prior=task.prior, progress=progress)
-    t_fit = time.perf_counter() - t0
-
     x_o = task.observation(args.observation)
+    entry = METHODS[args.method]
+    if entry.sequential:
+        per_round = args.simulations // args.rounds
+        log(
+            f"[sbi-kit] {args.task}: {args.rounds} rounds of {per_round} simulations, "
+            f"training {type(method).__name__} in each (sequential, for observation "
+            f"{args.observation})"
+        )
+        t0 = time.perf_counter()
+        result = sequential(
+            key_fit,
+            method,
+            task,
+            x_o,
+            rounds=args.rounds,
+            simulations_per_round=per_round,
+            progress=progress,
+        )
+        posterior = result.posterior
+        num_simulated, num_valid = per_round * args.rounds, int(result.theta.shape[0])
+        t_sim, t_fit = None, time.perf_counter() - t0  # rounds interleave the two
+    else:
+        log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
+        t0 = time.perf_counter()
+        simulations = simulate(key_sim, task, args.simulations, progress=progress)
+        theta, x = simulations
+        t_sim = time.perf_counter() - t0
+        num_simulated, num_valid = args.simulations, simulations.num_valid
+
+        log(f"[sbi-kit] training {type(method).__name__}")
+        t0 = time.perf_counter()
+        posterior = method.fit(key_fit, theta, x, prior=task.prior, progress=progress)
+        t_fit = time.perf_counter() - t0
+
     t0 = time.perf_counter()
-    samples = np.asarray(posterior.sample(key_sample, x_o, args.num_samples))
+    mcmc = None
+    if isinstance(posterior, AbstractPotentialPosterior):
+        draws, result = posterior.sample(key_sample, x_o, args.num_samples, return_diagnostics=True)
+        mcmc = {
+            "max_r_hat": result.max_r_hat,
+            "min_ess": result.min_ess,
+            "num_divergent": result.num_divergent,
+            "summary": result.summary(),
+        }
+    else:
+        draws = posterior.sample(key_sample, x_o, args.num_samples)
+    samples = np.asarray(draws)
     t_sample = time.perf_counter() - t0
     reference = task.reference_samples(args.observation)[: args.num_samples]
 
@@ -287,8 +410,16 @@ def run(args: argparse.Namespace) -> dict:
     score = c2st(samples, reference)
     t_c2st = time.perf_counter() - t0
 
-    calibration, t_cal = None, 0.0
-    if args.calibration_simulations > 0:
+    calibration, t_cal, calibration_skipped = None, 0.0, None
+    if entry.sequential and args.calibration_simulations > 0:
+        # TARP, SBC and coverage average over x from the prior predictive; a sequential
+        # posterior is trained to be right at x_o only, so they would flag it by design.
+        calibration_skipped = (
+            "a sequential posterior is fitted to one observation; calibration over the "
+            "prior predictive does not apply"
+        )
+        log(f"[sbi-kit] calibration skipped: {calibration_skipped}")
+    elif args.calibration_simulations > 0:
         log(
             f"[sbi-kit] calibration: TARP, SBC and coverage on "
             f"{args.calibration_simulations} simulations"
@@ -324,17 +455,20 @@ def run(args: argparse.Namespace) -> dict:
         "task": args.task,
         "method": args.method,
         "simulations": args.simulations,
-        "simulations_valid": simulations.num_valid,
-        "simulations_dropped": simulations.num_dropped,
+        "simulations_valid": num_valid,
+        "simulations_dropped": num_simulated - num_valid,
+        "rounds": args.rounds if entry.sequential else 1,
         "observation": args.observation,
         "seed": args.seed,
         "num_samples": args.num_samples,
         "c2st": score,
+        "mcmc": mcmc,
         "epochs": len(posterior.history.train_loss),
         "best_epoch": posterior.history.best_epoch,
         "stop_reason": str(posterior.history.stop_reason),
         "best_validation_loss": min(posterior.history.validation_loss),
         "calibration": None if calibration is None else calibration.metrics(),
+        "calibration_skipped": calibration_skipped,
         "seconds": {
             "simulate": t_sim,
             "train": t_fit,
@@ -371,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib
 
         matplotlib.use("Agg")  # a batch job: files only, whatever the display
+        if args.calibration_simulations is None:
+            entry = METHODS.get(args.method)
+            args.calibration_simulations = 200 if entry is None else entry.calibration_simulations
         if not 1 <= args.observation <= 10:
             raise SystemExit(f"sbi-kit: --observation must be in 1..10, got {args.observation}.")
         if args.simulations < 10:
@@ -379,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
             "num_samples": 5,  # C2ST's 5-fold cross-validation
             "max_epochs": 1,
             "ensemble": 1,
+            "rounds": 1,
+            "mcmc_chains": 1,
+            "mcmc_warmup": 1,
             "calibration_simulations": 0,
             "calibration_samples": 1,
         }
@@ -388,6 +528,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(
                     f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
                 )
+        if args.simulations // args.rounds < 10:
+            raise SystemExit(
+                f"sbi-kit: --simulations / --rounds must be at least 10 per round, got "
+                f"{args.simulations} / {args.rounds}."
+            )
         _compilation_cache(args.cache_dir)
         run(args)
     return 0

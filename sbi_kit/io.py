@@ -52,16 +52,24 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import diffrax
 import equinox as eqx
 import jax
 import numpyro.distributions as dist
 
 from . import _prior_json
 from .diagnostics import CalibrationReport
-from .estimators import AbstractFlow
-from .inference import AbstractMethod, AbstractPosterior, AbstractSupport
+from .estimators import AbstractFlow, AbstractVectorField
+from .inference import (
+    AbstractMethod,
+    AbstractPosterior,
+    AbstractRatioLoss,
+    AbstractSDE,
+    AbstractSupport,
+    AbstractVectorFieldSampler,
+)
 from .mcmc import AbstractSampler, MCMCConfig
-from .nn import AbstractEmbedding
+from .nn import AbstractEmbedding, AbstractTimeEmbedding
 from .training import History, Training
 
 MAGIC = b"SBIKIT\x00"
@@ -72,11 +80,19 @@ _CONFIG_BASES = (
     AbstractFlow,
     AbstractEmbedding,
     AbstractSupport,
+    AbstractRatioLoss,
     Training,
     MCMCConfig,
     AbstractSampler,
+    AbstractVectorField,
+    AbstractTimeEmbedding,
+    AbstractSDE,
+    AbstractVectorFieldSampler,
+    diffrax.AbstractSolver,
 )
-"""The only classes a file's configuration may name: sbi_kit's configuration types."""
+"""The only classes a file's configuration may name: sbi_kit's configuration types, and the
+diffrax solvers that vector-field samplers hold (frozen dataclasses built from their fields;
+nothing is imported)."""
 
 
 class LoadError(ValueError):

@@ -90,6 +90,40 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
     assert np.all(np.abs(np.asarray(samples)) <= 1.0)  # inside the U(-1, 1)² prior
 
 
+@pytest.mark.filterwarnings("ignore:sk.mcmc.sample. the chains did not mix:RuntimeWarning")
+@pytest.mark.parametrize(
+    "method",
+    ["nle", *(pytest.param(m, marks=pytest.mark.slow) for m in ("nre", "snpe", "snle", "snre"))],
+)
+def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, method):
+    """NLE (NUTS posterior, calibrated by NUTS for each simulation) and SNRE (two rounds):
+    the same files as NPE; a sequential posterior is fitted to one observation, so its
+    calibration over the prior predictive is skipped and metrics.json says why. (Four chains
+    with 20 warm-up steps do not mix, and say so: that warning is expected here.)"""
+    out = tmp_path / method
+    args = f"run two_moons --method {method} --simulations 300 --max-epochs 2"
+    args += " --num-samples 200 --calibration-simulations 2 --calibration-samples 20"
+    args += " --mcmc-chains 4 --mcmc-warmup 20 --rounds 2 --no-progress --cache-dir none"
+    assert main([*args.split(), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == method and 0.5 <= metrics["c2st"] <= 1.0
+    assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 300
+    written = {"metrics.json", "pair_plot.png", "loss_curve.png", "posterior.sbi"}
+    if not method.startswith("s"):
+        assert metrics["rounds"] == 1 and metrics["calibration"]["num_simulations"] == 2
+        assert metrics["mcmc"]["max_r_hat"] > 1.0 and "4 chains" in metrics["mcmc"]["summary"]
+        written |= {"tarp.png", "sbc_ranks.png", "coverage.png"}
+    else:
+        assert metrics["rounds"] == 2 and metrics["calibration"] is None
+        assert "fitted to one observation" in metrics["calibration_skipped"]
+    assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}
+    posterior = sk.load(out / "posterior.sbi")
+    expected = {"npe": sk.NPEPosterior, "nle": sk.NLEPosterior, "nre": sk.NREPosterior}
+    assert isinstance(posterior, expected[method.removeprefix("s")])
+    if method != "snpe":
+        assert posterior.method.mcmc.num_chains == 4
+
+
 def test_run_rejects_unknown_task_and_bad_observation(tmp_path):
     with pytest.raises(SystemExit, match="unknown task 'nope'"):
         main(["run", "nope", "--out", str(tmp_path)])
@@ -136,8 +170,10 @@ def test_help_shows_the_defaults(capsys):
         "(default: 10000)",
         "(default: sbi-kit-run)",
         "(default: bijection)",
-        "(default: 200)",
+        "unset: 200, or 50 for nle and nre",
         "(default: 1.0)",
+        "(default: nre-c)",
+        "(default: 2)",
     ):
         assert default in text, default
     assert "--overwrite" in text

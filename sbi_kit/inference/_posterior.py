@@ -319,8 +319,8 @@ class AbstractPotentialPosterior(AbstractPosterior):
         """Draws from the posterior by MCMC (``sk.mcmc.sample`` with ``method.mcmc``).
 
         The chains run on :meth:`log_prob` in the prior's unconstrained space, vectorised,
-        started at the best of 10,000 prior draws; warm-up and sampling are one compiled
-        program, compiled once per posterior structure and sizes (another observation, or
+        started at prior draws resampled by their weight (of 10,000); warm-up and sampling are
+        one program, compiled once per posterior structure and sizes (another observation, or
         another posterior trained with the same configuration, reuses it). A split-R̂ above
         ``method.mcmc.max_r_hat`` gives a ``RuntimeWarning``; ask for the diagnostics to see
         R̂ and ESS.

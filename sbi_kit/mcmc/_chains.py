@@ -25,11 +25,22 @@ from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 def _initial_points(
     key: Key, log_density: Callable, prior: dist.Distribution, num_chains: int, candidates: int
 ) -> Array:
-    """The ``num_chains`` prior draws (of ``candidates``) with the highest log density."""
-    draws = prior.sample(key, (max(candidates, num_chains),))
-    lp = jax.vmap(log_density)(draws)
-    order = jnp.argsort(-jnp.nan_to_num(lp, nan=-jnp.inf, posinf=-jnp.inf))
-    return draws[order[:num_chains]]
+    """``num_chains`` of ``candidates`` prior draws, resampled by importance weight.
+
+    Sampling-importance-resampling: a prior draw's weight is ``log_density − log prior`` (the
+    likelihood, up to a constant), and ``num_chains`` draws are taken without replacement with
+    probability proportional to it (Gumbel top-k). Chains then start in each mode in
+    proportion to its posterior mass, which NUTS cannot correct later when modes are far apart
+    (starting all chains at the highest points would put them all in one mode).
+    """
+    key_draw, key_pick = jax.random.split(key)
+    draws = prior.sample(key_draw, (max(candidates, num_chains),))
+    log_w = jax.vmap(log_density)(draws) - prior.log_prob(draws)
+    log_w = jnp.nan_to_num(log_w, nan=-jnp.inf, posinf=-jnp.inf)
+    # if every weight is -inf, fall back to uniform picks (the chains then report the problem)
+    log_w = jnp.where(jnp.all(log_w == -jnp.inf), 0.0, log_w)
+    _, index = jax.lax.top_k(log_w + jax.random.gumbel(key_pick, log_w.shape), num_chains)
+    return draws[index]
 
 
 class _UnconstrainedPotential(eqx.Module):
@@ -63,12 +74,12 @@ def run_chains(
     """Warm-up and sampling of vectorised chains in ONE compiled program, without checks.
 
     The chains run in the prior's unconstrained space on ``log_density`` plus the Jacobian of
-    the map, each started (unless ``init`` is given) at one of the ``num_chains`` best of
-    ``num_init_candidates`` prior draws, as in :func:`~sbi_kit.mcmc.sample` — which is the
-    checked entry point with R̂ and ESS and what users should call. Use this one inside other
-    jitted or vmapped code: it has no host round-trip. Compiled once per sampler, code of
-    ``log_density`` (arrays inside an ``eqx.Module`` / ``eqx.Partial`` density are traced) and
-    sizes.
+    the map, each started (unless ``init`` is given) at one of ``num_init_candidates`` prior
+    draws picked by importance resampling (weights ∝ density / prior), as in
+    :func:`~sbi_kit.mcmc.sample`, the checked entry point with R̂ and ESS that users should
+    call. Use this one inside other jitted or vmapped code: it has no host round-trip.
+    Compiled once per sampler, code of ``log_density`` (arrays inside an ``eqx.Module`` /
+    ``eqx.Partial`` density are traced) and sizes.
 
     Args:
         key: PRNG key.

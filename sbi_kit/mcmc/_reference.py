@@ -67,8 +67,8 @@ def reference_posterior(
 
     The likelihood is the simulator's exact one (a task's, or the numpyro model's own density at
     its observed site), so the result is a reference for "compare with MCMC": the chains are
-    vectorised, start at the best of many prior draws, run in the prior's unconstrained space,
-    and their split-R̂ and effective sample sizes come back with the samples.
+    vectorised, start at prior draws resampled by their likelihood, run in the prior's
+    unconstrained space, and their split-R̂ and effective sample sizes come back with the samples.
 
     Args:
         key: PRNG key.

@@ -45,8 +45,9 @@ def sample(
     transitions), cached on the sampler, the code of ``log_density`` (arrays inside an
     ``eqx.Module`` or ``eqx.Partial`` density are traced, not baked in) and the sizes: drawing
     again, e.g. for another observation of a learned posterior, does not recompile. Unless
-    ``init`` is given, each chain starts at one of the ``num_chains`` prior draws
-    (of ``num_init_candidates``) with the highest ``log_density``. The kept draws of all chains
+    ``init`` is given, the chains start at ``num_chains`` of ``num_init_candidates`` prior
+    draws picked by importance resampling (weight ∝ density / prior, without replacement), so
+    that separated modes get chains in proportion to their mass. The kept draws of all chains
     are pooled in random order.
 
     Args:
@@ -61,7 +62,7 @@ def sample(
         num_warmup: adaptation steps per chain (discarded).
         thinning: keep one draw in ``thinning``.
         init: optional starting points ``(num_chains, d)`` inside the support.
-        num_init_candidates: prior draws searched for starting points.
+        num_init_candidates: prior draws resampled for starting points.
         max_r_hat: the largest split-R̂ accepted (``None``: no check).
         raise_on_poor_mixing: raise ``RuntimeError`` when R̂ exceeds ``max_r_hat``
             (otherwise a ``RuntimeWarning``).
