@@ -7,6 +7,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpyro
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -59,6 +60,61 @@ class NREPosterior(AbstractPotentialPosterior):
 
     def net_potential(self, net: RatioNet, theta_std: Array, x_std: Array) -> Array:
         return net(theta_std, x_std)
+
+    def log_ratio(self, theta: Array, x: Array) -> Array:
+        """The learned log-ratio ``log p(x | θ) / p(x)`` (up to a function of x for NRE-B).
+
+        Args:
+            theta: parameters ``(..., dim_theta)`` inside the prior's support.
+            x: observations ``(..., *x_shape)``; the leading shapes broadcast.
+
+        Returns:
+            the broadcast leading shape; differentiable in θ.
+        """
+        theta, x = jnp.asarray(theta), jnp.asarray(x)
+        k = len(self.x_shape)
+        if theta.ndim < 1 or theta.shape[-1] != self.dim_theta:
+            raise ValueError(
+                f"log_ratio: `theta` must have shape (..., {self.dim_theta}), got {theta.shape}."
+            )
+        if x.ndim < k or x.shape[x.ndim - k :] != self.x_shape:
+            raise ValueError(
+                f"log_ratio: `x` must have shape (..., *{self.x_shape}), got {x.shape}."
+            )
+        shape = jnp.broadcast_shapes(theta.shape[:-1], x.shape[: x.ndim - k])
+        theta = jnp.broadcast_to(theta, (*shape, self.dim_theta)).reshape(-1, self.dim_theta)
+        x = jnp.broadcast_to(x, (*shape, *self.x_shape)).reshape(-1, 1, *self.x_shape)
+        return jax.vmap(self._potential_one)(theta, x).reshape(shape)
+
+    def factor(self, name: str, theta: Array, x: Array) -> None:
+        """Adds the learned log-ratio of ``x`` given ``theta`` to a numpyro model.
+
+        The ratio-estimation counterpart of ``numpyro.sample(name, nle.likelihood(θ), obs=x)``:
+        ``numpyro.factor(name, log_ratio(θ, x))``. The ratio is the likelihood divided by the
+        evidence p(x), a constant in θ for fixed data, so NUTS on the model samples the same
+        posterior as with the likelihood. Inside a ``numpyro.plate``, pass the plate's batch
+        of θ and x; each element adds its own term.
+
+        Args:
+            name: the factor's site name.
+            theta: ``(..., dim_theta)``.
+            x: ``(..., *x_shape)``, observed data.
+
+        Examples:
+            >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist
+            >>> import sbi_kit as sk
+            >>> prior = dist.Normal(jnp.zeros(1), 1.0).to_event(1)
+            >>> # an untrained posterior shows the call; use the result of NRE().fit
+            >>> posterior = sk.NRE(width=8).init(jax.random.key(1), 1, (1,), prior)
+            >>> def model(x=None):
+            ...     th = numpyro.sample("theta", prior)
+            ...     posterior.factor("x", th, x)
+            >>> lp, _ = numpyro.infer.util.log_density(model, (), {"x": jnp.array([0.3])},
+            ...                                        {"theta": jnp.array([0.1])})
+            >>> bool(jnp.isclose(lp, posterior.log_prob(jnp.array([0.1]), jnp.array([0.3]))))
+            True
+        """
+        numpyro.factor(name, self.log_ratio(theta, x))
 
 
 class NRE(AbstractPotentialMethod):

@@ -282,7 +282,9 @@ class AbstractPotentialPosterior(AbstractPosterior):
     def net_potential(self, net, theta_std: Array, x_std: Array) -> Array:
         """The potential of one network at one standardised (θ, x) pair (a scalar)."""
 
-    def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
+    def _potential_one(self, theta: Array, x_o: Array) -> Array:
+        """``Σ_j potential(θ, x_j)`` for one θ and a stack ``(n_obs, *x_shape)``, the ensemble
+        members' likelihoods averaged (a log-mean-exp)."""
         z_std = self._theta_std(theta)
         x_std = jax.vmap(self.x_standardizer)(x_o)
 
@@ -290,8 +292,11 @@ class AbstractPotentialPosterior(AbstractPosterior):
             return jnp.sum(jax.vmap(lambda xs: self.net_potential(net, z_std, xs))(x_std))
 
         potentials = eqx.filter_vmap(member)(self.net)
-        lp = jax.nn.logsumexp(potentials) - math.log(potentials.shape[0])
-        return _restrict(lp + self.prior.log_prob(theta), theta, self.prior)
+        return jax.nn.logsumexp(potentials) - math.log(potentials.shape[0])
+
+    def _log_prob_one(self, theta: Array, x_o: Array) -> Array:
+        lp = self._potential_one(theta, x_o) + self.prior.log_prob(theta)
+        return _restrict(lp, theta, self.prior)
 
     def log_prob(self, theta: Array, x_o: Array) -> Array:
         """The UNNORMALISED log posterior ``log p(θ) + Σ_j potential(θ, x_j)``.
