@@ -61,6 +61,7 @@ from . import _prior_json
 from .diagnostics import CalibrationReport
 from .estimators import AbstractFlow, AbstractVectorField
 from .inference import (
+    AbstractComposition,
     AbstractMethod,
     AbstractPosterior,
     AbstractRatioLoss,
@@ -88,6 +89,7 @@ _CONFIG_BASES = (
     AbstractTimeEmbedding,
     AbstractSDE,
     AbstractVectorFieldSampler,
+    AbstractComposition,
     diffrax.AbstractSolver,
 )
 """The only classes a file's configuration may name: sbi_kit's configuration types, and the

@@ -7,6 +7,12 @@ The interface every method plugs into: :class:`AbstractMethod` (``build_net``, `
 them in rounds (TSNPE, SNLE, SNRE).
 """
 
+from ._composition import GAUSS as GAUSS
+from ._composition import JAC as JAC
+from ._composition import AbstractComposition as AbstractComposition
+from ._composition import AbstractStandardizedPrior as AbstractStandardizedPrior
+from ._composition import DensityPrior as DensityPrior
+from ._composition import GaussianPrior as GaussianPrior
 from ._diffusion import VESDE as VESDE
 from ._diffusion import VPSDE as VPSDE
 from ._diffusion import AbstractSDE as AbstractSDE
@@ -51,6 +57,12 @@ from ._vector_field_samplers import ProbabilityFlowODE as ProbabilityFlowODE
 from ._vector_field_samplers import ReverseSDE as ReverseSDE
 
 __all__ = [
+    "AbstractComposition",
+    "AbstractStandardizedPrior",
+    "DensityPrior",
+    "GAUSS",
+    "GaussianPrior",
+    "JAC",
     "AbstractDensityPosterior",
     "AbstractMethod",
     "AbstractPosterior",

@@ -9,16 +9,18 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
+from .._checks import check_key, check_observation, check_positive_int
 from .._types import Key
 from ..estimators import AbstractVectorField, ResidualVectorField, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
+from ._composition import GAUSS, AbstractComposition, standardized_prior
 from ._diffusion import VPSDE, AbstractSDE
 from ._field_net import FieldNet, build_field_net
 from ._fields import ScoreField
 from ._method import AbstractMethod
 from ._posterior import AbstractDensityPosterior
-from ._support import AbstractSupport, Bijection
+from ._support import AbstractSupport, Bijection, inside
 from ._vector_field_samplers import AbstractVectorFieldSampler, DPMSolver, ProbabilityFlowODE
 
 
@@ -32,6 +34,13 @@ class NPSEPosterior(AbstractDensityPosterior):
     units, ≈ 0.01 with the default SDEs), which the samples and the density share.
     Bounded priors and ensembles are handled as in
     :class:`~sbi_kit.inference.AbstractDensityPosterior`.
+
+    ``sample`` (and ``draw``) also accept a stack ``(n_obs, *x_shape)`` of i.i.d.
+    observations: the per-observation scores are then composed by ``method.composition``
+    (:class:`~sbi_kit.inference.GAUSS` by default; see docs/vector-field.md) in standardised
+    coordinates and the draws are mapped back like single-observation ones. An ensemble
+    composes the MEAN of its members' scores (not the mixture's score). ``log_prob`` takes one
+    observation only: composition gives samples, no density.
 
     Attributes:
         net: the trained :class:`~sbi_kit.inference.FieldNet` (arrays carry a leading ensemble
@@ -57,6 +66,109 @@ class NPSEPosterior(AbstractDensityPosterior):
         field = self._field(net, x_std)
         return self.method.sampler.sample(key, field, num_samples, self.dim_theta)
 
+    def _is_stack(self, x_o: Array) -> bool:
+        return x_o.ndim == len(self.x_shape) + 1
+
+    def log_prob(self, theta: Array, x_o: Array) -> Array:
+        """Posterior log-density given ONE observation (see
+        :meth:`AbstractDensityPosterior.log_prob`).
+
+        Raises:
+            ValueError: ``x_o`` is a stack of observations (composed posteriors have samples
+                only) or has the wrong shape.
+        """
+        x_o = jnp.asarray(x_o)
+        if self._is_stack(x_o) and x_o.shape[1:] == self.x_shape:
+            raise ValueError(
+                f"{type(self).__name__}.log_prob: `x_o` is a stack of {x_o.shape[0]} "
+                f"observations (shape {x_o.shape}); composing the scores of i.i.d. observations "
+                f"gives samples only, no density. Pass one observation of shape {self.x_shape}."
+            )
+        return super().log_prob(theta, x_o)
+
+    def sample(
+        self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
+    ) -> Array | tuple[Array, dict[str, Array]]:
+        """Draws from the posterior given one observation or a stack of i.i.d. ones.
+
+        Args:
+            key: PRNG key.
+            x_o: one observation ``x_shape``, or a stack ``(n_obs, *x_shape)`` (n_obs ≥ 1) of
+                i.i.d. observations, composed by ``method.composition``.
+            num_samples: number of samples.
+            return_diagnostics: with a stack, also return the composition's diagnostics (a
+                dict of scalars: the share of score evaluations where a safeguard acted,
+                see :class:`~sbi_kit.inference.GAUSS`); ``{}`` for one observation.
+
+        Returns:
+            shape ``(num_samples, dim_theta)`` (and the diagnostics if asked).
+
+        Raises:
+            ValueError: ``x_o`` of the wrong shape, an empty stack, or a composition that
+                cannot handle the prior (GAUSS and JAC need a Gaussian one).
+            TypeError: GAUSS or JAC with an SDE other than ``VPSDE``.
+        """
+        fn = f"{type(self).__name__}.sample"
+        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
+        if not self._is_stack(x_o):
+            samples = super().sample(key, x_o, num_samples)
+            return (samples, {}) if return_diagnostics else samples
+        if x_o.shape[0] == 0:
+            raise ValueError(
+                f"{fn}: `x_o` is an empty stack of observations (shape {x_o.shape}); pass at "
+                f"least one observation, shape {self.x_shape} or (n_obs, "
+                f"{', '.join(map(str, self.x_shape))}) with n_obs ≥ 1."
+            )
+        key = check_key(key, fn)
+        num_samples = check_positive_int(num_samples, "num_samples", fn)
+        samples, diagnostics = _compose(self, key, x_o, num_samples)
+        return (samples, diagnostics) if return_diagnostics else samples
+
+    def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
+        if self._is_stack(x_o):
+            return _compose(self, key, x_o, num_samples)[0]
+        return super().draw(key, x_o, num_samples)
+
+    def _obs_score(self, y: Array, t: Array, contexts: Array) -> Array:
+        """The mean of the members' scores at one standardised state, given one observation's
+        contexts ``(ensemble_size, cond_dim)``."""
+        sde = self.method.sde
+
+        def member(net, context):
+            return ScoreField(net.field, context, sde).score(y, t)
+
+        return jnp.mean(eqx.filter_vmap(member)(self.net, contexts), axis=0)
+
+    def _compose_std(self, key: Key, x_o: Array, num_samples: int):
+        """Standardised composed draws ``(num_samples, d)`` and diagnostics for a stack."""
+        x_std = jax.vmap(self.x_standardizer)(x_o)
+        contexts = jax.vmap(lambda xs: eqx.filter_vmap(lambda net: net.context(xs))(self.net))(
+            x_std
+        )
+        prior = standardized_prior(self.prior, self._transform(), self.theta_standardizer)
+        return self.method.composition.sample(
+            key, self._obs_score, contexts, prior, self.method.sde, num_samples
+        )
+
+
+@eqx.filter_jit
+def _compose(posterior: NPSEPosterior, key: Key, x_o: Array, num_samples: int):
+    """Composed draws mapped to θ (as ``AbstractDensityPosterior._draw``), with the support's
+    rejection; the diagnostics are those of the first round of draws."""
+    first: list = []
+
+    def draw(k, m):
+        z_std, diagnostics = posterior._compose_std(k, x_o, m)
+        if not first:
+            first.append(diagnostics)
+        z = jax.vmap(posterior.theta_standardizer.inverse)(z_std)
+        return jax.vmap(posterior._transform())(z)
+
+    samples = posterior.method.support.draw(
+        draw, lambda theta: inside(posterior.prior, theta), key, num_samples
+    )
+    return samples, first[0]
+
 
 class NPSE(AbstractMethod):
     """Neural posterior score estimation (Song et al. 2021; Sharrock et al. 2024).
@@ -76,8 +188,9 @@ class NPSE(AbstractMethod):
     shifts log-densities by about ``σ(t_min)² · tr(Σ⁻¹)/2`` (≈ 10⁻³ nats for a posterior
     that is 0.3 prior sds wide in each of 2 dimensions).
 
-    NPSE conditions on ONE observation (composing scores of i.i.d. observations is future
-    work).
+    Given a stack of i.i.d. observations, ``posterior.sample`` composes the single-observation
+    scores with ``composition`` (see :class:`NPSEPosterior`); ``log_prob`` needs one
+    observation.
 
     All options are keyword arguments.
 
@@ -97,6 +210,10 @@ class NPSE(AbstractMethod):
             density along the way), :class:`~sbi_kit.inference.ReverseSDE` or
             :class:`~sbi_kit.inference.DPMSolver` (``VPSDE`` only).
         log_prob_ode: the probability-flow ODE settings used by ``log_prob``.
+        composition: how ``sample`` combines the scores of a stack of i.i.d. observations:
+            :class:`~sbi_kit.inference.GAUSS` (default, provisional: benchmarks will choose
+            the default) or :class:`~sbi_kit.inference.JAC` (both need the VP SDE and a
+            Gaussian prior).
 
     Raises:
         TypeError: an option of the wrong type (naming it), or ``DPMSolver`` with an SDE other
@@ -125,6 +242,7 @@ class NPSE(AbstractMethod):
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     sampler: AbstractVectorFieldSampler = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
     log_prob_ode: ProbabilityFlowODE = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
+    composition: AbstractComposition = eqx.field(default=GAUSS(), kw_only=True)
 
     def __check_init__(self):
         if not isinstance(self.sde, AbstractSDE):
@@ -157,6 +275,11 @@ class NPSE(AbstractMethod):
             raise TypeError(
                 "NPSE: `log_prob_ode` must be sk.inference.ProbabilityFlowODE(...), got "
                 f"{self.log_prob_ode!r}."
+            )
+        if not isinstance(self.composition, AbstractComposition):
+            raise TypeError(
+                "NPSE: `composition` must be sk.inference.GAUSS() or JAC(), got "
+                f"{self.composition!r}."
             )
 
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FieldNet:

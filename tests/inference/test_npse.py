@@ -204,7 +204,9 @@ def test_npse_refuses_bad_options_and_inputs(npse):
         sk.NPSE(sde=VESDE(), sampler=DPMSolver())
     with pytest.raises(TypeError, match="`network` must be a vector-field spec"):
         sk.NPSE(network=sk.estimators.NSF())
-    with pytest.raises(ValueError, match=r"`x_o` must have shape \(2,\), got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"`x_o` must have shape \(2,\) or \(n_obs, 2\), got shape \(3,\)"
+    ):
         npse.sample(jax.random.key(0), jnp.zeros(3), 10)
     with pytest.raises(ValueError, match=r"`x_o` must have shape \(2,\)"):
         npse.log_prob(jnp.zeros(2), jnp.zeros((2, 3)))
