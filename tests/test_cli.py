@@ -93,11 +93,18 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
 @pytest.mark.filterwarnings("ignore:sk.mcmc.sample. the chains did not mix:RuntimeWarning")
 @pytest.mark.parametrize(
     "method",
-    ["nle", *(pytest.param(m, marks=pytest.mark.slow) for m in ("nre", "snpe", "snle", "snre"))],
+    [
+        "nle",
+        *(
+            pytest.param(m, marks=pytest.mark.slow)
+            for m in ("nre", "npse", "fmpe", "snpe", "snle", "snre")
+        ),
+    ],
 )
 def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, method):
-    """NLE (NUTS posterior, calibrated by NUTS for each simulation) and SNRE (two rounds):
-    the same files as NPE; a sequential posterior is fitted to one observation, so its
+    """NLE (NUTS posterior, calibrated by NUTS for each simulation), and in the slow run NRE,
+    NPSE, FMPE and the sequential methods (two rounds): the same files as NPE; a sequential
+    posterior is fitted to one observation, so its
     calibration over the prior predictive is skipped and metrics.json says why. (Four chains
     with 20 warm-up steps do not mix, and say so: that warning is expected here.)"""
     out = tmp_path / method
@@ -109,18 +116,29 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
     assert metrics["method"] == method and 0.5 <= metrics["c2st"] <= 1.0
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 300
     written = {"metrics.json", "pair_plot.png", "loss_curve.png", "posterior.sbi"}
-    if not method.startswith("s"):
+    if metrics["calibration_skipped"] and method in ("npse", "fmpe"):
+        # an ODE solve of log q failed for a calibration simulation (a field trained for two
+        # epochs can be stiff): said in metrics.json, and the run's other outputs are written
+        assert "calibration failed" in metrics["calibration_skipped"]
+    elif not method.startswith("s"):
         assert metrics["rounds"] == 1 and metrics["calibration"]["num_simulations"] == 2
-        assert metrics["mcmc"]["max_r_hat"] > 1.0 and "4 chains" in metrics["mcmc"]["summary"]
+        if method in ("nle", "nre"):
+            assert metrics["mcmc"]["max_r_hat"] > 1.0 and "4 chains" in metrics["mcmc"]["summary"]
         written |= {"tarp.png", "sbc_ranks.png", "coverage.png"}
     else:
         assert metrics["rounds"] == 2 and metrics["calibration"] is None
         assert "fitted to one observation" in metrics["calibration_skipped"]
     assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}
     posterior = sk.load(out / "posterior.sbi")
-    expected = {"npe": sk.NPEPosterior, "nle": sk.NLEPosterior, "nre": sk.NREPosterior}
-    assert isinstance(posterior, expected[method.removeprefix("s")])
-    if method != "snpe":
+    expected = {
+        "npe": sk.NPEPosterior,
+        "nle": sk.NLEPosterior,
+        "nre": sk.NREPosterior,
+        "npse": sk.NPSEPosterior,
+        "fmpe": sk.FMPEPosterior,
+    }
+    assert isinstance(posterior, expected[method if method in expected else method[1:]])
+    if method in ("nle", "nre", "snle", "snre"):
         assert posterior.method.mcmc.num_chains == 4
 
 
@@ -170,7 +188,7 @@ def test_help_shows_the_defaults(capsys):
         "(default: 10000)",
         "(default: sbi-kit-run)",
         "(default: bijection)",
-        "unset: 200, or 50 for nle and nre",
+        "unset: 200, 100 for npse and fmpe",
         "(default: 1.0)",
         "(default: nre-c)",
         "(default: 2)",

@@ -11,6 +11,7 @@ from jaxtyping import Array
 
 from .._types import Key
 from ..nn import AbstractEmbedding
+from ..training import Training
 
 
 class FieldNet(eqx.Module):
@@ -45,3 +46,8 @@ def build_field_net(
     else:
         emb, cond_dim = embedding.build(key_emb, x_shape), embedding.out_dim
     return FieldNet(network.build(key_field, dim_theta, cond_dim), emb)
+
+
+VECTOR_FIELD_TRAINING = Training(patience=100)
+"""NPSE's and FMPE's default training: as NPE's, with patience 100 (their Monte Carlo loss makes
+the validation loss noisy; see the ``training`` argument of :class:`~sbi_kit.NPSE`)."""

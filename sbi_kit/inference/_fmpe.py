@@ -15,7 +15,7 @@ from .._types import Key
 from ..estimators import AbstractVectorField, ResidualVectorField, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._field_net import FieldNet, build_field_net
+from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
 from ._fields import FlowField
 from ._method import AbstractMethod
 from ._posterior import AbstractDensityPosterior
@@ -83,7 +83,11 @@ class FMPE(AbstractMethod):
             jointly.
         sigma_min: the width of the conditional paths at t = 1 (in z-scored units).
         time_prior_exponent: α ≥ 0 of the time distribution above.
-        training: :class:`sk.Training` settings.
+        training: :class:`sk.Training` settings; the default waits 100 epochs without
+            improvement (``patience=100``, not NPE's 20): the loss draws a time and noise per
+            example, so the validation loss is noisy and stops training early otherwise (on
+            two_moons with 2,000 simulations, observation 1: C2ST 0.81 → 0.69 for FMPE and
+            0.90 → 0.81 for NPSE).
         ensemble_size: independently initialised networks trained together (one ``vmap``);
             the posterior is their equal-weight mixture.
         support: :class:`sk.inference.Bijection` (default) or :class:`sk.inference.Rejection`,
@@ -115,7 +119,7 @@ class FMPE(AbstractMethod):
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
     sigma_min: float = eqx.field(default=1e-4, kw_only=True)
     time_prior_exponent: float = eqx.field(default=0.0, kw_only=True)
-    training: Training = eqx.field(default=Training(), kw_only=True)
+    training: Training = eqx.field(default=VECTOR_FIELD_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     sampler: ProbabilityFlowODE = eqx.field(default=ProbabilityFlowODE(), kw_only=True)

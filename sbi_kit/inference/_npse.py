@@ -16,7 +16,7 @@ from ..nn import AbstractEmbedding
 from ..training import Training
 from ._composition import GAUSS, AbstractComposition, standardized_prior
 from ._diffusion import VPSDE, AbstractSDE
-from ._field_net import FieldNet, build_field_net
+from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
 from ._fields import ScoreField
 from ._method import AbstractMethod
 from ._posterior import AbstractDensityPosterior
@@ -201,7 +201,11 @@ class NPSE(AbstractMethod):
             (:class:`sk.estimators.ResidualVectorField` by default).
         embedding: optional embedding spec for x (e.g. :class:`sk.nn.MLPEmbedding`), trained
             jointly.
-        training: :class:`sk.Training` settings.
+        training: :class:`sk.Training` settings; the default waits 100 epochs without
+            improvement (``patience=100``, not NPE's 20): the loss draws a time and noise per
+            example, so the validation loss is noisy and stops training early otherwise (on
+            two_moons with 2,000 simulations, observation 1: C2ST 0.81 → 0.69 for FMPE and
+            0.90 → 0.81 for NPSE).
         ensemble_size: independently initialised networks trained together (one ``vmap``);
             the posterior is their equal-weight mixture.
         support: :class:`sk.inference.Bijection` (default) or :class:`sk.inference.Rejection`,
@@ -237,7 +241,7 @@ class NPSE(AbstractMethod):
     sde: AbstractSDE = eqx.field(default=VPSDE(), kw_only=True)
     network: AbstractVectorField = eqx.field(default=ResidualVectorField(), kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
-    training: Training = eqx.field(default=Training(), kw_only=True)
+    training: Training = eqx.field(default=VECTOR_FIELD_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     sampler: AbstractVectorFieldSampler = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
