@@ -1,0 +1,350 @@
+"""Every sbi_kit method on the sbibm tasks: C2ST against the reference posteriors, beside sbibm.
+
+``--method`` picks the method (``npe``, ``nle``, ``nre``, ``snpe``, ``snle``, ``snre``, ``npse``,
+``fmpe``), each with its library defaults. Amortised methods train one posterior per task,
+budget and seed and draw for every observation; sequential ones run ``sk.sequential`` once per
+observation (``--rounds`` rounds sharing the budget, sbibm used 10). 10,000 samples per
+observation are compared with the task's 10,000 reference samples by C2ST (sbibm's classifier,
+``sk.diagnostics.c2st``; 0.5 is ideal); the mean over observations is reported next to sbibm's
+published mean for the same method and budget (Lueckmann et al., 2021; the table in
+/work/shared/REFERENCES.md). NPE variants (flow size, knot temperature, embeddings) are
+``benchmarks/sbibm_npe.py``'s job.
+
+Run from the repository root (see benchmarks/README.md)::
+
+    python benchmarks/sbibm.py --method nle                      # three tasks, 10^3 and 10^4
+    python benchmarks/sbibm.py --method snpe --tasks two_moons --simulations 1000 \
+        --observations 1-2 --out /tmp/sbibm_quick                # a quick check
+
+Results go to ``benchmarks/results/sbibm_{method}.{json,md}`` after every C2ST; a rerun skips
+what is there (``--fresh`` starts over) and retrains a run whose C2STs are incomplete with the
+same key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import (  # noqa: E402
+    RESULTS_DIR,
+    add_c2st_and_resume_arguments,
+    fmt,
+    machine,
+    parse_int_list,
+    read_json,
+    table,
+    versions,
+    write_json,
+    write_markdown,
+)
+
+TASKS = ("two_moons", "gaussian_linear", "slcp")
+
+# sbibm's published mean C2ST over 10 observations (REFERENCES.md, "Published mean C2ST"),
+# 10^3 / 10^4 / 10^5 simulations; the sequential methods used 10 rounds.
+_BUDGETS = (1000, 10_000, 100_000)
+_TABLE = {
+    "two_moons": {
+        "nle": (0.77, 0.71, 0.67),
+        "snle": (0.66, 0.57, 0.58),
+        "npe": (0.73, 0.61, 0.54),
+        "snpe": (0.64, 0.55, 0.53),
+        "nre": (0.82, 0.76, 0.63),
+        "snre": (0.65, 0.58, 0.56),
+    },
+    "slcp": {
+        "nle": (0.95, 0.77, 0.70),
+        "snle": (0.92, 0.71, 0.58),
+        "npe": (0.98, 0.90, 0.83),
+        "snpe": (0.97, 0.85, 0.67),
+        "nre": (0.97, 0.95, 0.92),
+        "snre": (0.97, 0.92, 0.72),
+    },
+    "gaussian_linear": {
+        "nle": (0.65, 0.56, 0.52),
+        "snle": (0.63, 0.55, 0.52),
+        "npe": (0.69, 0.55, 0.51),
+        "snpe": (0.65, 0.54, 0.51),
+        "nre": (0.67, 0.56, 0.54),
+        "snre": (0.67, 0.54, 0.52),
+    },
+}
+
+
+def published(task: str, method: str, n: int) -> float | None:
+    """sbibm's mean C2ST for ``method`` on ``task`` at ``n`` simulations (None: not published;
+    NPSE and FMPE are compared with sbibm's NPE)."""
+    row = _TABLE.get(task, {}).get({"npse": "npe", "fmpe": "npe"}.get(method, method))
+    return None if row is None or n not in _BUDGETS else row[_BUDGETS.index(n)]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    build: Callable  # () -> an sbi_kit method with its defaults
+    sequential: bool = False
+
+
+def _methods() -> dict[str, _Entry]:
+    import sbi_kit as sk
+
+    return {
+        "npe": _Entry(sk.NPE),
+        "nle": _Entry(sk.NLE),
+        "nre": _Entry(sk.NRE),
+        "npse": _Entry(sk.NPSE),
+        "fmpe": _Entry(sk.FMPE),
+        "snpe": _Entry(sk.NPE, sequential=True),
+        "snle": _Entry(sk.NLE, sequential=True),
+        "snre": _Entry(sk.NRE, sequential=True),
+    }
+
+
+METHOD_NAMES = ("npe", "nle", "nre", "npse", "fmpe", "snpe", "snle", "snre")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--method", choices=METHOD_NAMES, required=True, help="inference method")
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
+    p.add_argument("--simulations", default="1000,10000", help="budgets (default: %(default)s)")
+    p.add_argument("--observations", default="1-10", help="e.g. 1-10 or 1,4 (default: %(default)s)")
+    p.add_argument("--seeds", default="0", help="seeds, e.g. 0-2 (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=10, help="sequential rounds (default: 10)")
+    p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
+    add_c2st_and_resume_arguments(p)
+    p.add_argument("--out", type=Path, default=None, help="output path without suffix")
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS_DIR / f"sbibm_{args.method}"
+    return args
+
+
+def summarise(results: dict) -> list[dict]:
+    method = results["settings"]["method"]
+    groups: dict[tuple, list] = {}
+    for run in results["runs"].values():
+        groups.setdefault((run["task"], run["num_simulations"]), []).append(run)
+    rows = []
+    for (task, n), runs in sorted(groups.items()):
+        values = [v for r in runs for v in r["c2st"].values() if v is not None]
+        reference = published(task, method, n)
+        mean = statistics.mean(values) if values else None
+        seconds = [s for r in runs for s in r["seconds"].values()]
+        rows.append(
+            {
+                "task": task,
+                "num_simulations": n,
+                "c2st_mean": mean,
+                "c2st_sd": statistics.stdev(values) if len(values) > 1 else None,
+                "num_c2st": len(values),
+                "sbibm": reference,
+                "at_or_below_sbibm": None
+                if reference is None or mean is None
+                else bool(mean <= reference),
+                "seconds_mean": statistics.mean(seconds) if seconds else None,
+                "max_r_hat": max(
+                    (v for r in runs for v in r.get("max_r_hat", {}).values()), default=None
+                ),
+            }
+        )
+    return rows
+
+
+def markdown(results: dict) -> str:
+    s, m, v = results["settings"], results["machine"], results["versions"]
+    method = s["method"]
+    compared = {"npse": "NPE", "fmpe": "NPE"}.get(method, method.upper())
+    lines = [
+        f"# sbi_kit {method.upper()} on the sbibm tasks",
+        "",
+        f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}), {m['cpu']} ({m['cpu_count']} cores), "
+        f"CPU. Measured {m['date']}. `{s['estimator']}` (library defaults)"
+        + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
+        + f"; {s['num_samples']:,} samples per observation, C2ST against 10,000 reference "
+        f"samples (sbibm's classifier); observations {s['observations']}, seeds {s['seeds']}.",
+        "",
+    ]
+    head = ["task", "simulations", "C2ST mean", "sd", "n", f"sbibm {compared}", "≤ sbibm"]
+    head += ["seconds per posterior", "max R̂"]
+    body = []
+    for r in results["summary"]:
+        ok = {None: "", True: "yes", False: "**no**"}[r["at_or_below_sbibm"]]
+        body.append(
+            [
+                r["task"],
+                f"{r['num_simulations']:,}",
+                fmt(r["c2st_mean"]),
+                fmt(r["c2st_sd"]),
+                str(r["num_c2st"]),
+                fmt(r["sbibm"], 2) if r["sbibm"] is not None else "n/a",
+                ok,
+                fmt(r["seconds_mean"], 0),
+                fmt(r["max_r_hat"], 3) if r["max_r_hat"] is not None else "",
+            ]
+        )
+    lines += [table(head, body), ""]
+    lines += [
+        "Seconds per posterior: training (amortised: once per task, budget and seed) or the "
+        "whole sequential run (per observation), plus sampling. Max R̂: the worst split-R̂ of "
+        "the MCMC runs (NLE/NRE and their sequential variants).",
+        "",
+        "## Per observation",
+        "",
+    ]
+    obs = s["observations"]
+    body = [
+        [run["task"], f"{run['num_simulations']:,}", str(run["seed"])]
+        + [fmt(run["c2st"].get(str(i))) for i in obs]
+        for run in sorted(
+            results["runs"].values(), key=lambda r: (r["task"], r["num_simulations"], r["seed"])
+        )
+    ]
+    lines += [table(["task", "simulations", "seed"] + [str(i) for i in obs], body)]
+    return "\n".join(lines)
+
+
+def _draw(sk, posterior, key, x_o, num_samples, run, i):
+    """Samples for observation ``i``, recording R̂ for MCMC posteriors."""
+    if isinstance(posterior, sk.inference.AbstractPotentialPosterior):
+        samples, result = posterior.sample(key, x_o, num_samples, return_diagnostics=True)
+        run["max_r_hat"][str(i)] = result.max_r_hat
+        return samples
+    return posterior.sample(key, x_o, num_samples)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import jax
+    from threadpoolctl import threadpool_limits
+
+    import sbi_kit as sk
+
+    entry = _methods()[args.method]
+    method = entry.build()
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    budgets = parse_int_list(args.simulations)
+    observations = parse_int_list(args.observations)
+    seeds = parse_int_list(args.seeds)
+    json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
+    settings = {
+        "method": args.method,
+        "estimator": repr(method),
+        "sequential": entry.sequential,
+        "rounds": args.rounds if entry.sequential else 1,
+        "tasks": tasks,
+        "simulations": budgets,
+        "observations": observations,
+        "seeds": seeds,
+        "num_samples": args.num_samples,
+    }
+    results = {
+        "benchmark": f"sbibm_{args.method}",
+        "machine": machine(),
+        "versions": versions(["sbi_kit", "jax", "jaxlib", "flowjax", "numpyro", "scikit-learn"]),
+        "settings": settings,
+        "runs": {},
+    }
+    previous = None if args.fresh else read_json(json_path)
+    if previous and previous["settings"]["estimator"] == settings["estimator"]:
+        results["runs"] = previous["runs"]
+        old = previous["settings"]
+        settings["observations"] = sorted(set(observations) | set(old["observations"]))
+        settings["seeds"] = sorted(set(seeds) | set(old["seeds"]))
+
+    def save():
+        results["summary"] = summarise(results)
+        write_json(json_path, results)
+        write_markdown(md_path, markdown(results))
+
+    def c2st(samples, reference, run, i):
+        try:
+            with threadpool_limits(limits=args.blas_threads):
+                run["c2st"][str(i)] = sk.diagnostics.c2st(np.asarray(samples), reference)
+        except ValueError as err:  # non-finite samples
+            run["c2st"][str(i)], run["errors"][str(i)] = None, str(err)
+        print(f"  obs {i}: C2ST {fmt(run['c2st'][str(i)])}", flush=True)
+        save()
+
+    for task_name in tasks:
+        task = sk.tasks.get(task_name)
+        for n in budgets:
+            for seed in seeds:
+                key = f"{task_name}/{n}/seed{seed}"
+                run = results["runs"].setdefault(
+                    key,
+                    {
+                        "task": task_name,
+                        "num_simulations": n,
+                        "seed": seed,
+                        "c2st": {},
+                        "seconds": {},
+                        "errors": {},
+                        "max_r_hat": {},
+                    },
+                )
+                missing = [i for i in observations if str(i) not in run["c2st"]]
+                if not missing:
+                    print(f"[skip] {key}", flush=True)
+                    continue
+                key_sim, key_fit, key_sample = jax.random.split(jax.random.key(seed), 3)
+                if entry.sequential:
+                    for i in missing:
+                        print(f"[sequential] {key} obs {i}", flush=True)
+                        start = time.perf_counter()
+                        result = sk.sequential(
+                            jax.random.fold_in(key_fit, i),
+                            method,
+                            task,
+                            task.observation(i),
+                            rounds=args.rounds,
+                            simulations_per_round=n // args.rounds,
+                            progress=False,
+                        )
+                        samples = _draw(
+                            sk,
+                            result.posterior,
+                            jax.random.fold_in(key_sample, i),
+                            task.observation(i),
+                            args.num_samples,
+                            run,
+                            i,
+                        )
+                        run["seconds"][str(i)] = time.perf_counter() - start
+                        c2st(samples, task.reference_samples(i), run, i)
+                    continue
+                print(f"[train] {key}", flush=True)
+                start = time.perf_counter()
+                sims = sk.simulate(key_sim, task, n, progress=False)
+                posterior = method.fit(
+                    key_fit, sims.theta, sims.x, prior=task.prior, progress=False
+                )
+                train_s = time.perf_counter() - start
+                for i in missing:
+                    start = time.perf_counter()
+                    samples = _draw(
+                        sk,
+                        posterior,
+                        jax.random.fold_in(key_sample, i),
+                        task.observation(i),
+                        args.num_samples,
+                        run,
+                        i,
+                    )
+                    run["seconds"][str(i)] = train_s + time.perf_counter() - start
+                    c2st(samples, task.reference_samples(i), run, i)
+    save()
+    print(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()
