@@ -35,9 +35,19 @@ METHODS = [
     sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=_TINY),
     sk.NLE(flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=_TINY, mcmc=_TINY_MCMC),
     sk.NRE(width=8, depth=1, training=_TINY, mcmc=_TINY_MCMC),
+    sk.NPSE(
+        network=sk.estimators.ResidualVectorField(width=8, blocks=1),
+        training=_TINY,
+        sampler=sk.inference.DPMSolver(num_steps=5),
+    ),
+    sk.FMPE(network=sk.estimators.ResidualVectorField(width=8, blocks=1), training=_TINY),
 ]
 """One configured, tiny instance per inference method."""
-DENSITY_METHODS = [m for m in METHODS if not isinstance(m, sk.inference.AbstractPotentialMethod)]
+DENSITY_METHODS = [
+    m for m in METHODS if not isinstance(m, sk.inference.AbstractPotentialMethod | sk.NPSE)
+]
+"""Density posteriors that condition on ONE observation (NPSE also composes stacks: own rows)."""
+NPSE_METHOD = next(m for m in METHODS if isinstance(m, sk.NPSE))
 POTENTIAL_METHODS = [m for m in METHODS if isinstance(m, sk.inference.AbstractPotentialMethod)]
 
 PRIOR = dist.Uniform(-jnp.ones(2), jnp.ones(2)).to_event(1)
@@ -508,6 +518,38 @@ SAMPLE_ROWS = [
         Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
     ),
 ]
+
+
+NPSE_SAMPLE_ROWS = [row for row in SAMPLE_ROWS if not row[0].startswith("x_o-")] + [
+    (
+        "x_o-wrong-shape",
+        dict(x_o=np.zeros(3)),
+        Raises(ValueError, "`x_o` must have shape (2,) or (n_obs, 2), got shape (3,)"),
+    ),
+    (
+        "x_o-empty-stack",
+        dict(x_o=np.zeros((0, 2))),
+        Raises(ValueError, "`x_o` is an empty stack"),
+    ),
+    (
+        "x_o-stack-without-gaussian-prior",
+        dict(x_o=np.zeros((4, 2))),
+        Raises(ValueError, "GAUSS needs an analytic diffused prior score"),
+    ),
+    (
+        "x_o-nan",
+        dict(x_o=_with(X_O, 0, np.nan)),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
+    ),
+]
+"""NPSE's sample: as the others', but a stack of i.i.d. observations is composed."""
+
+
+@pytest.mark.parametrize("changes, expect", _table(NPSE_SAMPLE_ROWS))
+def test_npse_sample_refuses_bad_input(problem, changes, expect):
+    posterior = _trained(NPSE_METHOD, problem)
+    args = {"key": jax.random.key(0), "x_o": X_O, "num_samples": 5} | changes
+    _run(lambda: posterior.sample(**args), expect, posterior)
 
 
 @pytest.mark.parametrize("changes, expect", _table(SAMPLE_ROWS))

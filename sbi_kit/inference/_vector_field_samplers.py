@@ -145,13 +145,17 @@ class ProbabilityFlowODE(AbstractVectorFieldSampler):
         change of variables, ``log q(y) = log p_noise(y(t_noise)) + ∫_{t_data}^{t_noise} ∇·v
         dt``, with the EXACT divergence (the trace of the Jacobian by ``jax.jacfwd``: d
         Jacobian-vector products per evaluation, fine for the few parameters of SBI
-        problems).
+        problems). A non-finite ``y`` gives NaN.
         """
+        # a non-finite state (a NaN θ, or θ on the support's boundary) has no trajectory: NaN,
+        # without running the solver on it (which would fail and stop the whole batch)
+        finite = jnp.all(jnp.isfinite(y))
+        y = jnp.where(finite, y, 0.0)
         term = diffrax.ODETerm(_ode_velocity_and_divergence)
         y_end, integral = self._solve(
             term, (y, jnp.zeros((), y.dtype)), field.t_data, field.t_noise, field
         )
-        return field.noise_log_prob(y_end) + integral
+        return jnp.where(finite, field.noise_log_prob(y_end) + integral, jnp.nan)
 
 
 def _reverse_drift(t, y, field: ScoreField):
