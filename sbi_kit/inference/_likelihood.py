@@ -23,7 +23,8 @@ class LearnedLikelihood(dist.Distribution):
     density of the (ensemble mixture of) flows in the units of x (the z-scoring's Jacobian
     included); ``sample`` draws simulated observations from it. Made by
     :meth:`NLEPosterior.likelihood`; see :class:`~sbi_kit.NLE` for an example, and
-    the "Likelihood and ratio estimation" guide for its use inside a numpyro model.
+    the NLE guide (docs/nle.md) and the hierarchical-model tutorial for its use inside a
+    numpyro model.
     """
 
     arg_constraints = {}
