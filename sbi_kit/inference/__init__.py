@@ -23,6 +23,7 @@ from ._fields import FlowField as FlowField
 from ._fields import ScoreField as ScoreField
 from ._fmpe import FMPE as FMPE
 from ._fmpe import FMPEPosterior as FMPEPosterior
+from ._fnpse import FNPSE as FNPSE
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
 from ._method import AbstractMethod as AbstractMethod
 from ._method import AbstractPotentialMethod as AbstractPotentialMethod
@@ -79,6 +80,7 @@ __all__ = [
     "FieldNet",
     "FlowField",
     "FMPE",
+    "FNPSE",
     "FMPEPosterior",
     "FlowNet",
     "LearnedLikelihood",

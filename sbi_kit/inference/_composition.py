@@ -10,9 +10,9 @@ they are small frozen objects passed as ``NPSE(composition=...)``:
   of the denoising posteriors ``p(θ_0 | θ_t, x_j)`` (GAUSS: from a Gaussian fit of each
   single-observation posterior; JAC: from the score's Jacobian by Tweedie's formula) and
   sample with DPM-Solver++ on the probability-flow ODE of the composed score (VP SDE).
-* F-NPSE (Geffner, Papamakarios & Mnih 2023), which anneals a bridge between the product of
-  the noised posteriors and the target with Langevin dynamics and needs no Gaussian prior, is
-  not built yet (:class:`DensityPrior` is its prior).
+* :class:`FNPSE` (Geffner, Papamakarios & Mnih 2023) anneals a bridge between the product of
+  the noised posteriors and the target with Langevin dynamics and needs no Gaussian prior; it
+  lives :mod:`._fnpse` (:class:`DensityPrior` is its prior).
 
 Everything works in the networks' coordinates (z-scored, unconstrained parameters); the
 prior is needed there too (:class:`GaussianPrior` analytically, or a density for F-NPSE).
@@ -39,12 +39,12 @@ ScoreFn = Callable[[Array, Array, Array], Array]
 """``score(y, t, context) -> (d,)``: the noised posterior score of ONE observation."""
 
 
-def _check_positive_int(name: str, field: str, value) -> None:
+def check_positive_int(name: str, field: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: {field} must be a positive integer, got {value!r}.")
 
 
-def _check_fraction(name: str, field: str, value, *, low_open: bool = True) -> None:
+def check_fraction(name: str, field: str, value, *, low_open: bool = True) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not (0 < value < 1 if low_open else 0 <= value < 1):
         bound = "(0, 1)" if low_open else "[0, 1)"
@@ -64,6 +64,11 @@ class AbstractStandardizedPrior(eqx.Module):
     @abc.abstractmethod
     def score(self, y: Array) -> Array:
         """∇ log p(y) of the (undiffused) prior at one state ``(d,)``."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """d, the number of parameters."""
 
 
 class GaussianPrior(AbstractStandardizedPrior):
@@ -87,6 +92,10 @@ class GaussianPrior(AbstractStandardizedPrior):
     mean: Array
     cov: Array
 
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
     def precision(self) -> Array:
         """``cov⁻¹``, shape ``(d, d)``."""
         return _sym(jnp.linalg.inv(self.cov))
@@ -109,17 +118,23 @@ class GaussianPrior(AbstractStandardizedPrior):
 
 
 class DensityPrior(AbstractStandardizedPrior):
-    """Any prior, as a log-density over standardised coordinates (for F-NPSE, not built yet).
+    """Any prior, as a log-density over standardised coordinates (what :class:`FNPSE` needs).
 
     Attributes:
         log_prob: ``log p(y)`` of one standardised state ``(d,)`` (a pytree callable, e.g. an
             ``eqx.Partial``), including the Jacobians of the unconstraining map and z-scoring
             (constants may be dropped).
+        num_parameters: d.
         name: what the prior is, for messages.
     """
 
     log_prob: Callable[[Array], Array]
+    num_parameters: int = eqx.field(static=True)
     name: str = eqx.field(static=True, default="prior")
+
+    @property
+    def dim(self) -> int:
+        return self.num_parameters
 
     def score(self, y: Array) -> Array:
         return jax.grad(self.log_prob)(y)
@@ -175,7 +190,7 @@ def standardized_prior(
         return prior.log_prob(theta) + ladj
 
     partial = eqx.Partial(log_prob, prior=prior, transform=transform, loc=loc, scale=scale)
-    return DensityPrior(partial, type(prior).__name__)
+    return DensityPrior(partial, int(loc.shape[0]), type(prior).__name__)
 
 
 # --- DPM-Solver++ on a composed score ---------------------------------------------------------
@@ -232,8 +247,8 @@ def _require_gaussian(name: str, prior: AbstractStandardizedPrior) -> GaussianPr
         raise ValueError(
             f"{name} needs an analytic diffused prior score: a Gaussian prior with real support "
             "(numpyro Normal(...).to_event(1) or MultivariateNormal) learned with "
-            f"support=Bijection() or Rejection(); got a {what} prior. Compositions for other "
-            "priors (F-NPSE, a learned unconditional score) are not built yet."
+            f"support=Bijection() or Rejection(); got a {what} prior. For other "
+            "priors: NPSE(composition=sk.inference.FNPSE())."
         )
     return prior
 
@@ -285,10 +300,10 @@ class _PrecisionComposition(AbstractComposition):
     min_precision_ratio: eqx.AbstractVar[float]
 
     def _check_common(self, name: str) -> None:
-        _check_positive_int(name, "num_steps", self.num_steps)
+        check_positive_int(name, "num_steps", self.num_steps)
         if isinstance(self.order, bool) or self.order not in (1, 2):
             raise ValueError(f"{name}: order must be 1 or 2, got {self.order!r}.")
-        _check_fraction(name, "min_precision_ratio", self.min_precision_ratio)
+        check_fraction(name, "min_precision_ratio", self.min_precision_ratio)
 
     def _combine(self, ratio, scores, excess, prior_score, prior_excess):
         """The composed score at one state and its PD fallback flag.
@@ -374,12 +389,12 @@ class GAUSS(_PrecisionComposition):
 
     def __check_init__(self):
         self._check_common("GAUSS")
-        _check_positive_int("GAUSS", "covariance_samples", self.covariance_samples)
+        check_positive_int("GAUSS", "covariance_samples", self.covariance_samples)
         if self.covariance_samples < 2:
             raise ValueError(
                 f"GAUSS: covariance_samples must be at least 2, got {self.covariance_samples!r}."
             )
-        _check_positive_int("GAUSS", "covariance_steps", self.covariance_steps)
+        check_positive_int("GAUSS", "covariance_steps", self.covariance_steps)
 
     def posterior_covariances(
         self, key: Key, score: ScoreFn, contexts: Array, sde: VPSDE, dim: int
@@ -474,7 +489,7 @@ class JAC(_PrecisionComposition):
 
     def __check_init__(self):
         self._check_common("JAC")
-        _check_fraction("JAC", "tweedie_floor", self.tweedie_floor)
+        check_fraction("JAC", "tweedie_floor", self.tweedie_floor)
 
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("JAC", sde)

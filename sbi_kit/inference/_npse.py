@@ -107,6 +107,7 @@ class NPSEPosterior(AbstractDensityPosterior):
             ValueError: ``x_o`` of the wrong shape, an empty stack, or a composition that
                 cannot handle the prior (GAUSS and JAC need a Gaussian one).
             TypeError: GAUSS or JAC with an SDE other than ``VPSDE``.
+            FloatingPointError: naming the count, if composed draws are not finite.
         """
         fn = f"{type(self).__name__}.sample"
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
@@ -122,6 +123,14 @@ class NPSEPosterior(AbstractDensityPosterior):
         key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
         samples, diagnostics = _compose(self, key, x_o, num_samples)
+        bad = int(jnp.sum(~jnp.all(jnp.isfinite(samples), axis=-1)))
+        if bad:
+            raise FloatingPointError(
+                f"{fn}: composing {x_o.shape[0]} observations with "
+                f"{type(self.method.composition).__name__} gave {bad} of {num_samples} "
+                "non-finite draws (the composed dynamics diverged); for FNPSE try more "
+                "num_levels or a smaller step_size, for a Gaussian prior GAUSS or JAC."
+            )
         return (samples, diagnostics) if return_diagnostics else samples
 
     def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
@@ -216,8 +225,8 @@ class NPSE(AbstractMethod):
         log_prob_ode: the probability-flow ODE settings used by ``log_prob``.
         composition: how ``sample`` combines the scores of a stack of i.i.d. observations:
             :class:`~sbi_kit.inference.GAUSS` (default, provisional: benchmarks will choose
-            the default) or :class:`~sbi_kit.inference.JAC` (both need the VP SDE and a
-            Gaussian prior).
+            the default), :class:`~sbi_kit.inference.JAC` (both need the VP SDE and a
+            Gaussian prior) or :class:`~sbi_kit.inference.FNPSE` (any prior).
 
     Raises:
         TypeError: an option of the wrong type (naming it), or ``DPMSolver`` with an SDE other
@@ -282,7 +291,7 @@ class NPSE(AbstractMethod):
             )
         if not isinstance(self.composition, AbstractComposition):
             raise TypeError(
-                "NPSE: `composition` must be sk.inference.GAUSS() or JAC(), got "
+                "NPSE: `composition` must be sk.inference.GAUSS(), JAC() or FNPSE(), got "
                 f"{self.composition!r}."
             )
 
