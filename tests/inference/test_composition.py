@@ -56,9 +56,9 @@ def _exact_score(y, t, x):
     "composition, n, tol_mean, tol_sd",
     [
         # measured |mean error| / sd, |sd ratio − 1| (key 0, 4,000 draws):
-        (GAUSS(), 10, 0.06, 0.05),  # (0.007, 0.006), (0.004, 0.033)
-        (GAUSS(), 50, 0.08, 0.08),  # (0.036, 0.010), (0.015, 0.058): Σ_j from 1,000 draws
-        (JAC(), 10, 0.06, 0.05),
+        (GAUSS(), 10, 0.06, 0.05),  # (0.024, 0.024), (0.004, 0.033)
+        (GAUSS(), 50, 0.08, 0.08),  # (0.017, 0.009), (0.015, 0.058): Σ_j from 1,000 draws
+        (JAC(), 10, 0.06, 0.05),  # (0.004, 0.009), (0.012, 0.023)
         # annealed Langevin (its step inflates the variance by ≈ step_size / 2 = 5 %):
         (FNPSE(), 10, 0.05, 0.05),  # (0.017, 0.009), (0.024, 0.028)
         (FNPSE(), 50, 0.05, 0.05),  # (0.018, 0.009), (0.015, 0.019)
