@@ -7,6 +7,8 @@ same kind of message everywhere: the function, the argument, what was expected a
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -107,6 +109,28 @@ def check_positive_int(value, name: str, fn: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{fn}: `{name}` must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_setting_positive_int(owner: str, field: str, value) -> None:
+    """A configuration field that must be a Python int ≥ 1 (not a bool), e.g. ``num_steps``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {field} must be a positive integer, got {value!r}.")
+
+
+def check_setting_positive_number(owner: str, field: str, value) -> None:
+    """A configuration field that must be a finite number > 0, e.g. a solver tolerance."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{owner}: {field} must be a finite number, got {value!r}.")
+    if not value > 0:
+        raise ValueError(f"{owner}: {field} must be > 0, got {value!r}.")
+
+
+def check_setting_fraction(owner: str, field: str, value, *, low_open: bool = True) -> None:
+    """A configuration field in (0, 1) (``low_open``) or [0, 1)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (0 < value < 1 if low_open else 0 <= value < 1):
+        bound = "(0, 1)" if low_open else "[0, 1)"
+        raise ValueError(f"{owner}: {field} must be a number in {bound}, got {value!r}.")
 
 
 def check_prior(prior, dim_theta: int, fn: str) -> None:

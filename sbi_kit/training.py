@@ -26,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 from tqdm.auto import tqdm
 
+from ._checks import check_setting_positive_int
 from ._types import Key
 
 
@@ -67,9 +68,7 @@ class Training:
                 f"{self.clip_norm}."
             )
         for name in ("batch_size", "max_epochs", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Training: {name} must be a positive integer, got {value!r}.")
+            check_setting_positive_int("Training", name, getattr(self, name))
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 f"Training: validation_fraction must lie in (0, 1), got {self.validation_fraction}."

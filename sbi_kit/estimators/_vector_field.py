@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .._checks import check_setting_positive_int
 from .._types import Key
 from ..nn import AbstractTimeEmbedding, GaussianFourierTimeEmbedding, ResidualNet, activation
 
@@ -77,11 +78,7 @@ class ResidualVectorField(AbstractVectorField):
 
     def __check_init__(self):
         for name in ("width", "blocks"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"ResidualVectorField: {name} must be a positive integer, got {value!r}."
-                )
+            check_setting_positive_int("ResidualVectorField", name, getattr(self, name))
         if not isinstance(self.time_embedding, AbstractTimeEmbedding):
             raise TypeError(
                 "ResidualVectorField: `time_embedding` must be a time-embedding spec such as "

@@ -22,7 +22,6 @@ Each strategy handles all particles in one ``vmap``.
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -31,24 +30,13 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
+from .._checks import check_setting_fraction, check_setting_positive_int
 from .._types import Key
 from ..estimators import Standardizer
 from ._diffusion import VPSDE, AbstractSDE
 
 ScoreFn = Callable[[Array, Array, Array], Array]
 """``score(y, t, context) -> (d,)``: the noised posterior score of ONE observation."""
-
-
-def check_positive_int(name: str, field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {field} must be a positive integer, got {value!r}.")
-
-
-def check_fraction(name: str, field: str, value, *, low_open: bool = True) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (0 < value < 1 if low_open else 0 <= value < 1):
-        bound = "(0, 1)" if low_open else "[0, 1)"
-        raise ValueError(f"{name}: {field} must be a number in {bound}, got {value!r}.")
 
 
 def _sym(a: Array) -> Array:
@@ -300,10 +288,10 @@ class _PrecisionComposition(AbstractComposition):
     min_precision_ratio: eqx.AbstractVar[float]
 
     def _check_common(self, name: str) -> None:
-        check_positive_int(name, "num_steps", self.num_steps)
+        check_setting_positive_int(name, "num_steps", self.num_steps)
         if isinstance(self.order, bool) or self.order not in (1, 2):
             raise ValueError(f"{name}: order must be 1 or 2, got {self.order!r}.")
-        check_fraction(name, "min_precision_ratio", self.min_precision_ratio)
+        check_setting_fraction(name, "min_precision_ratio", self.min_precision_ratio)
 
     def _combine(self, ratio, scores, excess, prior_score, prior_excess):
         """The composed score at one state and its PD fallback flag.
@@ -389,12 +377,12 @@ class GAUSS(_PrecisionComposition):
 
     def __check_init__(self):
         self._check_common("GAUSS")
-        check_positive_int("GAUSS", "covariance_samples", self.covariance_samples)
+        check_setting_positive_int("GAUSS", "covariance_samples", self.covariance_samples)
         if self.covariance_samples < 2:
             raise ValueError(
                 f"GAUSS: covariance_samples must be at least 2, got {self.covariance_samples!r}."
             )
-        check_positive_int("GAUSS", "covariance_steps", self.covariance_steps)
+        check_setting_positive_int("GAUSS", "covariance_steps", self.covariance_steps)
 
     def posterior_covariances(
         self, key: Key, score: ScoreFn, contexts: Array, sde: VPSDE, dim: int
@@ -489,7 +477,7 @@ class JAC(_PrecisionComposition):
 
     def __check_init__(self):
         self._check_common("JAC")
-        check_fraction("JAC", "tweedie_floor", self.tweedie_floor)
+        check_setting_fraction("JAC", "tweedie_floor", self.tweedie_floor)
 
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("JAC", sde)

@@ -23,13 +23,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .._checks import check_setting_fraction, check_setting_positive_int
 from .._types import Key
 from ._composition import (
     AbstractComposition,
     AbstractStandardizedPrior,
     ScoreFn,
-    check_fraction,
-    check_positive_int,
 )
 from ._diffusion import AbstractSDE
 
@@ -67,9 +66,9 @@ class FNPSE(AbstractComposition):
     step_size: float = 0.1
 
     def __check_init__(self):
-        check_positive_int("FNPSE", "num_levels", self.num_levels)
-        check_positive_int("FNPSE", "langevin_steps", self.langevin_steps)
-        check_fraction("FNPSE", "step_size", self.step_size, low_open=True)
+        check_setting_positive_int("FNPSE", "num_levels", self.num_levels)
+        check_setting_positive_int("FNPSE", "langevin_steps", self.langevin_steps)
+        check_setting_fraction("FNPSE", "step_size", self.step_size, low_open=True)
 
     def sample(
         self,

@@ -18,7 +18,6 @@ samples is one jitted program.
 from __future__ import annotations
 
 import abc
-import math
 
 import diffrax
 import equinox as eqx
@@ -27,21 +26,10 @@ import jax.numpy as jnp
 import lineax
 from jaxtyping import Array
 
+from .._checks import check_setting_positive_int, check_setting_positive_number
 from .._types import Key
 from ._diffusion import VPSDE
 from ._fields import AbstractField, ScoreField
-
-
-def _check_positive_int(name: str, field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {field} must be a positive integer, got {value!r}.")
-
-
-def _check_tolerance(name: str, field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name}: {field} must be a finite number, got {value!r}.")
-    if not value > 0:
-        raise ValueError(f"{name}: {field} must be > 0, got {value!r}.")
 
 
 def _failed(y, result, message: str):
@@ -107,9 +95,9 @@ class ProbabilityFlowODE(AbstractVectorFieldSampler):
                 "ProbabilityFlowODE: `solver` must be a diffrax ODE solver such as "
                 f"diffrax.Tsit5(), got {self.solver!r}."
             )
-        _check_tolerance("ProbabilityFlowODE", "rtol", self.rtol)
-        _check_tolerance("ProbabilityFlowODE", "atol", self.atol)
-        _check_positive_int("ProbabilityFlowODE", "max_steps", self.max_steps)
+        check_setting_positive_number("ProbabilityFlowODE", "rtol", self.rtol)
+        check_setting_positive_number("ProbabilityFlowODE", "atol", self.atol)
+        check_setting_positive_int("ProbabilityFlowODE", "max_steps", self.max_steps)
 
     def _solve(self, term, y0, t0: float, t1: float, field: AbstractField):
         sol = diffrax.diffeqsolve(
@@ -192,7 +180,7 @@ class ReverseSDE(AbstractVectorFieldSampler):
     solver: diffrax.AbstractSolver = diffrax.Euler()
 
     def __check_init__(self):
-        _check_positive_int("ReverseSDE", "num_steps", self.num_steps)
+        check_setting_positive_int("ReverseSDE", "num_steps", self.num_steps)
         if not isinstance(self.solver, diffrax.AbstractSolver):
             raise TypeError(
                 "ReverseSDE: `solver` must be a diffrax SDE solver such as diffrax.Euler(), "
@@ -248,7 +236,7 @@ class DPMSolver(AbstractVectorFieldSampler):
     order: int = 2
 
     def __check_init__(self):
-        _check_positive_int("DPMSolver", "num_steps", self.num_steps)
+        check_setting_positive_int("DPMSolver", "num_steps", self.num_steps)
         if isinstance(self.order, bool) or self.order not in (1, 2):
             raise ValueError(f"DPMSolver: order must be 1 or 2, got {self.order!r}.")
 

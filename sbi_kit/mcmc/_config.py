@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import equinox as eqx
 
+from .._checks import check_setting_positive_int
 from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
 
@@ -26,9 +27,7 @@ class MCMCConfig(eqx.Module):
 
     def __check_init__(self):
         for name in ("num_chains", "num_warmup", "thinning"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MCMCConfig: {name} must be a positive integer, got {value!r}.")
+            check_setting_positive_int("MCMCConfig", name, getattr(self, name))
         if not isinstance(self.sampler, AbstractSampler):
             raise TypeError(
                 "MCMCConfig: `sampler` must be sk.mcmc.NUTS() or sk.mcmc.EnsembleSlice(), got "
