@@ -52,6 +52,7 @@ from ._sequential import truncated_prior_sample as truncated_prior_sample
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
+from ._vector_field_method import AbstractVectorFieldMethod as AbstractVectorFieldMethod
 from ._vector_field_samplers import AbstractVectorFieldSampler as AbstractVectorFieldSampler
 from ._vector_field_samplers import DPMSolver as DPMSolver
 from ._vector_field_samplers import ProbabilityFlowODE as ProbabilityFlowODE
@@ -72,6 +73,7 @@ __all__ = [
     "AbstractRatioLoss",
     "AbstractField",
     "AbstractSDE",
+    "AbstractVectorFieldMethod",
     "AbstractVectorFieldSampler",
     "BalancedNRE",
     "AbstractSupport",

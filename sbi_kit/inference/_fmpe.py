@@ -15,11 +15,11 @@ from .._types import Key
 from ..estimators import AbstractVectorField, ResidualVectorField, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
+from ._field_net import VECTOR_FIELD_TRAINING, FieldNet
 from ._fields import FlowField
-from ._method import AbstractMethod
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection
+from ._vector_field_method import AbstractVectorFieldMethod
 from ._vector_field_samplers import ProbabilityFlowODE
 
 
@@ -57,7 +57,7 @@ class FMPEPosterior(AbstractDensityPosterior):
         return self.method.sampler.sample(key, field, num_samples, self.dim_theta)
 
 
-class FMPE(AbstractMethod):
+class FMPE(AbstractVectorFieldMethod):
     """Flow matching posterior estimation (Dax et al. 2023; Lipman et al. 2023).
 
     A network learns a velocity field ``v(θ_t, t, x)`` that transports N(0, I) at t = 0 to the
@@ -126,25 +126,10 @@ class FMPE(AbstractMethod):
     log_prob_ode: ProbabilityFlowODE = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
 
     def __check_init__(self):
-        if not isinstance(self.network, AbstractVectorField):
-            raise TypeError(
-                "FMPE: `network` must be a vector-field spec such as "
-                f"sk.estimators.ResidualVectorField(), got {self.network!r}."
-            )
-        if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
-            raise TypeError(
-                "FMPE: `embedding` must be None or an embedding spec such as "
-                f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
-            )
         if not isinstance(self.sampler, ProbabilityFlowODE):
             raise TypeError(
                 "FMPE: `sampler` must be sk.inference.ProbabilityFlowODE(...) (FMPE learns an "
                 f"ODE, not a score: ReverseSDE and DPMSolver do not apply), got {self.sampler!r}."
-            )
-        if not isinstance(self.log_prob_ode, ProbabilityFlowODE):
-            raise TypeError(
-                "FMPE: `log_prob_ode` must be sk.inference.ProbabilityFlowODE(...), got "
-                f"{self.log_prob_ode!r}."
             )
         for name in ("sigma_min", "time_prior_exponent"):
             value = getattr(self, name)
@@ -158,9 +143,6 @@ class FMPE(AbstractMethod):
             raise ValueError(
                 f"FMPE: `time_prior_exponent` must be ≥ 0, got {self.time_prior_exponent!r}."
             )
-
-    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FieldNet:
-        return build_field_net(key, self.network, self.embedding, dim_theta, x_shape)
 
     def loss(self, net: FieldNet, theta: Array, x: Array, key: Key) -> Array:
         """Conditional flow matching ``‖v(θ_t, t, x) − u‖²`` per example."""

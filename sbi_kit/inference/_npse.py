@@ -16,11 +16,11 @@ from ..nn import AbstractEmbedding
 from ..training import Training
 from ._composition import GAUSS, AbstractComposition, standardized_prior
 from ._diffusion import VPSDE, AbstractSDE
-from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
+from ._field_net import VECTOR_FIELD_TRAINING, FieldNet
 from ._fields import ScoreField
-from ._method import AbstractMethod
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection, inside
+from ._vector_field_method import AbstractVectorFieldMethod
 from ._vector_field_samplers import AbstractVectorFieldSampler, DPMSolver, ProbabilityFlowODE
 
 
@@ -179,7 +179,7 @@ def _compose(posterior: NPSEPosterior, key: Key, x_o: Array, num_samples: int):
     return samples, first[0]
 
 
-class NPSE(AbstractMethod):
+class NPSE(AbstractVectorFieldMethod):
     """Neural posterior score estimation (Song et al. 2021; Sharrock et al. 2024).
 
     Parameters (z-scored, unconstrained) are noised by a forward SDE,
@@ -263,16 +263,6 @@ class NPSE(AbstractMethod):
                 "NPSE: `sde` must be an SDE such as sk.inference.VPSDE(), SubVPSDE() or VESDE(), "
                 f"got {self.sde!r}."
             )
-        if not isinstance(self.network, AbstractVectorField):
-            raise TypeError(
-                "NPSE: `network` must be a vector-field spec such as "
-                f"sk.estimators.ResidualVectorField(), got {self.network!r}."
-            )
-        if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
-            raise TypeError(
-                "NPSE: `embedding` must be None or an embedding spec such as "
-                f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
-            )
         if not isinstance(self.sampler, AbstractVectorFieldSampler):
             raise TypeError(
                 "NPSE: `sampler` must be sk.inference.ProbabilityFlowODE(), ReverseSDE() or "
@@ -284,19 +274,11 @@ class NPSE(AbstractMethod):
                 f"variance-preserving SDE), got sde={self.sde!r}; use ProbabilityFlowODE() or "
                 "ReverseSDE()."
             )
-        if not isinstance(self.log_prob_ode, ProbabilityFlowODE):
-            raise TypeError(
-                "NPSE: `log_prob_ode` must be sk.inference.ProbabilityFlowODE(...), got "
-                f"{self.log_prob_ode!r}."
-            )
         if not isinstance(self.composition, AbstractComposition):
             raise TypeError(
                 "NPSE: `composition` must be sk.inference.GAUSS(), JAC() or FNPSE(), got "
                 f"{self.composition!r}."
             )
-
-    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FieldNet:
-        return build_field_net(key, self.network, self.embedding, dim_theta, x_shape)
 
     def loss(self, net: FieldNet, theta: Array, x: Array, key: Key) -> Array:
         """Denoising score matching ``‖ε̂(θ_t, t, x) − ε‖²`` per example (weight σ(t)²)."""
