@@ -15,6 +15,7 @@ from ._composition import DensityPrior as DensityPrior
 from ._composition import GaussianPrior as GaussianPrior
 from ._diffusion import VESDE as VESDE
 from ._diffusion import VPSDE as VPSDE
+from ._diffusion import AbstractLinearBetaSDE as AbstractLinearBetaSDE
 from ._diffusion import AbstractSDE as AbstractSDE
 from ._diffusion import SubVPSDE as SubVPSDE
 from ._field_net import FieldNet as FieldNet
@@ -72,6 +73,7 @@ __all__ = [
     "AbstractPotentialPosterior",
     "AbstractRatioLoss",
     "AbstractField",
+    "AbstractLinearBetaSDE",
     "AbstractSDE",
     "AbstractVectorFieldMethod",
     "AbstractVectorFieldSampler",

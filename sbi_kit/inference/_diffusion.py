@@ -92,7 +92,41 @@ class AbstractSDE(eqx.Module):
         return jnp.sum(jax.scipy.stats.norm.logpdf(y, scale=s))
 
 
-class VPSDE(AbstractSDE):
+class AbstractLinearBetaSDE(AbstractSDE):
+    """VP and sub-VP: the drift ``f = −½ β(t) y`` of a linear schedule
+    ``β(t) = β_min + t (β_max − β_min)``, so ``log m(t) = −¼ t² (β_max − β_min) − ½ t β_min``;
+    the concrete SDE gives σ(t) and the diffusion."""
+
+    beta_min: eqx.AbstractVar[float]
+    beta_max: eqx.AbstractVar[float]
+    t_min: eqx.AbstractVar[float]
+
+    def __check_init__(self):
+        name = type(self).__name__
+        _check_number(name, "beta_min", self.beta_min)
+        _check_number(name, "beta_max", self.beta_max)
+        if not self.beta_max > self.beta_min:
+            raise ValueError(
+                f"{name}: beta_max must exceed beta_min, got {self.beta_max!r} ≤ {self.beta_min!r}."
+            )
+        _check_t_min(name, self.t_min, allow_zero=False)
+
+    def beta(self, t: Array) -> Array:
+        """β(t)."""
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def log_mean_coeff(self, t: Array) -> Array:
+        """log m(t)."""
+        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+
+    def mean_coeff(self, t: Array) -> Array:
+        return jnp.exp(self.log_mean_coeff(t))
+
+    def drift(self, y: Array, t: Array) -> Array:
+        return -0.5 * self.beta(t) * y
+
+
+class VPSDE(AbstractLinearBetaSDE):
     """The variance-preserving SDE (the continuous limit of DDPM).
 
     β(t) = β_min + t (β_max − β_min); f = −½ β(t) y; g = √β(t);
@@ -108,31 +142,8 @@ class VPSDE(AbstractSDE):
     beta_max: float = 20.0
     t_min: float = 1e-3
 
-    def __check_init__(self):
-        _check_number("VPSDE", "beta_min", self.beta_min)
-        _check_number("VPSDE", "beta_max", self.beta_max)
-        if not self.beta_max > self.beta_min:
-            raise ValueError(
-                f"VPSDE: beta_max must exceed beta_min, got {self.beta_max!r} ≤ {self.beta_min!r}."
-            )
-        _check_t_min("VPSDE", self.t_min, allow_zero=False)
-
-    def beta(self, t: Array) -> Array:
-        """β(t)."""
-        return self.beta_min + t * (self.beta_max - self.beta_min)
-
-    def log_mean_coeff(self, t: Array) -> Array:
-        """log m(t)."""
-        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-
-    def mean_coeff(self, t: Array) -> Array:
-        return jnp.exp(self.log_mean_coeff(t))
-
     def std(self, t: Array) -> Array:
         return jnp.sqrt(-jnp.expm1(2 * self.log_mean_coeff(t)))
-
-    def drift(self, y: Array, t: Array) -> Array:
-        return -0.5 * self.beta(t) * y
 
     def diffusion(self, t: Array) -> Array:
         return jnp.sqrt(self.beta(t))
@@ -146,7 +157,7 @@ class VPSDE(AbstractSDE):
         return 2 * neg_log_m / (b + jnp.sqrt(b**2 + 4 * a * neg_log_m))
 
 
-class SubVPSDE(AbstractSDE):
+class SubVPSDE(AbstractLinearBetaSDE):
     """The sub-variance-preserving SDE (Song et al. 2021): VP's drift, a smaller diffusion.
 
     f = −½ β(t) y; g = √(β(t) (1 − m(t)⁴)); m(t) as for :class:`VPSDE`; σ(t) = 1 − m(t)².
@@ -163,32 +174,8 @@ class SubVPSDE(AbstractSDE):
     beta_max: float = 20.0
     t_min: float = 1e-3
 
-    def __check_init__(self):
-        _check_number("SubVPSDE", "beta_min", self.beta_min)
-        _check_number("SubVPSDE", "beta_max", self.beta_max)
-        if not self.beta_max > self.beta_min:
-            raise ValueError(
-                f"SubVPSDE: beta_max must exceed beta_min, got {self.beta_max!r} ≤ "
-                f"{self.beta_min!r}."
-            )
-        _check_t_min("SubVPSDE", self.t_min, allow_zero=False)
-
-    def beta(self, t: Array) -> Array:
-        """β(t)."""
-        return self.beta_min + t * (self.beta_max - self.beta_min)
-
-    def log_mean_coeff(self, t: Array) -> Array:
-        """log m(t)."""
-        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-
-    def mean_coeff(self, t: Array) -> Array:
-        return jnp.exp(self.log_mean_coeff(t))
-
     def std(self, t: Array) -> Array:
         return -jnp.expm1(2 * self.log_mean_coeff(t))
-
-    def drift(self, y: Array, t: Array) -> Array:
-        return -0.5 * self.beta(t) * y
 
     def diffusion(self, t: Array) -> Array:
         return jnp.sqrt(self.beta(t) * -jnp.expm1(4 * self.log_mean_coeff(t)))
