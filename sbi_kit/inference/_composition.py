@@ -403,7 +403,7 @@ class GAUSS(_PrecisionComposition):
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("GAUSS", sde)
         prior = _require_gaussian("GAUSS", prior)
-        dim = prior.mean.shape[0]
+        dim = prior.dim
         key_cov, key_run = jax.random.split(key)
         covs = self.posterior_covariances(key_cov, score, contexts, sde, dim)
         excess = _sym(jnp.linalg.inv(covs))
@@ -482,7 +482,7 @@ class JAC(_PrecisionComposition):
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("JAC", sde)
         prior = _require_gaussian("JAC", prior)
-        dim = prior.mean.shape[0]
+        dim = prior.dim
 
         def score_and_jac(y, t, c):
             def f(z):
