@@ -1,18 +1,27 @@
-"""``sk.simulate``: draw (θ, x) pairs in jitted, vmapped chunks and drop non-finite rows."""
+"""``sk.simulate``: draw (θ, x) pairs and drop the failed rows.
+
+A JAX :class:`Simulator` runs in jitted, vmapped chunks, each sharded over the local devices
+when there are several; a :class:`BlackBoxSimulator` runs through a ``concurrent.futures``
+executor (``_executor.py``).
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import warnings
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 from tqdm.auto import tqdm
 
 from .._checks import check_key, check_positive_int
 from .._types import Key
+from ._black_box import BlackBoxSimulator
+from ._executor import DEFAULT_MAX_IN_FLIGHT, run_black_box
 from ._simulator import Simulator
 
 _TRACE_ERRORS = (
@@ -30,7 +39,8 @@ class Simulations(tuple):
         theta: parameters, shape ``(num_valid, dim_theta)``.
         x: observations, shape ``(num_valid, *x_shape)``.
         num_valid: number of rows kept.
-        num_dropped: number of simulations dropped because θ or x was NaN or inf.
+        num_dropped: number of simulations dropped: θ or x was NaN or inf, or (for a
+            :class:`BlackBoxSimulator`) the simulation raised or its worker died.
     """
 
     num_dropped: int
@@ -126,13 +136,20 @@ def check_simulator_output(sim: Simulator, key: Key, theta: Array, fn: str) -> j
     return out
 
 
-def simulate_batch(sim: Simulator, key: Key, theta: Array) -> Array:
-    """Runs ``sim.simulate`` on every row of ``theta`` (shape ``(n, dim_theta)``), one key each."""
-    keys = jax.random.split(key, theta.shape[0])
+def _simulate_rows(sim: Simulator, keys: Array, theta: Array) -> Array:
+    """Runs ``sim.simulate`` on every row of ``theta`` ``(n, dim_theta)`` with its own key."""
     return jax.vmap(sim.simulate)(keys, theta)
 
 
-_simulate_chunk = eqx.filter_jit(simulate_batch)
+_simulate_chunk = eqx.filter_jit(_simulate_rows)
+
+
+def _batch_sharding() -> NamedSharding | None:
+    """The sharding of a chunk's rows over this process's devices (``None`` for one device)."""
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return None
+    return NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec("batch"))
 
 
 def simulate(
@@ -141,23 +158,51 @@ def simulate(
     num_simulations: int,
     *,
     theta: Array | None = None,
-    batch_size: int = 10_000,
+    batch_size: int | None = None,
     progress: bool | None = None,
+    executor: cf.Executor | None = None,
+    max_in_flight: int | None = None,
 ) -> Simulations:
-    """Draws θ from the prior and simulates x, in jitted chunks of ``batch_size``.
+    """Draws θ from the prior and simulates x, in chunks of ``batch_size`` rows.
 
-    Rows in which θ or x is NaN or infinite are dropped; if any are, one warning gives the
-    count, and ``result.num_dropped`` holds it.
+    A JAX :class:`Simulator` (or a task) runs in jitted, vmapped chunks. With several devices
+    (``jax.local_devices()``: GPUs, TPU cores, or CPU devices made with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) each chunk is sharded over them
+    along the batch axis; the keys are split per row before sharding, so the results are the
+    same bit for bit as on one device.
+
+    A :class:`BlackBoxSimulator` (plain Python) runs through ``executor``, any
+    :class:`concurrent.futures.Executor` (a ``ProcessPoolExecutor``, Dask's
+    ``distributed.Client(...).get_executor()``, ``mpi4py.futures.MPIPoolExecutor``), one
+    future per chunk and at most ``max_in_flight`` futures at a time; without an executor it
+    runs serially in this process. Its seeds come from ``key``, so the results do not depend
+    on the executor or the number of workers. A simulation that raises loses only its row; a
+    chunk whose task fails as a whole (its worker died: Dask's ``KilledWorker``) loses only its
+    rows; an executor that breaks (a ``ProcessPoolExecutor`` whose worker died) stops the run
+    with a ``RuntimeError``. See the "Simulation at scale" guide.
+
+    Rows in which θ or x is NaN or infinite, or whose simulation failed, are dropped; if any
+    are, one warning gives the counts (for a black box: how many raised, with the exception
+    types, how many returned NaN or inf, how many were lost with their worker), and
+    ``result.num_dropped`` holds the total.
 
     Args:
         key: PRNG key.
-        sim_or_task: an :class:`sk.Simulator` or a task from :func:`sk.tasks.get`.
+        sim_or_task: an :class:`sk.Simulator`, a task from :func:`sk.tasks.get`, or a
+            :class:`~sbi_kit.simulators.BlackBoxSimulator`.
         num_simulations: number of simulations to run.
         theta: optional parameters to simulate at, shape ``(num_simulations, dim_theta)``; by
             default they are drawn from the prior.
-        batch_size: simulations per jitted chunk (bounds memory; the last chunk is padded so
-            that only one shape is compiled).
+        batch_size: rows per chunk. For a JAX simulator, rows per jitted call (default 10,000;
+            bounds memory; the last chunk is padded so that only one shape is compiled, and a
+            chunk is padded to a multiple of the device count). For a black box, rows per
+            future (default ``⌈num_simulations / (4 · max_in_flight)⌉``, so that a run makes
+            at most about ``4 · max_in_flight`` futures).
         progress: show a progress bar; by default only when there is more than one chunk.
+        executor: black boxes only: the ``concurrent.futures.Executor`` that runs the chunks;
+            ``None`` runs them in this process, one after another.
+        max_in_flight: black boxes only: futures submitted and not yet collected, at most
+            (default 256; use at least twice the number of workers so none waits).
 
     Returns:
         :class:`Simulations`, which unpacks as ``theta, x`` with shapes
@@ -165,26 +210,77 @@ def simulate(
 
     Raises:
         TypeError: for a key that is not one JAX PRNG key (an int seed is refused: pass
-            ``jax.random.key(seed)``), for something that is not a simulator or task, or for
-            a simulator that returns something other than one real array (``None``, a list).
+            ``jax.random.key(seed)``), for something that is not a simulator or task, for
+            a simulator that returns something other than one real array (``None``, a list,
+            strings), for an ``executor`` that is not a ``concurrent.futures.Executor``, or
+            for ``executor`` / ``max_in_flight`` given with a JAX simulator.
         ValueError: for counts that are not positive integers (bools refused, NumPy integers
-            accepted), a ``theta`` of the wrong shape, or a simulator whose output shape or
-            control flow depends on the value of θ (it cannot run under ``vmap``/``jit``).
+            accepted), a ``theta`` of the wrong shape, a JAX simulator whose output shape or
+            control flow depends on the value of θ (it cannot run under ``vmap``/``jit``), or
+            a black box that returns a scalar or arrays of different shapes.
+        RuntimeError: for a black box, when every simulation failed, or when the executor
+            broke (a worker of a ``ProcessPoolExecutor`` died); the message gives the counts.
 
     Examples:
         >>> import jax, sbi_kit as sk
         >>> theta, x = sk.simulate(jax.random.key(0), sk.tasks.get("two_moons"), 100)
         >>> theta.shape, x.shape
         ((100, 2), (100, 2))
+
+        A black box runs through an executor (see :class:`~sbi_kit.simulators.BlackBoxSimulator`):
+
+        >>> import numpy as np, jax.numpy as jnp, numpyro.distributions as dist
+        >>> def noisy(seed, theta):
+        ...     if theta[0] > 1.5:
+        ...         raise ValueError("out of range")
+        ...     return theta + np.random.default_rng(seed).normal(size=2)
+        >>> box = sk.simulators.BlackBoxSimulator(dist.Normal(jnp.zeros(2), 1.0).to_event(1),
+        ...                                       noisy)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     result = sk.simulate(jax.random.key(1), box, 50, progress=False)
+        >>> result.num_valid + result.num_dropped
+        50
+        >>> result.num_dropped == 0 or "raised (ValueError" in str(caught[0].message)
+        True
     """
     fn = "sk.simulate"
     key = check_key(key, fn)
-    try:
-        sim = as_simulator(sim_or_task)
-    except TypeError as e:
-        raise TypeError(f"{fn}: `sim_or_task`: {e}") from None
+    if isinstance(sim_or_task, BlackBoxSimulator):
+        sim = sim_or_task
+        if executor is not None and not isinstance(executor, cf.Executor):
+            raise TypeError(
+                f"{fn}: `executor` must be a concurrent.futures.Executor (a "
+                "ProcessPoolExecutor, distributed.Client(...).get_executor(), "
+                "mpi4py.futures.MPIPoolExecutor) or None, got "
+                f"{type(executor).__name__} (for Dask, pass client.get_executor(), not the "
+                "client)."
+            )
+        if max_in_flight is None:
+            max_in_flight = DEFAULT_MAX_IN_FLIGHT
+        max_in_flight = check_positive_int(max_in_flight, "max_in_flight", fn)
+    else:
+        try:
+            sim = as_simulator(sim_or_task)
+        except TypeError:
+            raise TypeError(
+                f"{fn}: `sim_or_task`: expected an sk.Simulator or a task with a `.simulator` "
+                "(sk.tasks.get(name)), or a sk.simulators.BlackBoxSimulator, got "
+                f"{type(sim_or_task).__name__}."
+            ) from None
+        if executor is not None or max_in_flight is not None:
+            given = "executor" if executor is not None else "max_in_flight"
+            raise TypeError(
+                f"{fn}: `{given}` is for a sk.simulators.BlackBoxSimulator (plain Python run "
+                "through a concurrent.futures executor); this is a JAX sk.Simulator, which runs "
+                "as jitted code sharded over jax.local_devices(). Leave `executor` and "
+                "`max_in_flight` out, or wrap a non-JAX simulate(seed, theta) in a "
+                "BlackBoxSimulator."
+            )
     num_simulations = check_positive_int(num_simulations, "num_simulations", fn)
-    batch_size = check_positive_int(batch_size, "batch_size", fn)
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size", fn)
     key_prior, key_sim = jax.random.split(key)
     if theta is None:
         theta = sim.prior.sample(key_prior, (num_simulations,))
@@ -195,8 +291,40 @@ def simulate(
                 f"{fn}: `theta` must have shape ({num_simulations}, {sim.dim_theta}), got "
                 f"{theta.shape}."
             )
+    if isinstance(sim, BlackBoxSimulator):
+        theta_np = np.asarray(theta)
+        x, kept, report = run_black_box(
+            sim,
+            key_sim,
+            theta_np,
+            executor=executor,
+            batch_size=batch_size,
+            max_in_flight=max_in_flight,
+            progress=progress,
+            fn=fn,
+            name=_describe(sim.simulate),
+        )
+        if report is not None:
+            warnings.warn(report, RuntimeWarning, stacklevel=2)
+        return Simulations(jnp.asarray(theta_np[kept]), jnp.asarray(x[kept]), int((~kept).sum()))
+    return _simulate_jax(sim, key_sim, theta, num_simulations, batch_size, progress, fn)
+
+
+def _simulate_jax(
+    sim: Simulator,
+    key_sim: Key,
+    theta: Array,
+    num_simulations: int,
+    batch_size: int | None,
+    progress: bool | None,
+    fn: str,
+) -> Simulations:
+    """The JAX path of :func:`simulate`: jitted chunks, sharded over the local devices."""
     check_simulator_output(sim, key_sim, theta[0], fn)
-    size = min(batch_size, num_simulations)
+    size = min(batch_size if batch_size is not None else 10_000, num_simulations)
+    sharding = _batch_sharding()
+    num_devices = 1 if sharding is None else len(sharding.device_set)
+    padded = -(-size // num_devices) * num_devices  # rows per call: a multiple of the devices
     starts = range(0, num_simulations, size)
     if progress is None:
         progress = len(starts) > 1
@@ -204,9 +332,17 @@ def simulate(
     for i, start in enumerate(tqdm(starts, desc="simulate", disable=not progress, leave=False)):
         th = theta[start : start + size]
         n = th.shape[0]
-        if n < size:  # pad the last chunk so that one compiled shape serves all chunks
-            th = jnp.concatenate([th, jnp.broadcast_to(th[:1], (size - n, th.shape[1]))])
-        xs = _simulate_chunk(sim, jax.random.fold_in(key_sim, i), th)
+        # One key per row of the chunk, split before sharding (so the keys, and the results,
+        # are those of one device). The padding rows (the last chunk's missing rows, then up
+        # to a multiple of the device count) repeat a row and are discarded.
+        keys = jax.random.split(jax.random.fold_in(key_sim, i), size)
+        if n < padded:
+            th = th[np.minimum(np.arange(padded), n - 1)]
+        if size < padded:
+            keys = keys[np.minimum(np.arange(padded), size - 1)]
+        if sharding is not None:
+            th, keys = jax.device_put((th, keys), sharding)
+        xs = _simulate_chunk(sim, keys, th)
         chunks.append(np.asarray(xs[:n]))
     x = np.concatenate(chunks)
     theta_np = np.asarray(theta)
@@ -217,6 +353,6 @@ def simulate(
             f"sk.simulate dropped {num_dropped} of {num_simulations} simulations whose θ or x "
             "was NaN or inf.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of sk.simulate
         )
     return Simulations(jnp.asarray(theta_np[finite]), jnp.asarray(x[finite]), num_dropped)
