@@ -1,9 +1,11 @@
 """Benchmark tasks with the sbibm definitions, observations and reference posteriors.
 
-The six tasks of Lueckmann et al. (2021) whose likelihood is tractable: ``bernoulli_glm``,
-``gaussian_linear``, ``gaussian_linear_uniform``, ``gaussian_mixture``, ``slcp`` and
-``two_moons``. Observations and true parameters are sbibm's published values; reference posterior
-samples are computed by this project from the exact likelihood (``python -m
+Eight tasks of Lueckmann et al. (2021) whose likelihood is tractable: ``bernoulli_glm``,
+``gaussian_linear``, ``gaussian_linear_uniform``, ``gaussian_mixture``, ``slcp``, ``two_moons``
+and the ODE tasks ``sir`` and ``lotka_volterra`` (solved with diffrax); and an SDE task of this
+project, ``ornstein_uhlenbeck``, whose likelihood is exact. Observations and true parameters are
+sbibm's published values (the Ornstein–Uhlenbeck task's are this project's own); reference
+posterior samples are computed by this project from the exact likelihood (``python -m
 sbi_kit.tasks.generate``).
 
 Examples:
@@ -20,6 +22,9 @@ from . import (
     _gaussian_linear,
     _gaussian_linear_uniform,
     _gaussian_mixture,
+    _lotka_volterra,
+    _ornstein_uhlenbeck,
+    _sir,
     _slcp,
     _two_moons,
 )
@@ -32,6 +37,9 @@ _MODULES: dict[str, ModuleType] = {
     "gaussian_linear": _gaussian_linear,
     "gaussian_linear_uniform": _gaussian_linear_uniform,
     "gaussian_mixture": _gaussian_mixture,
+    "lotka_volterra": _lotka_volterra,
+    "ornstein_uhlenbeck": _ornstein_uhlenbeck,
+    "sir": _sir,
     "slcp": _slcp,
     "two_moons": _two_moons,
 }

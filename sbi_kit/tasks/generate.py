@@ -8,6 +8,9 @@ the exact likelihood with the task's ``sample_reference_posterior`` (fixed seeds
 writes ``sbi_kit/tasks/data/<task>.npz`` (compressed, float32) with the keys ``observations``
 ``(10, dim_x)``, ``true_parameters`` ``(10, dim_theta)`` and ``reference_samples``
 ``(10, 10000, dim_theta)``. sbibm's own reference samples are not used here.
+
+The tasks of :data:`OWN_OBSERVATIONS` are not in sbibm: their true parameters are prior draws and
+their observations simulations, both from fixed seeds.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SEED = 20210413
 NUM_OBSERVATIONS = 10
 NUM_REFERENCE_SAMPLES = 10_000
 DATA_DIR = Path(__file__).parent / "data"
+OWN_OBSERVATIONS = frozenset({"ornstein_uhlenbeck"})
 
 
 def download_sbibm_wheel(directory: Path) -> Path:
@@ -70,6 +74,30 @@ def read_sbibm_csv(wheel: zipfile.ZipFile, task: str, k: int, filename: str) -> 
     return np.loadtxt(io.BytesIO(raw), delimiter=",", skiprows=1, ndmin=2)
 
 
+def simulate_observations(simulator, key) -> tuple[np.ndarray, np.ndarray]:
+    """Ten true parameters drawn from the prior and their simulated observations.
+
+    Args:
+        simulator: the task's ``sk.Simulator``.
+        key: the task's PRNG key (observation ``k`` uses ``fold_in(fold_in(key, 0), k)``).
+
+    Returns:
+        ``(true_parameters, observations)``, shapes ``(10, dim_theta)`` and ``(10, dim_x)``.
+    """
+    import jax
+
+    thetas, xs = [], []
+    for k in range(1, NUM_OBSERVATIONS + 1):
+        key_theta, key_x = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, 0), k))
+        theta = simulator.prior.sample(key_theta)
+        x = simulator.simulate(key_x, theta)
+        if not np.isfinite(np.asarray(x)).all():
+            raise RuntimeError(f"observation {k}: the simulation failed.")
+        thetas.append(np.asarray(theta))
+        xs.append(np.asarray(x))
+    return np.stack(thetas), np.stack(xs)
+
+
 def generate_task(
     name: str,
     wheel_path: Path,
@@ -92,14 +120,17 @@ def generate_task(
     if name not in _MODULES:
         raise ValueError(f"unknown task {name!r}; expected one of {sorted(_MODULES)}.")
     module = _MODULES[name]
-    with zipfile.ZipFile(wheel_path) as wheel:
-        observations = np.stack(
-            [read_sbibm_csv(wheel, name, k, "observation.csv")[0] for k in range(1, 11)]
-        )
-        true_parameters = np.stack(
-            [read_sbibm_csv(wheel, name, k, "true_parameters.csv")[0] for k in range(1, 11)]
-        )
     task_key = jax.random.fold_in(jax.random.key(SEED), zlib.crc32(name.encode()) % 2**31)
+    if name in OWN_OBSERVATIONS:
+        true_parameters, observations = simulate_observations(module.simulator(), task_key)
+    else:
+        with zipfile.ZipFile(wheel_path) as wheel:
+            observations = np.stack(
+                [read_sbibm_csv(wheel, name, k, "observation.csv")[0] for k in range(1, 11)]
+            )
+            true_parameters = np.stack(
+                [read_sbibm_csv(wheel, name, k, "true_parameters.csv")[0] for k in range(1, 11)]
+            )
     references = []
     for k in range(1, NUM_OBSERVATIONS + 1):
         start = time.perf_counter()
