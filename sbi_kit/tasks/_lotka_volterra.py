@@ -12,6 +12,7 @@ Laplace-fitted Student-t proposal (``_importance.py`` says how and why not NUTS)
 """
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -19,7 +20,7 @@ from .._types import Key
 from ..simulators import ODE, ode_simulator
 from ._importance import sample_by_importance
 
-TIMES = 2.1 * jnp.arange(10)
+TIMES = 2.1 * np.arange(10)
 PRIOR_LOC = (-0.125, -3.0, -0.125, -3.0)
 PRIOR_SCALE = 0.5
 NOISE_SCALE = 0.1

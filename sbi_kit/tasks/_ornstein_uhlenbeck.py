@@ -15,6 +15,7 @@ project's own (drawn from the prior and simulated with fixed seeds; sbibm has no
 """
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -24,11 +25,11 @@ from ._mcmc import reference_nuts
 
 INTERVAL = 0.5
 NUM_TIMES = 20
-TIMES = INTERVAL * jnp.arange(1, NUM_TIMES + 1)
+TIMES = INTERVAL * np.arange(1, NUM_TIMES + 1)
 STEP = 0.01
 
 
-PRIOR_LOC = (0.0, 0.0, float(jnp.log(0.5)))
+PRIOR_LOC = (0.0, 0.0, float(np.log(0.5)))
 PRIOR_SCALE = (0.5, 1.0, 0.3)
 
 

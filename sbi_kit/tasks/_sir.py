@@ -13,6 +13,7 @@ Laplace-fitted Student-t proposal (``_importance.py`` says how and why not NUTS)
 """
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -22,8 +23,8 @@ from ._importance import sample_by_importance
 
 POPULATION = 1_000_000
 TOTAL_COUNT = 1000
-TIMES = 17.0 * jnp.arange(10)
-PRIOR_LOC = (jnp.log(0.4), jnp.log(0.125))
+TIMES = 17.0 * np.arange(10)
+PRIOR_LOC = (float(np.log(0.4)), float(np.log(0.125)))
 PRIOR_SCALE = (0.5, 0.2)
 
 

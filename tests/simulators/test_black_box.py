@@ -376,3 +376,15 @@ def test_a_black_box_with_an_executor_warns_nothing_when_all_rows_succeed():
         with cf.ThreadPoolExecutor(2) as pool:
             result = sk.simulate(jax.random.key(0), sim, 9, executor=pool, progress=False)
     assert result.num_dropped == 0 and result.num_valid == 9
+
+
+def test_importing_sbi_kit_runs_no_jax_code():
+    """The fork server above imports sbi_kit and then forks workers: that is safe only while the
+    import starts no JAX backend (and its threads). A module-level `jnp` computation in the
+    package would make the pool tests deadlock at random; this catches it directly."""
+    import subprocess
+    import sys
+
+    code = "import sbi_kit\nfrom jax._src import xla_bridge\nprint(bool(xla_bridge._backends))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
