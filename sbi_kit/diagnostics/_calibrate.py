@@ -552,17 +552,17 @@ def calibrate(
     Examples:
         >>> import jax, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
-        >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
+        >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
         >>> npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),
         ...              training=sk.Training(max_epochs=2))
         >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
-        >>> report = sk.diagnostics.calibrate(jax.random.key(2), posterior, task, 100,
-        ...                                   num_posterior_samples=50)
+        >>> report = sk.diagnostics.calibrate(jax.random.key(2), posterior, task, 300,
+        ...                                   num_posterior_samples=20)
         >>> report.verdict in sk.diagnostics.CalibrationReport.VERDICTS
         True
         >>> posterior = report.attach(posterior)   # sk.save(path, posterior) stores it
         >>> posterior.calibration.num_simulations
-        100
+        300
     """
     fn = "calibrate"
     sim, metric = _check_arguments(

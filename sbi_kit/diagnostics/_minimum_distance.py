@@ -135,10 +135,10 @@ def minimum_mmd_estimate(
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> sim = sk.simulators.g_and_k()
-        >>> _, y = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 1000)
+        >>> _, y = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 500)
         >>> res = sk.diagnostics.minimum_mmd_estimate(
-        ...     jax.random.key(1), sim, y, jnp.array([5.0, 2.0, 0.5, 0.5]), num_steps=300,
-        ...     learning_rate=0.05)
+        ...     jax.random.key(1), sim, y, jnp.array([5.0, 2.0, 0.5, 0.5]), num_simulations=64,
+        ...     num_steps=200, learning_rate=0.05)
         >>> bool(abs(res.theta[0] - 3.0) < 0.2)
         True
     """
@@ -230,7 +230,7 @@ def mmd_abc(
         >>> sim = sk.simulators.g_and_k()
         >>> _, y = sim.sample(jax.random.key(0), jnp.array([3.0, 1.0, 0.1, 0.1]), 500)
         >>> res = sk.diagnostics.mmd_abc(jax.random.key(1), sim, y, num_proposals=2000,
-        ...                              num_accepted=20)
+        ...                              num_accepted=20, num_simulations=64)
         >>> res.theta.shape, bool(abs(jnp.median(res.theta[:, 0]) - 3.0) < 0.5)
         ((20, 4), True)
     """

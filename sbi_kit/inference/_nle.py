@@ -97,7 +97,7 @@ class NLE(AbstractPotentialMethod):
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
-        >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
+        >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
         >>> nle = sk.NLE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),
         ...              training=sk.Training(max_epochs=2))
         >>> posterior = nle.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)

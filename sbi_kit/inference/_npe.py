@@ -99,8 +99,9 @@ class NPE(AbstractMethod):
     Examples:
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
-        >>> theta, x = sk.simulate(jax.random.key(0), task, 500)
-        >>> npe = sk.NPE(training=sk.Training(max_epochs=2))
+        >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
+        >>> npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),  # tiny, for speed
+        ...              training=sk.Training(max_epochs=2))
         >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> posterior.sample(jax.random.key(2), task.observation(1), 10).shape
         (10, 10)

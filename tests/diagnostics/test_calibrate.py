@@ -89,12 +89,13 @@ def test_report_round_trips_and_is_hashable(reports):
 
 
 def test_posterior_without_density_skips_coverage(conjugate_simulator):
+    # the sizes of `reports`, so that sk.simulate's program for them is reused
     r = D.calibrate(
         jax.random.key(6),
         SamplesOnlyPosterior(jnp.asarray(0.5)),
         conjugate_simulator,
-        300,
-        num_posterior_samples=100,
+        NUM_SIMS,
+        num_posterior_samples=NUM_SAMPLES,
     )
     assert r.coverage is None and r.coverage_verdict is None
     assert r.sbc_names == ("θ1", "θ2")
@@ -102,15 +103,17 @@ def test_posterior_without_density_skips_coverage(conjugate_simulator):
     assert "coverage_verdict" not in r.metrics()
 
 
-def test_unnormalised_log_prob_gives_the_same_report(conjugate_simulator):
+def test_unnormalised_log_prob_gives_the_same_report(reports, conjugate_simulator):
     # an AbstractPotentialPosterior's log_prob is off by a constant per x: ranks of −log q and
-    # HPD coverage compare values given the same x only, so nothing changes
-    args = (jax.random.key(7), conjugate_simulator, 200)
-    exact = D.calibrate(
-        args[0], GaussianPosterior(jnp.asarray(0.5)), *args[1:], num_posterior_samples=50
-    )
+    # HPD coverage compare values given the same x only, so nothing changes. The exact report
+    # is the one `reports` made with the same key and sizes.
+    exact = reports[0.5]
     shifted = D.calibrate(
-        args[0], GaussianPotentialPosterior(jnp.asarray(0.5)), *args[1:], num_posterior_samples=50
+        jax.random.key(5),
+        GaussianPotentialPosterior(jnp.asarray(0.5)),
+        conjugate_simulator,
+        NUM_SIMS,
+        num_posterior_samples=NUM_SAMPLES,
     )
     assert shifted.sbc_names == ("θ1", "θ2", "-log q") and shifted.coverage is not None
     assert shifted == exact

@@ -1,6 +1,5 @@
 """Expected coverage of highest-posterior-density regions."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -30,7 +29,7 @@ def test_hand_computed_curve():
 def test_gaussian_posteriors(scale, sign):
     # 1,000 simulations × 200 samples of the conjugate problem; for a 2-d Gaussian the exact
     # coverage of the c-HPD region of a posterior with sd × s is 1 − (1 − c)^(s²)
-    _, _, lp_s, lp_t = gaussian_draws(jax.random.key(31), 1000, 200, scale)
+    _, _, lp_s, lp_t = gaussian_draws(32, 1000, 200, scale)
     levels, cov = D.expected_coverage(lp_s, lp_t, num_levels=20)
     exact = 1 - (1 - np.asarray(levels)) ** (scale**2)
     # binomial sd ≤ 0.016 at n = 1,000, plus the O(1/L) discreteness of r*

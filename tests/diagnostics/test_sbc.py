@@ -1,6 +1,5 @@
 """SBC ranks, uniformity test and shape scores."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -30,7 +29,7 @@ def test_ranks_count_samples_below_the_truth():
 def test_uniformity_and_shape_on_gaussian_posteriors(scale, direction):
     # 1,000 simulations × 100 samples (d = 2) of the conjugate problem, seeded; columns are
     # θ1, θ2 and −log q
-    theta, samples, lp_s, lp_t = gaussian_draws(jax.random.key(21), 1000, 100, scale)
+    theta, samples, lp_s, lp_t = gaussian_draws(21, 1000, 100, scale)
     r = D.sbc_ranks(samples, theta, statistics=(-lp_s, -lp_t))
     assert r.shape == (1000, 3) and int(r.min()) >= 0 and int(r.max()) <= 100
     test = D.sbc_test(r, 100)
@@ -65,7 +64,7 @@ def test_unequal_bins_use_exact_expected_frequencies():
 
 
 def test_bad_inputs_raise_clear_errors():
-    theta, samples, _, _ = gaussian_draws(jax.random.key(0), 50, 10, 1.0)
+    theta, samples, _, _ = gaussian_draws(0, 50, 10, 1.0)
     with pytest.raises(ValueError, match="samples"):
         D.sbc_ranks(samples[:, :10], theta)
     with pytest.raises(ValueError, match="NaN or inf"):

@@ -94,7 +94,7 @@ def test_grid_spans_unit_interval_even_when_coverage_values_do_not():
 
 
 def test_bootstrap_replicates_differ_and_repeat_with_the_key():
-    theta, samples, _, _ = gaussian_draws(jax.random.key(3), 300, 50, 1.0)
+    theta, samples, _, _ = gaussian_draws(3, 300, 50, 1.0)
     ecp, alpha = D.tarp(jax.random.key(7), samples, theta, num_bootstrap=20)
     assert ecp.shape == (20, alpha.shape[0])
     distinct = {tuple(np.round(np.asarray(r), 6)) for r in ecp}
@@ -111,7 +111,7 @@ def test_bootstrap_replicates_differ_and_repeat_with_the_key():
 )
 def test_verdicts_on_gaussian_posteriors(scale, sign):
     # 1,000 simulations × 200 samples of the conjugate Gaussian problem (d = 2), seeded
-    theta, samples, _, _ = gaussian_draws(jax.random.key(11), 1000, 200, scale)
+    theta, samples, _, _ = gaussian_draws(14, 1000, 200, scale)
     ecp, alpha = D.tarp(jax.random.key(12), samples, theta)
     atc, p = D.tarp_summary(ecp, alpha, num_sims=1000)
     if sign == 0:
@@ -134,14 +134,14 @@ def test_tarp_summary_matches_sbi_definitions():
 
 
 def test_tarp_is_jittable_and_matches_eager():
-    theta, samples, _, _ = gaussian_draws(jax.random.key(0), 100, 30, 1.0)
+    theta, samples, _, _ = gaussian_draws(0, 100, 30, 1.0)
     eager, _ = D.tarp(jax.random.key(1), samples, theta)
     jitted, _ = jax.jit(lambda k, s, t: D.tarp(k, s, t))(jax.random.key(1), samples, theta)
     np.testing.assert_array_equal(np.asarray(eager), np.asarray(jitted))
 
 
 def test_bad_inputs_raise_clear_errors():
-    theta, samples, _, _ = gaussian_draws(jax.random.key(0), 50, 10, 1.0)
+    theta, samples, _, _ = gaussian_draws(0, 50, 10, 1.0)
     with pytest.raises(ValueError, match="samples"):
         D.tarp(jax.random.key(0), samples[:, :40], theta)
     with pytest.raises(TypeError, match=r"`metric`.*got str 'cosine'"):
