@@ -3,8 +3,9 @@
 Neural posterior, likelihood and ratio estimation (NPE, NLE, NRE) and vector-field posteriors
 (NPSE, FMPE) on one method interface,
 MCMC for learned likelihoods and reference posteriors (``sk.mcmc``), ODE/SDE simulators with
-diffrax, benchmark tasks with reference posteriors, and calibration diagnostics (C2ST, TARP,
-SBC, expected coverage, MMD), for simulators written as numpyro models or plain JAX functions.
+diffrax, benchmark tasks with reference posteriors, calibration diagnostics (C2ST, TARP,
+SBC, expected coverage, MMD), and prior-data fitted networks (``sk.PFN``, ``sk.pfn``), for
+simulators written as numpyro models or plain JAX functions.
 """
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ from . import diagnostics as diagnostics
 from . import estimators as estimators
 from . import mcmc as mcmc
 from . import nn as nn
+from . import pfn as pfn
 from . import tasks as tasks
 from . import training as training
 from ._arviz import to_inference_data as to_inference_data
@@ -32,6 +34,7 @@ from .inference import NREPosterior as NREPosterior
 from .inference import sequential as sequential
 from .io import load as load
 from .io import save as save
+from .pfn import PFN as PFN
 from .simulators import Simulations as Simulations
 from .simulators import Simulator as Simulator
 from .simulators import from_numpyro as from_numpyro
@@ -55,6 +58,7 @@ __all__ = [
     "NPSE",
     "NPSEPosterior",
     "NRE",
+    "PFN",
     "NREPosterior",
     "Simulations",
     "Simulator",
@@ -67,6 +71,7 @@ __all__ = [
     "load",
     "mcmc",
     "nn",
+    "pfn",
     "plotting",
     "save",
     "sequential",

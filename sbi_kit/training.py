@@ -145,7 +145,7 @@ def _partition(nets):
     return params, frozen, static
 
 
-def _data_sharding():
+def data_sharding() -> NamedSharding | None:
     """A sharding of a batch over all devices, or None on one device."""
     devices = jax.devices()
     if len(devices) < 2:
@@ -173,7 +173,7 @@ def _plan(n: int, config: Training) -> _Plan:
             f"too little data to train: {n} examples leave {num_train} for training after the "
             f"validation split of {config.validation_fraction}."
         )
-    sharding = _data_sharding()
+    sharding = data_sharding()
     num_devices = len(jax.devices()) if sharding is not None else 1
     batch_size = min(config.batch_size, num_train)
     batch_size = max(num_devices, batch_size - batch_size % num_devices)
