@@ -48,7 +48,6 @@ import os
 import pickle
 import pickletools
 import struct
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -58,6 +57,7 @@ import jax
 import numpyro.distributions as dist
 
 from . import _prior_json
+from ._atomic import write_atomic
 from .diagnostics import CalibrationReport
 from .estimators import AbstractFlow, AbstractVectorField
 from .inference import (
@@ -242,33 +242,6 @@ def _store_prior(prior, path: Path, allow_pickle: bool) -> dict:
     return entries
 
 
-def _umask() -> int:
-    """The process's umask (read without changing it where the system allows)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Makes a rename in ``folder`` durable (where the system can sync a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(path: str | os.PathLike, posterior, *, allow_pickle: bool = False) -> None:
     """Saves a trained posterior (arrays, configuration, prior, history, calibration report).
 
@@ -342,23 +315,15 @@ def save(path: str | os.PathLike, posterior, *, allow_pickle: bool = False) -> N
     }
     header["sha256"] = _checksum(header, body_bytes)
     header_bytes = json.dumps(header).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + bytes([FORMAT_VERSION]))
-            f.write(struct.pack("<Q", len(header_bytes)))
-            f.write(header_bytes)
-            f.write(body_bytes)
-            f.flush()
-            if hasattr(os, "fchmod"):  # mkstemp creates the file 0600
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_folder(folder)
+    write_atomic(
+        path,
+        (
+            MAGIC + bytes([FORMAT_VERSION]),
+            struct.pack("<Q", len(header_bytes)),
+            header_bytes,
+            body_bytes,
+        ),
+    )
 
 
 def _checksum(header: dict, body: bytes) -> str:

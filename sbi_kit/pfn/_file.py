@@ -22,9 +22,7 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import equinox as eqx
@@ -32,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._atomic import write_atomic
 from ._trained import TrainedPFN
 
 MAGIC = b"SBIKITPFN\x00"
@@ -88,17 +87,9 @@ def save_pfn_file(path, trained: TrainedPFN, *, opt_state=None, key=None) -> Non
     body = model + optimizer
     header["sha256"] = _digest(header, body)
     raw = json.dumps(header, sort_keys=True).encode()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".pfn-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + bytes([VERSION]) + struct.pack("<Q", len(raw)) + raw + body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(
+        Path(path), (MAGIC + bytes([VERSION]), struct.pack("<Q", len(raw)), raw, body)
+    )
 
 
 def load_pfn_file(path, *, with_optimizer=None) -> PFNState:

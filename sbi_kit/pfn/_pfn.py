@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import time
 from importlib import resources
 from pathlib import Path
@@ -329,8 +330,9 @@ def pretrained_names() -> tuple[str, ...]:
 
 def _describe(prior: AbstractDatasetPrior) -> str:
     """What identifies a prior in a checkpoint: its class and its fields' repr (arrays
-    abbreviated by equinox), so resuming on another prior is refused."""
-    return repr(prior)
+    abbreviated by equinox, memory addresses of functions removed), so that resuming on another
+    prior is refused."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(prior))
 
 
 def _check_resume(fn, state, config: PFN, steps: int, key, description: str) -> None:
