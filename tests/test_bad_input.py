@@ -1057,3 +1057,172 @@ KEY_ROWS = [
 @pytest.mark.parametrize("call, expect", _table(KEY_ROWS))
 def test_one_key_policy_in_the_diagnostics(call, expect):
     _run(call, expect)
+
+
+# --- PFNs --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gp_pfn():
+    """The shipped GP-PFN (1-d inputs, max_context 50): no training needed."""
+    return sk.PFN.pretrained("gp")
+
+
+def _finite_mean(d, _):
+    assert bool(jnp.all(jnp.isfinite(d.mean)))
+
+
+def _finite_far_log_prob(d, _):
+    assert bool(jnp.all(jnp.isfinite(d.log_prob(jnp.full(d.batch_shape, 1e4)))))
+
+
+def _masked_nan_padding_is_ignored(d, pfn):
+    unpadded = pfn.predict([[0.2]], [0.5], [[0.4]])
+    np.testing.assert_allclose(np.asarray(d.logits), np.asarray(unpadded.logits), atol=1e-5)
+
+
+_X1, _Y1, _Q1 = [[0.2]], [0.5], [[0.4]]
+PFN_ROWS = [
+    (
+        "predict-x_context-dimension",
+        lambda p: p.predict([[0.2, 0.3]], _Y1, _Q1),
+        Raises(ValueError, "`x_context` has 2 input dimension(s); this PFN was trained on inputs"),
+    ),
+    (
+        "predict-x_query-dimension",
+        lambda p: p.predict(_X1, _Y1, [[0.4, 0.1]]),
+        Raises(ValueError, "`x_query` has 2 input dimension(s)"),
+    ),
+    (
+        "predict-nan-y_context",
+        lambda p: p.predict(_X1, [np.nan], _Q1),
+        Raises(ValueError, "`y_context` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "predict-inf-x_query",
+        lambda p: p.predict(_X1, _Y1, [[np.inf]]),
+        Raises(ValueError, "`x_query` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "predict-length-mismatch",
+        lambda p: p.predict(_X1, [0.5, 0.6], _Q1),
+        Raises(ValueError, "must hold the same number of points, got 1 and 2"),
+    ),
+    (
+        "predict-context-too-long",
+        lambda p: p.predict(np.zeros((51, 1)), np.zeros(51), _Q1),
+        Raises(ValueError, "the context has 51 points; this PFN was trained on at most 50"),
+    ),
+    (
+        "predict-mask-dtype",
+        lambda p: p.predict(_X1, _Y1, _Q1, context_mask=[1]),
+        Raises(ValueError, "`context_mask` must be booleans of shape (1,)"),
+    ),
+    (
+        "predict-string",
+        lambda p: p.predict("x", _Y1, _Q1),
+        Raises(TypeError, "`x_context` must be an array"),
+    ),
+    (
+        "predict-y-outside-training-range",
+        lambda p: p.predict(_X1, [80.0], _Q1),
+        Warns(UserWarning, "1 context value(s) of y lie outside"),
+    ),
+    (
+        "predict-empty-context-is-the-prior-predictive",
+        lambda p: p.predict(np.zeros((0, 1)), np.zeros(0), _Q1),
+        Gives(_finite_mean, "a finite prior predictive"),
+    ),
+    (
+        "predict-query-y-far-outside-the-borders",
+        lambda p: p.predict(_X1, _Y1, _Q1),
+        Gives(_finite_far_log_prob, "finite log-density from the half-normal tails"),
+    ),
+    (
+        "predict-nan-padding-under-a-mask",
+        lambda p: p.predict([[0.2], [np.nan]], [0.5, np.nan], _Q1, context_mask=[True, False]),
+        Gives(_masked_nan_padding_is_ignored, "the padded context equals the short one"),
+    ),
+    (
+        "parameter_posterior-without-head",
+        lambda p: p.parameter_posterior(_X1, _Y1),
+        Raises(ValueError, "this PFN has no parameter head"),
+    ),
+    (
+        "extrapolate-input_dim",
+        lambda p: sk.pfn.extrapolate(p, [0.1, 0.2], num_epochs=0),
+        Raises(ValueError, "`num_epochs` must be a positive integer, got 0"),
+    ),
+    (
+        "extrapolate-horizon",
+        lambda p: sk.pfn.extrapolate(p, [0.1, 0.2], horizon=2),
+        Raises(ValueError, "`horizon` must be an integer in (2, 100]"),
+    ),
+    (
+        "extrapolate-nan-curve",
+        lambda p: sk.pfn.extrapolate(p, [0.1, np.nan]),
+        Raises(ValueError, "`curve` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "extrapolate-not-a-pfn",
+        lambda p: sk.pfn.extrapolate("lc", [0.1]),
+        Raises(TypeError, "`pfn` must be a TrainedPFN, got str"),
+    ),
+    (
+        "pretrained-name",
+        lambda p: sk.PFN.pretrained("tabpfn"),
+        Raises(ValueError, "`name` must be one of ['gp', 'lc'], got 'tabpfn'"),
+    ),
+    (
+        "fit-prior-not-a-dataset-prior",
+        lambda p: sk.PFN(steps_per_call=1).fit(jax.random.key(0), PRIOR, steps=1),
+        Raises(TypeError, "`prior` must be an sk.pfn.AbstractDatasetPrior"),
+    ),
+    (
+        "fit-int-key",
+        lambda p: sk.PFN().fit(0, sk.pfn.GPPrior(sk.pfn.RBF(0.2, 1.0), 0.1), steps=1),
+        Raises(TypeError, "`key` must be one JAX PRNG key"),
+    ),
+    (
+        "fit-steps-zero",
+        lambda p: sk.PFN().fit(
+            jax.random.key(0), sk.pfn.GPPrior(sk.pfn.RBF(0.2, 1.0), 0.1), steps=0
+        ),
+        Raises(ValueError, "steps must be a positive integer, got 0"),
+    ),
+    (
+        "settings-num_points",
+        lambda p: sk.PFN(max_context=10, num_points=10),
+        Raises(ValueError, "PFN: num_points must exceed max_context"),
+    ),
+    (
+        "settings-heads",
+        lambda p: sk.PFN(width=10, num_heads=4),
+        Raises(ValueError, "PFN: num_heads must divide width"),
+    ),
+    (
+        "settings-min_context",
+        lambda p: sk.PFN(min_context=60),
+        Raises(ValueError, "PFN: min_context must be an integer in [0, max_context=50]"),
+    ),
+    (
+        "settings-matmul_dtype",
+        lambda p: sk.PFN(matmul_dtype="float16"),
+        Raises(ValueError, "PFN: matmul_dtype must be 'float32' or 'bfloat16'"),
+    ),
+    (
+        "numpyro-prior-not-callable",
+        lambda p: sk.pfn.NumpyroPrior("model", input_dim=1),
+        Raises(TypeError, "NumpyroPrior: `model` must be a numpyro model"),
+    ),
+    (
+        "gp-prior-kernel",
+        lambda p: sk.pfn.GPPrior("rbf", noise_std=0.1),
+        Raises(TypeError, "GPPrior: `kernel` must be a kernel object"),
+    ),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(PFN_ROWS))
+def test_pfn_refuses_bad_input(gp_pfn, call, expect):
+    _run(lambda: call(gp_pfn), expect, gp_pfn)

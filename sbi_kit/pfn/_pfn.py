@@ -355,11 +355,17 @@ def _check_resume(fn, state, config: PFN, steps: int, key, description: str) -> 
         )
 
 
+@eqx.filter_jit
+def _sample_datasets(prior: AbstractDatasetPrior, keys, num_points: int) -> Dataset:
+    """One dataset per key (compiled once per prior and sizes)."""
+    return jax.vmap(lambda k: prior.sample(k, num_points))(keys)
+
+
 def _untrained(config, k_init, k_borders, prior, steps, description, metadata) -> TrainedPFN:
     """A network with borders and standardisation from a large prior sample."""
     n = config.dataset_size
     num = max(1, math.ceil(config.border_samples / n))
-    data = jax.jit(jax.vmap(lambda k: prior.sample(k, n)))(jax.random.split(k_borders, num))
+    data = _sample_datasets(prior, jax.random.split(k_borders, num), n)
     x = np.asarray(data.x, np.float64).reshape(-1, prior.input_dim)
     y = np.asarray(data.y, np.float64).reshape(-1)
     borders = bucket_borders(y, config.num_buckets)
