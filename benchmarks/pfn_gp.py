@@ -284,7 +284,7 @@ def main(argv=None):
     parser.add_argument("--contexts", type=_report.parse_int_list, default=[2, 5, 10, 20, 50])
     parser.add_argument("--hyper", action="store_true")
     parser.add_argument("--hyper-model", default=str(CHECKPOINTS / "gp_hyper.ckpt"))
-    parser.add_argument("--hyper-datasets", type=int, default=100)
+    parser.add_argument("--hyper-datasets", type=int, default=50)
     parser.add_argument("--nuts-warmup", type=int, default=300)
     parser.add_argument("--nuts-draws", type=int, default=250)
     parser.add_argument("--seed", type=int, default=2026)

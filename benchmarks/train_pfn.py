@@ -75,7 +75,7 @@ def gp_hyper_model():
         learning_rate=1e-3,
         steps_per_call=100,
     )
-    return prior, config, 5_000, {"num_epochs": None}
+    return prior, config, 4_000, {"num_epochs": None}
 
 
 MODELS = {"gp": gp_model, "lc": lc_model, "gp_hyper": gp_hyper_model}
