@@ -284,3 +284,29 @@ def test_training_is_data_parallel_over_two_devices(tmp_path):
     np.testing.assert_allclose(sharded["loss"], [h[1] for h in single.history], rtol=1e-4)
     for i, leaf in enumerate(leaves):
         np.testing.assert_allclose(sharded[f"arr_{i}"], leaf, atol=2e-3)
+
+
+def test_pretrained_models_load_offline_and_predict():
+    """The shipped files load from the package (no network) and predict sensibly: the GP-PFN's
+    NLL on 20 datasets of its prior with 10 context points is within 0.2 nats of the exact GP's
+    (benchmarks/results/pfn_gp.md has the full comparison)."""
+    assert sk.pfn.pretrained_names() == ("gp", "lc")
+    gp = sk.PFN.pretrained("gp")
+    assert gp.input_dim == 1 and gp.max_context == 50
+    assert gp.metadata["script"] == "benchmarks/train_pfn.py" and gp.metadata["seed"] == 0
+    kernel = sk.pfn.RBF(lengthscale=0.2, outputscale=1.0)
+    prior = sk.pfn.GPPrior(kernel, noise_std=0.1)
+    data = jax.vmap(lambda k: prior.sample(k, 15))(jax.random.split(jax.random.key(3), 20))
+    gaps = []
+    for x, y in zip(np.asarray(data.x), np.asarray(data.y), strict=True):
+        d = gp.predict(x[:10], y[:10], x[10:])
+        m, v = sk.pfn.gp_predictive(kernel, 0.1, x[:10], y[:10], x[10:])
+        exact = np.mean(0.5 * np.log(2 * np.pi * v) + (y[10:] - m) ** 2 / (2 * v))
+        gaps.append(-float(d.log_prob(jnp.asarray(y[10:])).mean()) - exact)
+    assert np.mean(gaps) < 0.2, np.mean(gaps)
+    lc = sk.PFN.pretrained("lc")
+    curve = 0.8 - 0.5 * np.arange(1, 31) ** -0.7
+    e = sk.pfn.extrapolate(lc, curve, horizon=60)
+    assert e.epochs.tolist() == list(range(31, 61))
+    assert np.all(np.diff(e.quantiles, axis=0) >= 0)
+    assert abs(float(e.mean[-1]) - (0.8 - 0.5 * 60**-0.7)) < 0.1
