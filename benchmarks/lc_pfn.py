@@ -27,7 +27,6 @@ from jax.scipy.special import logsumexp
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_sample
 
 import sbi_kit as sk
-from sbi_kit.pfn._file import load_pfn_file
 
 NAME = "lc_pfn"
 EPOCHS = 100
@@ -111,7 +110,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--out", default=str(_report.RESULTS_DIR))
     args = parser.parse_args(argv)
-    trained = sk.PFN.pretrained("lc") if args.model is None else load_pfn_file(args.model).trained
+    trained = sk.PFN.pretrained("lc") if args.model is None else sk.pfn.load(args.model)
     prior = sk.pfn.LearningCurvePrior(num_epochs=EPOCHS)
     keys = jax.random.split(jax.random.key(args.seed), args.curves)
     y = np.asarray(jax.jit(jax.vmap(lambda k: prior.sample(k, EPOCHS)))(keys).y)

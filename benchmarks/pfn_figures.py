@@ -1,6 +1,6 @@
 """The figures of docs/pfn.md: predictive bands of the shipped GP-PFN and LC-PFN.
 
-    python benchmarks/pfn_figures.py          # writes docs/img/pfn-gp.png and docs/img/pfn-lc.png
+python benchmarks/pfn_figures.py          # writes docs/img/pfn-gp.png and docs/img/pfn-lc.png
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ def lc_figure():
     for ax, seed, n in zip(axes, (3, 11, 21), (10, 20, 40), strict=True):
         curve = np.asarray(prior.sample(jax.random.key(seed), 100).y)
         e = sk.pfn.extrapolate(pfn, curve[:n], levels=(0.05, 0.25, 0.5, 0.75, 0.95))
-        ax.fill_between(e.epochs, e.quantiles[0], e.quantiles[4], color="C0", alpha=0.2,
-                        label="90 % band")
-        ax.fill_between(e.epochs, e.quantiles[1], e.quantiles[3], color="C0", alpha=0.35,
-                        label="50 % band")
+        ax.fill_between(
+            e.epochs, e.quantiles[0], e.quantiles[4], color="C0", alpha=0.2, label="90 % band"
+        )
+        ax.fill_between(
+            e.epochs, e.quantiles[1], e.quantiles[3], color="C0", alpha=0.35, label="50 % band"
+        )
         ax.plot(e.epochs, e.quantiles[2], "C0", label="median")
         ax.plot(np.arange(1, n + 1), curve[:n], "o", color="C3", ms=3, label="observed")
         ax.plot(np.arange(n + 1, 101), curve[n:], ".", color="0.5", ms=2, label="held out")

@@ -27,7 +27,6 @@ import numpy as np
 import numpyro.distributions as dist
 
 import sbi_kit as sk
-from sbi_kit.pfn._file import load_pfn_file
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 NAME = "pfn_gp"
@@ -68,7 +67,7 @@ def _gaussian_nll(y, mean, var):
 
 
 def fixed_part(args) -> dict:
-    trained = sk.PFN.pretrained("gp") if args.model is None else load_pfn_file(args.model).trained
+    trained = sk.PFN.pretrained("gp") if args.model is None else sk.pfn.load(args.model)
     kernel, noise = sk.pfn.RBF(lengthscale=0.2, outputscale=1.0), 0.1
     prior = sk.pfn.GPPrior(kernel, noise_std=noise)
     keys = jax.random.split(jax.random.key(args.seed), args.datasets)
@@ -136,7 +135,7 @@ def _predictive_nll(draws, x, y, xq, yq):
 
 def hyper_part(args) -> dict:
     path = Path(args.hyper_model)
-    trained = load_pfn_file(path).trained
+    trained = sk.pfn.load(path)
     prior = sk.pfn.GPHyperPrior()
     hyper = dist.Gamma(jnp.array([3.0, 2.0, 2.0]), jnp.array([6.0, 2.0, 20.0])).to_event(
         1

@@ -19,7 +19,6 @@ from pathlib import Path
 import jax
 
 import sbi_kit as sk
-from sbi_kit.pfn._file import load_pfn_file, save_pfn_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "benchmarks" / "checkpoints"
@@ -97,9 +96,8 @@ def main(argv=None):
     prior, config, steps, extra = MODELS[args.name]()
     checkpoint = CHECKPOINTS / f"{args.name}.ckpt"
     if args.ship:
-        state = load_pfn_file(checkpoint)
-        save_pfn_file(DATA / f"{args.name}.pfn", state.trained)
-        t = state.trained
+        t = sk.pfn.load(checkpoint)
+        sk.pfn.save(DATA / f"{args.name}.pfn", t)
         print(f"wrote {DATA / f'{args.name}.pfn'}: {t.steps_done}/{t.steps} steps")
         return
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from ._bnn import BNNPrior as BNNPrior
 from ._extrapolate import Extrapolation as Extrapolation
 from ._extrapolate import extrapolate as extrapolate
 from ._file import PFNFileError as PFNFileError
+from ._file import load as load
+from ._file import save as save
 from ._gp import RBF as RBF
 from ._gp import AbstractKernel as AbstractKernel
 from ._gp import AbstractStationaryKernel as AbstractStationaryKernel
@@ -53,5 +55,7 @@ __all__ = [
     "extrapolate",
     "gp_predictive",
     "learning_curve_model",
+    "load",
     "pretrained_names",
+    "save",
 ]

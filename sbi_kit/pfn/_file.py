@@ -87,9 +87,7 @@ def save_pfn_file(path, trained: TrainedPFN, *, opt_state=None, key=None) -> Non
     body = model + optimizer
     header["sha256"] = _digest(header, body)
     raw = json.dumps(header, sort_keys=True).encode()
-    write_atomic(
-        Path(path), (MAGIC + bytes([VERSION]), struct.pack("<Q", len(raw)), raw, body)
-    )
+    write_atomic(Path(path), (MAGIC + bytes([VERSION]), struct.pack("<Q", len(raw)), raw, body))
 
 
 def load_pfn_file(path, *, with_optimizer=None) -> PFNState:
@@ -144,3 +142,36 @@ def load_pfn_file(path, *, with_optimizer=None) -> PFNState:
     )
     key_data = None if header["key_data"] is None else np.asarray(header["key_data"], np.uint32)
     return PFNState(trained, opt_state, key_data)
+
+
+def save(path, pfn: TrainedPFN) -> None:
+    """Save a trained PFN to a ``.pfn`` file (settings as JSON, arrays as equinox leaves).
+
+    Args:
+        path: the file to write (replaced atomically if it exists).
+        pfn: a :class:`~sbi_kit.pfn.TrainedPFN`.
+
+    Examples:
+        >>> import tempfile, os, sbi_kit as sk
+        >>> pfn = sk.PFN.pretrained("gp")
+        >>> path = os.path.join(tempfile.mkdtemp(), "gp.pfn")
+        >>> sk.pfn.save(path, pfn)
+        >>> sk.pfn.load(path).steps_done == pfn.steps_done
+        True
+    """
+    if not isinstance(pfn, TrainedPFN):
+        raise TypeError(f"sk.pfn.save: `pfn` must be a TrainedPFN, got {type(pfn).__name__}.")
+    save_pfn_file(path, pfn)
+
+
+def load(path) -> TrainedPFN:
+    """Load a trained PFN from a ``.pfn`` file or a training checkpoint (the network only; to
+    continue training, pass the checkpoint to ``PFN.fit(..., resume_from=path)``).
+
+    Nothing in the file is executed: the network is rebuilt from the stored settings and the
+    arrays are read into it, after the SHA-256 over header and arrays is checked.
+
+    Raises:
+        PFNFileError: if the file is not a readable ``.pfn`` file, or was damaged or edited.
+    """
+    return load_pfn_file(path).trained
