@@ -91,6 +91,16 @@ def machine() -> dict:
     }
 
 
+def machine_line(result: dict) -> str:
+    """The machine and load average of a result (``machine`` and ``load_average`` keys)."""
+    m = result["machine"]
+    line = f"Machine: {m['cpu']}, {m['cpu_count']} cores, CPU only; {m['date']}"
+    if result.get("load_average"):
+        load = ", ".join(f"{v:.1f}" for v in result["load_average"])
+        line += f"; load average at the end {load} (other jobs shared the machine)"
+    return line + "."
+
+
 def fmt(value, digits: int = 3) -> str:
     """A number for a markdown cell; ``-`` for missing."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import time
 
 import _report
@@ -147,6 +148,7 @@ def main(argv=None):
         print(rows[-1], flush=True)
     result = {
         "machine": _report.machine(),
+        "load_average": os.getloadavg(),
         "model": args.model or "sk.PFN.pretrained('lc')",
         "steps_done": trained.steps_done,
         "steps": trained.steps,
@@ -216,7 +218,7 @@ def markdown(r: dict) -> str:
             ],
         ),
         "",
-        f"Machine: {r['machine']}.",
+        _report.machine_line(r),
     ]
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def markdown(result: dict) -> str:
                 ],
             ),
         ]
-    out += ["", f"Machine: {result['machine']}."]
+    out += ["", _report.machine_line(result)]
     return "\n".join(out)
 
 
@@ -289,7 +290,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=_report.RESULTS_DIR)
     args = parser.parse_args(argv)
-    result = {"machine": _report.machine(), "fixed": fixed_part(args)}
+    result = {
+        "machine": _report.machine(),
+        "load_average": os.getloadavg(),
+        "fixed": fixed_part(args),
+    }
     if args.hyper:
         result["hyper"] = hyper_part(args)
     _report.write_json(args.out / f"{NAME}.json", result)

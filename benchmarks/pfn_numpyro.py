@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def main(argv=None):
         print(rows[-1], flush=True)
     result = {
         "machine": _report.machine(),
+        "load_average": os.getloadavg(),
         "steps": trained.steps,
         "training_seconds": trained.history[-1][2],
         "settings": str(CONFIG),
@@ -200,7 +202,7 @@ def markdown(r: dict) -> str:
                 ],
             ),
             "",
-            f"Machine: {r['machine']}.",
+            _report.machine_line(r),
         ]
     )
 
