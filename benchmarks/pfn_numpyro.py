@@ -166,7 +166,7 @@ def markdown(r: dict) -> str:
             f"`w ~ N(0, I₂)`, `y ~ N(Xw, {NOISE}²)`, `X ~ U[-1, 1]²`; PFN trained "
             f"{r['steps']} steps ({f(r['training_seconds'], 0)} s) on "
             "`sk.pfn.NumpyroPrior(regression, input_dim=2)`. Parameter head against the exact "
-            f"posterior on {r['datasets']} held-out datasets: |mean error| in posterior sd "
+            f"posterior on {r['datasets']} held-out datasets: absolute mean error in posterior sd "
             "(median, 90th percentile), sd ratio (median), and NLL of the true w (sum of the "
             "two marginals) minus the exact marginals' NLL. Predictive NLL per test point "
             f"({NUM_TEST} per dataset) minus the exact predictive's: PFN on all datasets, "
@@ -176,7 +176,7 @@ def markdown(r: dict) -> str:
             _report.table(
                 [
                     "context",
-                    "head |mean err|/sd (med, 90%)",
+                    "head abs. mean error / sd (median, 90 %)",
                     "head sd ratio",
                     "head NLL gap",
                     "PFN pred. NLL gap",
