@@ -19,6 +19,7 @@ import functools
 import math
 import os
 import time
+from pathlib import Path
 
 import _report
 import jax
@@ -139,6 +140,9 @@ def main(argv=None):
                 "nuts_ll": float(nuts.mean()),
                 "difference": float(diff.mean()),
                 "difference_stderr": float(diff.std(ddof=1) / math.sqrt(m)),
+                "difference_median": float(np.median(diff)),
+                "nuts_per_curve": nuts.tolist(),
+                "pfn_per_curve": scores[:m].tolist(),
                 "pfn_seconds_per_curve_batched": seconds / args.curves,
                 "pfn_seconds_one_extrapolate": single_latency(trained, y, n),
                 "nuts_seconds_per_curve": nuts_seconds,
@@ -146,6 +150,10 @@ def main(argv=None):
             }
         )
         print(rows[-1], flush=True)
+        _write(args, trained, rows)
+
+
+def _write(args, trained, rows) -> None:
     result = {
         "machine": _report.machine(),
         "load_average": os.getloadavg(),
@@ -168,7 +176,7 @@ def main(argv=None):
         },
         "rows": rows,
     }
-    out = __import__("pathlib").Path(args.out)
+    out = Path(args.out)
     _report.write_json(out / f"{NAME}.json", result)
     _report.write_markdown(out / f"{NAME}.md", markdown(result))
 
@@ -208,6 +216,7 @@ def markdown(r: dict) -> str:
                     f(row["pfn_ll_mcmc_curves"]),
                     f(row["nuts_ll"]),
                     f"{row['difference']:+.3f} ± {row['difference_stderr']:.3f}",
+                    f"{row['difference_median']:+.3f}",
                     f"{row['pfn_seconds_per_curve_batched']:.2e}",
                     f"{row['pfn_seconds_one_extrapolate']:.2e}",
                     f"{row['nuts_seconds_per_curve']:.2f}",
