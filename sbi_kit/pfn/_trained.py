@@ -7,6 +7,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 @eqx.filter_jit
 def _logits(net: PFNTransformer, x_context, y_context, mask, x_query):
     return net(x_context, y_context, mask, x_query)
+
+
+@eqx.filter_jit
+def _batched_logits(net: PFNTransformer, x_context, y_context, mask, x_query):
+    return jax.vmap(lambda a, b, c, d: net(a, b, c, d)[0])(x_context, y_context, mask, x_query)
 
 
 class TrainedPFN(eqx.Module):
@@ -186,6 +192,73 @@ class TrainedPFN(eqx.Module):
         x, y, mask = self._context(x_context, y_context, context_mask, fn)
         xq = self._inputs(x_query, "x_query", fn)
         logits, _ = _logits(self.net, x, y, mask, xq)
+        return BarDistribution(logits, self.borders)
+
+    def predict_batched(
+        self, x_context, y_context, x_query, *, context_mask=None
+    ) -> BarDistribution:
+        """:meth:`predict` for a batch of ``B`` datasets in one compiled call.
+
+        Args:
+            x_context: ``(B, n, d)`` context inputs (``(B, n)`` when ``d = 1``).
+            y_context: ``(B, n)`` context targets.
+            x_query: ``(B, m, d)`` query inputs (``(B, m)`` when ``d = 1``).
+            context_mask: optional ``(B, n)`` booleans, true for real points: datasets with
+                fewer than ``n`` points are padded (the padding may hold anything finite or not).
+
+        Returns:
+            A :class:`~sbi_kit.pfn.BarDistribution` with batch shape ``(B, m)``.
+
+        Raises:
+            ValueError: as :meth:`predict`, for any dataset of the batch.
+
+        Examples:
+            >>> import numpy as np, sbi_kit as sk
+            >>> pfn = sk.PFN.pretrained("gp")
+            >>> x = np.random.default_rng(0).random((100, 8, 1))      # 100 datasets of 8 points
+            >>> y = np.sin(6 * x[..., 0])
+            >>> pfn.predict_batched(x, y, x[:, :2]).batch_shape
+            (100, 2)
+        """
+        fn = "TrainedPFN.predict_batched"
+        x = as_float_array(x_context, "x_context", fn, (2, 3)).astype(jnp.float32)
+        xq = as_float_array(x_query, "x_query", fn, (2, 3)).astype(jnp.float32)
+        y = as_float_array(y_context, "y_context", fn, 2).astype(jnp.float32)
+        if x.ndim == 2 and self.input_dim == 1:
+            x = x[..., None]
+        if xq.ndim == 2 and self.input_dim == 1:
+            xq = xq[..., None]
+        for name, arr in (("x_context", x), ("x_query", xq)):
+            if arr.ndim != 3 or arr.shape[-1] != self.input_dim:
+                raise ValueError(
+                    f"{fn}: `{name}` must have shape (B, n, {self.input_dim}) (inputs of "
+                    f"dimension {self.input_dim}, as in training), got {arr.shape}."
+                )
+        if not x.shape[0] == y.shape[0] == xq.shape[0] or x.shape[1] != y.shape[1]:
+            raise ValueError(
+                f"{fn}: `x_context` (B, n, d), `y_context` (B, n) and `x_query` (B, m, d) must "
+                f"agree in B and n, got {x.shape}, {y.shape} and {xq.shape}."
+            )
+        if context_mask is None:
+            mask = jnp.ones(y.shape, bool)
+        else:
+            mask = jnp.asarray(context_mask)
+            if mask.shape != y.shape or mask.dtype != jnp.bool_:
+                raise ValueError(
+                    f"{fn}: `context_mask` must be booleans of shape {y.shape}, got "
+                    f"{mask.dtype} {mask.shape}."
+                )
+        if is_concrete(mask):
+            longest = int(np.asarray(mask).sum(axis=1).max(initial=0))
+            if longest > self.max_context:
+                raise ValueError(
+                    f"{fn}: a context has {longest} points; this PFN was trained on at most "
+                    f"{self.max_context} (max_context)."
+                )
+        x = check_finite(jnp.where(mask[..., None], x, 0.0), "x_context", fn)
+        y = check_finite(jnp.where(mask, y, 0.0), "y_context", fn)
+        xq = check_finite(xq, "x_query", fn)
+        logits = _batched_logits(self.net, x, y, mask, xq)
         return BarDistribution(logits, self.borders)
 
     def parameter_posterior(self, x_context, y_context, *, context_mask=None) -> BarDistribution:

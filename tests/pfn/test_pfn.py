@@ -310,3 +310,23 @@ def test_pretrained_models_load_offline_and_predict():
     assert e.epochs.tolist() == list(range(31, 61))
     assert np.all(np.diff(e.quantiles, axis=0) >= 0)
     assert abs(float(e.mean[-1]) - (0.8 - 0.5 * 60**-0.7)) < 0.1
+
+
+def test_predict_batched_equals_predict_per_dataset():
+    gp = sk.PFN.pretrained("gp")
+    rng = np.random.default_rng(4)
+    x, y, q = rng.random((3, 6, 1)), rng.normal(size=(3, 6)), rng.random((3, 2, 1))
+    mask = np.arange(6) < np.array([[6], [3], [0]])
+    y_padded = np.where(mask, y, np.nan)
+    batched = gp.predict_batched(x, y_padded, q, context_mask=mask)
+    assert batched.batch_shape == (3, 2)
+    for b in range(3):
+        n = int(mask[b].sum())
+        single = gp.predict(x[b, :n], y[b, :n], q[b])
+        np.testing.assert_allclose(
+            np.asarray(batched.logits[b]), np.asarray(single.logits), atol=1e-4
+        )
+    with pytest.raises(ValueError, match="a context has 51 points"):
+        gp.predict_batched(np.zeros((2, 51, 1)), np.zeros((2, 51)), np.zeros((2, 1, 1)))
+    with pytest.raises(ValueError, match="must agree in B and n"):
+        gp.predict_batched(np.zeros((2, 5, 1)), np.zeros((3, 5)), np.zeros((2, 1, 1)))
