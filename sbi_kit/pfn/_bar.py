@@ -107,7 +107,7 @@ def bucket_borders(y, num_buckets: int, *, axis: int | None = None) -> Array:
 
     Examples:
         >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.pfn._bar import bucket_borders
+        >>> from sbi_kit.pfn import bucket_borders
         >>> y = jax.random.normal(jax.random.key(0), (10_000,))
         >>> borders = bucket_borders(y, 4)
         >>> borders.shape, bool(jnp.all(jnp.diff(borders) > 0))
@@ -397,7 +397,7 @@ class BarDistribution(dist.Distribution):
 
     Examples:
         >>> import jax, jax.numpy as jnp
-        >>> from sbi_kit.pfn._bar import BarDistribution
+        >>> from sbi_kit.pfn import BarDistribution
         >>> d = BarDistribution(jnp.zeros(4), jnp.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
         >>> d.batch_shape, round(float(d.mean), 4)
         ((), 0.0)

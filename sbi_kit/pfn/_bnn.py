@@ -51,7 +51,7 @@ class BNNPrior(AbstractDatasetPrior):
 
     Examples:
         >>> import jax
-        >>> from sbi_kit.pfn._bnn import BNNPrior
+        >>> from sbi_kit.pfn import BNNPrior
         >>> prior = BNNPrior(input_dim=3)
         >>> data = prior.sample(jax.random.key(0), 40)
         >>> data.x.shape, data.y.shape, data.parameters
@@ -93,7 +93,7 @@ class BNNPrior(AbstractDatasetPrior):
 
         Examples:
             >>> import jax, jax.numpy as jnp
-            >>> from sbi_kit.pfn._bnn import BNNPrior
+            >>> from sbi_kit.pfn import BNNPrior
             >>> f = BNNPrior().sample_function(jax.random.key(0), jnp.linspace(0, 1, 5)[:, None])
             >>> f.shape
             (5,)

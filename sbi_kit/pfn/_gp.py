@@ -65,7 +65,7 @@ class AbstractKernel(eqx.Module):
         A linear kernel (not stationary):
 
         >>> import jax.numpy as jnp
-        >>> from sbi_kit.pfn._gp import AbstractKernel
+        >>> from sbi_kit.pfn import AbstractKernel
         >>> class Linear(AbstractKernel):
         ...     variance: float = 1.0
         ...     def __call__(self, x1, x2):
@@ -103,7 +103,7 @@ class AbstractStationaryKernel(AbstractKernel):
         A rational-quadratic kernel (α = 1) in three lines:
 
         >>> import numpy as np
-        >>> from sbi_kit.pfn._gp import AbstractStationaryKernel
+        >>> from sbi_kit.pfn import AbstractStationaryKernel
         >>> class RationalQuadratic(AbstractStationaryKernel):
         ...     lengthscale: float = 1.0
         ...     outputscale: float = 1.0
@@ -156,7 +156,7 @@ class RBF(AbstractStationaryKernel):
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> from sbi_kit.pfn._gp import RBF
+        >>> from sbi_kit.pfn import RBF
         >>> k = RBF(lengthscale=0.5, outputscale=2.0)
         >>> round(float(k(jnp.zeros(1), jnp.full(1, 0.5))), 4)  # 2 exp(-1/2)
         1.2131
@@ -184,7 +184,7 @@ class Matern52(AbstractStationaryKernel):
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> from sbi_kit.pfn._gp import Matern52
+        >>> from sbi_kit.pfn import Matern52
         >>> k = Matern52(lengthscale=1.0, outputscale=1.0)
         >>> float(k(jnp.zeros(2), jnp.zeros(2)))
         1.0
@@ -270,7 +270,7 @@ class GPPrior(AbstractDatasetPrior):
 
     Examples:
         >>> import jax
-        >>> from sbi_kit.pfn._gp import GPPrior, RBF
+        >>> from sbi_kit.pfn import GPPrior, RBF
         >>> prior = GPPrior(RBF(lengthscale=0.2, outputscale=1.0), noise_std=0.1)
         >>> data = prior.sample(jax.random.key(0), 50)
         >>> data.x.shape, data.y.shape, data.parameters
@@ -327,7 +327,7 @@ class GPPrior(AbstractDatasetPrior):
 
         Examples:
             >>> import jax, jax.numpy as jnp
-            >>> from sbi_kit.pfn._gp import GPPrior, RBF
+            >>> from sbi_kit.pfn import GPPrior, RBF
             >>> prior = GPPrior(RBF(0.2, 1.0), noise_std=0.1)
             >>> prior.sample_y(jax.random.key(0), jnp.linspace(0, 1, 4)[:, None]).shape
             (4,)
@@ -398,7 +398,7 @@ class GPHyperPrior(AbstractDatasetPrior):
 
     Examples:
         >>> import jax
-        >>> from sbi_kit.pfn._gp import GPHyperPrior
+        >>> from sbi_kit.pfn import GPHyperPrior
         >>> prior = GPHyperPrior(input_dim=2)
         >>> data = prior.sample(jax.random.key(0), 30)
         >>> data.x.shape, data.y.shape, data.parameters.shape
@@ -538,7 +538,7 @@ def gp_predictive(
 
     Examples:
         >>> import numpy as np
-        >>> from sbi_kit.pfn._gp import RBF, gp_predictive
+        >>> from sbi_kit.pfn import RBF, gp_predictive
         >>> x = np.linspace(0, 1, 5)[:, None]
         >>> mean, var = gp_predictive(RBF(0.2, 1.0), 0.1, x, np.sin(6 * x[:, 0]), x[:2])
         >>> mean.shape, var.dtype

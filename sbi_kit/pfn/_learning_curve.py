@@ -137,7 +137,7 @@ class LearningCurvePrior(AbstractDatasetPrior):
 
     Examples:
         >>> import jax
-        >>> from sbi_kit.pfn._learning_curve import LearningCurvePrior
+        >>> from sbi_kit.pfn import LearningCurvePrior
         >>> prior = LearningCurvePrior(num_epochs=100)
         >>> data = prior.sample(jax.random.key(0), 30)
         >>> data.x.shape, data.y.shape, data.parameters.shape
@@ -282,7 +282,7 @@ def learning_curve_model(t, y=None, num_epochs: int = 100, *, truncate: bool = T
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> from numpyro.infer import Predictive
-        >>> from sbi_kit.pfn._learning_curve import learning_curve_model
+        >>> from sbi_kit.pfn import learning_curve_model
         >>> t = jnp.arange(1.0, 11.0)
         >>> draws = Predictive(learning_curve_model, num_samples=4)(jax.random.key(0), t)
         >>> draws["y"].shape, draws["w"].shape, draws["sigma"].shape

@@ -92,7 +92,7 @@ class NumpyroPrior(AbstractDatasetPrior):
         Bayesian linear regression ``w ~ N(0, I)``, ``y ~ N(X w, 0.1²)``:
 
         >>> import jax, numpyro, numpyro.distributions as dist
-        >>> from sbi_kit.pfn._numpyro_prior import NumpyroPrior
+        >>> from sbi_kit.pfn import NumpyroPrior
         >>> def model(X, y=None):
         ...     w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1))
         ...     numpyro.sample("y", dist.Normal(X @ w, 0.1).to_event(1), obs=y)
