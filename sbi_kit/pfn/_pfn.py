@@ -317,7 +317,7 @@ class PFN:
                     break
         finally:
             bar.close()
-        return _with(trained, net, step, history)
+        return trained
 
 
 _DATA = resources.files("sbi_kit.pfn") / "data"
