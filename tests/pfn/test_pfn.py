@@ -330,3 +330,16 @@ def test_predict_batched_equals_predict_per_dataset():
         gp.predict_batched(np.zeros((2, 51, 1)), np.zeros((2, 51)), np.zeros((2, 1, 1)))
     with pytest.raises(ValueError, match="must agree in B and n"):
         gp.predict_batched(np.zeros((2, 5, 1)), np.zeros((3, 5)), np.zeros((2, 1, 1)))
+
+
+def test_extrapolation_probability_above_is_the_final_epochs_upper_tail():
+    lc = sk.PFN.pretrained("lc")
+    e = sk.pfn.extrapolate(lc, 0.8 - 0.5 * np.arange(1, 21) ** -0.7, levels=(0.1, 0.5, 0.9))
+    final = e.predictive.cdf(jnp.full(len(e.epochs), 0.75, jnp.float32))[-1]
+    assert e.probability_above(0.75) == pytest.approx(1.0 - float(final), abs=1e-6)
+    # Its own quantiles: P(y_100 > q_0.1) = 0.9 and P(y_100 > q_0.9) = 0.1.
+    assert e.probability_above(float(e.quantiles[0, -1])) == pytest.approx(0.9, abs=1e-3)
+    assert e.probability_above(float(e.quantiles[2, -1])) == pytest.approx(0.1, abs=1e-3)
+    assert e.probability_above(float(e.quantiles[1, 9]), epoch=30) == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="`epoch` must be one of the predicted epochs 21..100"):
+        e.probability_above(0.5, epoch=5)
