@@ -20,6 +20,8 @@ from . import pfn as pfn
 from . import tasks as tasks
 from . import training as training
 from ._arviz import to_inference_data as to_inference_data
+from ._compilation_cache import enable_default_compilation_cache as _enable_default_cache
+from ._compilation_cache import set_compilation_cache as set_compilation_cache
 from .inference import FMPE as FMPE
 from .inference import NLE as NLE
 from .inference import NPE as NPE
@@ -42,6 +44,8 @@ from .simulators import simulate as simulate
 from .training import History as History
 from .training import StopReason as StopReason
 from .training import Training as Training
+
+_enable_default_cache()
 
 if _TYPE_CHECKING:  # at run time `sk.plotting` is imported on first use (see __getattr__)
     from . import plotting as plotting
@@ -75,6 +79,7 @@ __all__ = [
     "plotting",
     "save",
     "sequential",
+    "set_compilation_cache",
     "simulate",
     "tasks",
     "training",

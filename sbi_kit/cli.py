@@ -33,6 +33,7 @@ import numpy as np
 
 from . import __version__
 from . import tasks as task_registry
+from ._compilation_cache import set_compilation_cache
 from .diagnostics import c2st, calibrate
 from .estimators import NSF
 from .inference import (
@@ -286,21 +287,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compilation_cache(choice: str | None) -> Path | None:
-    """Points JAX's persistent compilation cache at ``choice`` (None: the default folder)."""
+    """Points JAX's persistent compilation cache at ``choice`` (None: sbi_kit's default, already
+    set on import; 'none' / 'off' switches it off)."""
     if choice is None:
-        choice = os.environ.get("SBI_KIT_CACHE_DIR") or str(
-            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sbi_kit" / "xla"
-        )
-    if choice.lower() in ("", "none", "off"):
-        return None
-    path = Path(choice).expanduser()
+        current = jax.config.jax_compilation_cache_dir
+        return Path(current) if current else None
+    if choice.strip().lower() in ("", "none", "off"):
+        return set_compilation_cache(None)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SystemExit(f"sbi-kit: --cache-dir {choice!r} cannot be created: {e}") from None
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
+        return set_compilation_cache(choice)
+    except ValueError as e:
+        raise SystemExit(f"sbi-kit: --cache-dir {choice!r} cannot be used: {e}") from None
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:

@@ -9,12 +9,14 @@ visible each batch is sharded over them (data parallel, ``jax.sharding``).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
+import functools
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import equinox as eqx
 import jax
@@ -75,11 +77,17 @@ class Training:
             )
 
     def optimizer(self) -> optax.GradientTransformation:
-        """The optax optimiser these settings describe."""
-        adam = optax.adam(self.learning_rate)
-        if self.clip_norm is None:
-            return adam
-        return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam)
+        """The optax optimiser these settings describe (one object per distinct settings, so
+        that compiled training steps can be reused)."""
+        return _optimizer(self.learning_rate, self.clip_norm)
+
+
+@functools.lru_cache(maxsize=64)
+def _optimizer(learning_rate: float, clip_norm: float | None) -> optax.GradientTransformation:
+    adam = optax.adam(learning_rate)
+    if clip_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(clip_norm), adam)
 
 
 class StopReason(enum.StrEnum):
@@ -238,6 +246,29 @@ def _validation_fn(loss_fn: Callable, static, plan: _Plan) -> Callable:
     return jax.jit(jax.vmap(val_one, in_axes=(0, 0, None, None)))
 
 
+_COMPILED: collections.OrderedDict[Hashable, tuple[Callable, Callable]] = collections.OrderedDict()
+_COMPILED_MAX = 16
+
+
+def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Training, plan: _Plan):
+    """The jitted epoch and validation functions; with a ``reuse`` key, the ones built by an
+    earlier call with the same key, settings and plan (so JAX's cache hits and nothing is
+    traced or compiled again)."""
+    optimizer = config.optimizer()
+    if reuse is None:
+        return _epoch_fn(loss_fn, static, optimizer, plan), _validation_fn(loss_fn, static, plan)
+    cache_key = (reuse, config, plan)
+    found = _COMPILED.get(cache_key)
+    if found is None:
+        found = (_epoch_fn(loss_fn, static, optimizer, plan), _validation_fn(loss_fn, static, plan))
+        _COMPILED[cache_key] = found
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(cache_key)
+    return found
+
+
 @jax.jit
 def _keep_best(best, params, improved):
     """Per member, ``params`` where ``improved`` else ``best``."""
@@ -284,6 +315,7 @@ def train(
     *,
     progress: bool = True,
     description: str = "train",
+    reuse: Hashable | None = None,
 ):
     """Trains a stack of networks on per-example losses.
 
@@ -297,6 +329,11 @@ def train(
         config: :class:`Training` settings.
         progress: show a progress bar over epochs.
         description: label of the progress bar.
+        reuse: optional hashable key that fixes ``loss_fn`` and the non-array part of ``nets``
+            (``sk.NPE(...).fit`` passes the method and the dimensions). A later call with the
+            same key, settings and data sizes runs the epoch and validation programs compiled
+            by the first one instead of tracing and compiling them again. Two calls whose
+            losses or network structures differ must not share a key.
 
     Returns:
         ``(best_nets, history)``: the parameters with the lowest validation loss (per ensemble
@@ -326,10 +363,8 @@ def train(
 
     params, frozen, static = _partition(nets)
     k = jax.tree_util.tree_leaves(params)[0].shape[0]
-    optimizer = config.optimizer()
-    opt_state = jax.vmap(optimizer.init)(params)
-    epoch = _epoch_fn(loss_fn, static, optimizer, plan)
-    validate = _validation_fn(loss_fn, static, plan)
+    opt_state = jax.vmap(config.optimizer().init)(params)
+    epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
 
     best = params
     stopping = _EarlyStopping(k, config.patience)

@@ -558,6 +558,60 @@ def test_sample_refuses_bad_input(density_posterior, changes, expect):
     _run(lambda: density_posterior.sample(**args), expect, density_posterior)
 
 
+X_OS = np.stack([X_O, -X_O, 0.5 * X_O]).astype(np.float32)
+
+SAMPLE_BATCHED_ROWS = [
+    ("key-int", dict(key=2), Raises(TypeError, "sample_batched: `key` must be one JAX PRNG key")),
+    (
+        "num_samples-zero",
+        dict(num_samples=0),
+        Raises(ValueError, "`num_samples` must be a positive integer, got 0"),
+    ),
+    (
+        "x_os-one-observation",
+        dict(x_os=X_O),
+        Raises(ValueError, "`x_os` must have shape (num_observations, 2), one observation per row"),
+    ),
+    (
+        "x_os-wrong-width",
+        dict(x_os=np.zeros((3, 3), np.float32)),
+        Raises(ValueError, "`x_os` must have shape (num_observations, 2), one observation per row"),
+    ),
+    (
+        "x_os-empty",
+        dict(x_os=np.zeros((0, 2), np.float32)),
+        Raises(ValueError, "`x_os` holds no observations (shape (0, 2))"),
+    ),
+    (
+        "x_os-nan",
+        dict(x_os=_with(X_OS, (1, 0), np.nan)),
+        Raises(ValueError, "`x_os` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "batch_size-zero",
+        dict(batch_size=0),
+        Raises(ValueError, "`batch_size` must be a positive integer, got 0"),
+    ),
+    (
+        "batch_size-float",
+        dict(batch_size=2.0),
+        Raises(ValueError, "`batch_size` must be a positive integer, got 2.0"),
+    ),
+    (
+        "batch_size-larger-than-the-batch",
+        dict(batch_size=100),
+        Gives(lambda s, _: _check(s.shape == (3, 5, 2)), "one chunk of all observations"),
+    ),
+]
+"""``sample_batched`` (one implementation for every posterior, checked on the density ones)."""
+
+
+@pytest.mark.parametrize("changes, expect", _table(SAMPLE_BATCHED_ROWS))
+def test_sample_batched_refuses_bad_input(density_posterior, changes, expect):
+    args = dict(key=jax.random.key(2), x_os=X_OS, num_samples=5) | changes
+    _run(lambda: density_posterior.sample_batched(**args), expect, density_posterior)
+
+
 POTENTIAL_SAMPLE_ROWS = [
     # MCMC posteriors: every row fails before the chains run
     ("key-int", dict(key=0), Raises(TypeError, "`key` must be one JAX PRNG key")),
@@ -1226,3 +1280,30 @@ PFN_ROWS = [
 @pytest.mark.parametrize("call, expect", _table(PFN_ROWS))
 def test_pfn_refuses_bad_input(gp_pfn, call, expect):
     _run(lambda: call(gp_pfn), expect, gp_pfn)
+
+
+# --- the persistent compilation cache -----------------------------------------------------------
+
+
+def _cache_rows(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    return {
+        "path-int": (3, Raises(TypeError, "`path` must be a folder path or None, got 3")),
+        "path-bytes": (b"/tmp/x", Raises(TypeError, "`path` must be a folder path or None")),
+        "path-under-a-file": (
+            blocker / "sub",
+            Raises(ValueError, "set_compilation_cache: the folder"),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["path-int", "path-bytes", "path-under-a-file"])
+def test_set_compilation_cache_refuses_bad_input(name, tmp_path):
+    before = jax.config.jax_compilation_cache_dir
+    path, expect = _cache_rows(tmp_path)[name]
+    try:
+        _run(lambda: sk.set_compilation_cache(path), expect)
+        assert jax.config.jax_compilation_cache_dir == before, "a refused call changes nothing"
+    finally:
+        sk.set_compilation_cache(before)

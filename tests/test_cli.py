@@ -10,12 +10,10 @@ from sbi_kit.cli import OUTPUTS, main, prepare_output
 
 @pytest.fixture
 def restore_compilation_cache():
-    """The CLI switches on JAX's persistent cache; switch it off again for later tests."""
+    """The CLI may point JAX's persistent cache elsewhere; put back the folder in use before."""
+    before = jax.config.jax_compilation_cache_dir
     yield
-    from jax._src import compilation_cache
-
-    jax.config.update("jax_compilation_cache_dir", None)
-    compilation_cache.reset_cache()
+    sk.set_compilation_cache(before)
 
 
 WELL, OVER, UNDER, MIXED = "well calibrated", "overconfident", "underconfident", "miscalibrated"

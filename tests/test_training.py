@@ -143,3 +143,46 @@ def test_fit_whose_loss_turns_non_finite_stops_keeps_the_best_epoch_and_says_so(
         np.testing.assert_array_equal(a, b)
     samples = post.sample(jax.random.key(2), jnp.array([0.5, -0.3]), 100)
     assert np.isfinite(np.asarray(samples)).all()
+
+
+def test_a_reuse_key_runs_the_compiled_epoch_again_without_tracing():
+    """With the same ``reuse`` key, settings and sizes, a second ``train`` traces nothing (the
+    loss's Python body does not run again); other sizes are traced anew."""
+    traced = []
+
+    def loss(net, batch, key):
+        traced.append(1)
+        return _regression_loss(net, batch, key)
+
+    config = sk.Training(learning_rate=0.05, batch_size=50, max_epochs=3)
+    x = jax.random.normal(jax.random.key(0), (400, 1))
+    nets = _Line(jnp.zeros((1, 1)), jnp.ones((1, 1)))
+    first, _ = train(jax.random.key(1), nets, loss, (x, 2 * x), config, progress=False, reuse="a")
+    assert traced, "the first call traces the loss"
+    traced.clear()
+    again, _ = train(jax.random.key(1), nets, loss, (x, 2 * x), config, progress=False, reuse="a")
+    assert not traced
+    np.testing.assert_array_equal(again.loc, first.loc)
+    train(jax.random.key(1), nets, loss, (x[:300], 2 * x[:300]), config, progress=False, reuse="a")
+    assert traced, "other data sizes need another program"
+
+
+def test_fitting_the_same_method_twice_compiles_no_training_program_again(gaussian_simulator):
+    """The second ``fit`` of one method on data of the same shapes (another key, other values)
+    compiles nothing: the epoch and validation programs of the first are reused."""
+    theta, x = sk.simulate(jax.random.key(0), gaussian_simulator, 500)
+    method = GaussianNPE(width=8, training=sk.Training(max_epochs=2))
+    method.fit(jax.random.key(1), theta, x, prior=gaussian_simulator.prior, progress=False)
+    shifted = theta + 1.0
+    compiled = []
+
+    def listener(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        method.fit(jax.random.key(2), shifted, x, prior=gaussian_simulator.prior, progress=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiled == []

@@ -164,21 +164,35 @@ class AbstractMethod(eqx.Module):
         posterior = eqx.tree_at(
             lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
         )
-
-        def loss(net, batch, key):
-            zb, xb = batch
-            return self.loss(net, jax.vmap(z_scaler)(zb), jax.vmap(x_scaler)(xb), key)
-
+        z_std, x_std = _standardize(z_scaler, x_scaler, z, x)
         net, history = train(
             key_train,
             posterior.net,
-            loss,
-            (z, x),
+            _PairLoss(self),
+            (z_std, x_std),
             self.training,
             progress=progress,
             description=name,
+            reuse=(self, theta.shape[1], tuple(x.shape[1:])),
         )
         return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
+
+
+@jax.jit
+def _standardize(z_scaler: Standardizer, x_scaler: Standardizer, z: Array, x: Array):
+    """The training data z-scored once, before training (not in every step)."""
+    return jax.vmap(z_scaler)(z), jax.vmap(x_scaler)(x)
+
+
+class _PairLoss(eqx.Module):
+    """``method.loss`` as the training loop calls it, ``(net, (theta, x), key)``; a hashable
+    module, so that the compiled training steps are found again for the same method."""
+
+    method: AbstractMethod
+
+    def __call__(self, net, batch, key):
+        theta, x = batch
+        return self.method.loss(net, theta, x, key)
 
 
 class AbstractPotentialMethod(AbstractMethod):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import equinox as eqx
 import jax
@@ -22,7 +22,13 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
-from .._checks import check_key, check_observation, check_positive_int, check_theta_points
+from .._checks import (
+    check_finite,
+    check_key,
+    check_observation,
+    check_positive_int,
+    check_theta_points,
+)
 from .._types import Key
 from ..estimators import Standardizer
 from ..mcmc import MCMCResult, pool, run_chains
@@ -104,6 +110,63 @@ class AbstractPosterior(eqx.Module):
     def sample(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """Draws ``num_samples`` parameter vectors given ``x_o``; shape ``(num_samples, d)``."""
 
+    default_batch_size: ClassVar[int | None] = None
+    """Observations per vmapped chunk in :meth:`sample_batched` when none is given (``None``:
+    all at once)."""
+
+    def sample_batched(
+        self, key: Key, x_os: Array, num_samples: int, *, batch_size: int | None = None
+    ) -> Array:
+        """Draws ``num_samples`` for each of many observations in one compiled call.
+
+        The observations are the rows of ``x_os``; row ``i`` gets its own key
+        (``jax.random.split(key, len(x_os))[i]``), so the draws for one row do not depend on
+        the other rows or on ``batch_size``. Chunks of ``batch_size`` rows are vmapped, the
+        chunks run one after another (``lax.map``), so memory holds ``batch_size ·
+        num_samples`` draws at a time.
+
+        Args:
+            key: PRNG key.
+            x_os: observations, shape ``(num_observations, *x_shape)``; each row is ONE
+                observation (not a stack of i.i.d. ones).
+            num_samples: draws per observation.
+            batch_size: observations per vmapped chunk; ``None`` uses the posterior's
+                ``default_batch_size`` (all at once for flows; 1 for MCMC posteriors, whose
+                vmapped chains would wait for the slowest one).
+
+        Returns:
+            shape ``(num_observations, num_samples, dim_theta)``.
+
+        Examples:
+            >>> import jax, sbi_kit as sk
+            >>> task = sk.tasks.get("gaussian_linear")
+            >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
+            >>> npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=8, depth=1),
+            ...              training=sk.Training(max_epochs=2))
+            >>> posterior = npe.fit(jax.random.key(1), theta, x, prior=task.prior,
+            ...                     progress=False)
+            >>> posterior.sample_batched(jax.random.key(2), x[:100], 50).shape
+            (100, 50, 10)
+        """
+        fn = f"{type(self).__name__}.sample_batched"
+        key = check_key(key, fn)
+        num_samples = check_positive_int(num_samples, "num_samples", fn)
+        x_os = jnp.asarray(x_os)
+        if x_os.ndim != len(self.x_shape) + 1 or tuple(x_os.shape[1:]) != self.x_shape:
+            raise ValueError(
+                f"{fn}: `x_os` must have shape (num_observations, "
+                f"{', '.join(map(str, self.x_shape))}), one observation per row, got shape "
+                f"{x_os.shape}."
+            )
+        if x_os.shape[0] == 0:
+            raise ValueError(f"{fn}: `x_os` holds no observations (shape {x_os.shape}).")
+        x_os = check_finite(x_os, "x_os", fn)
+        chunk = self.default_batch_size if batch_size is None else batch_size
+        if chunk is None:
+            chunk = int(x_os.shape[0])
+        chunk = min(check_positive_int(chunk, "batch_size", fn), int(x_os.shape[0]))
+        return _sample_batched(self, key, x_os, num_samples, chunk)
+
     @abc.abstractmethod
     def draw(self, key: Key, x_o: Array, num_samples: int) -> Array:
         """What :meth:`sample` returns, without its input checks or any host round-trip.
@@ -113,6 +176,18 @@ class AbstractPosterior(eqx.Module):
         an accepted shape; a wrong one gives a shape error or a wrong answer, so users call
         :meth:`sample`.
         """
+
+
+@eqx.filter_jit
+def _sample_batched(
+    posterior: AbstractPosterior, key: Key, x_os: Array, num_samples: int, batch_size: int
+) -> Array:
+    keys = jax.random.split(key, x_os.shape[0])
+    return jax.lax.map(
+        lambda args: posterior.draw(args[0], args[1], num_samples),
+        (keys, x_os),
+        batch_size=batch_size,
+    )
 
 
 def _restrict(lp: Array, theta: Array, prior: dist.Distribution) -> Array:
@@ -277,6 +352,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
     """
 
     method: eqx.AbstractVar[AbstractPotentialMethod]
+    default_batch_size: ClassVar[int | None] = 1
 
     @abc.abstractmethod
     def net_potential(self, net, theta_std: Array, x_std: Array) -> Array:
