@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
-MIN_COMPILE_SECONDS = 0.05
+MIN_COMPILE_SECONDS = 0.0
 """Programs that compiled faster than this are not written to the cache."""
 
 _OFF = ("", "none", "off")
