@@ -147,9 +147,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ensemble-size", type=int, default=1, help="NPE ensemble size (default: 1)")
     p.add_argument(
         "--flow",
-        choices=("nsf", "coupling"),
+        choices=("nsf", "coupling", "maf"),
         default="nsf",
-        help="sk.estimators.NSF (masked autoregressive) or CouplingNSF (default: %(default)s)",
+        help="sk.estimators.NSF (masked autoregressive splines), CouplingNSF, or MAF (affine "
+        "masked autoregressive; --knots and --knot-temperature do not apply) (default: "
+        "%(default)s)",
     )
     p.add_argument(
         "--deepset",
@@ -209,6 +211,8 @@ def _support(args):
 def _flow(args):
     import sbi_kit as sk
 
+    if args.flow == "maf":
+        return sk.estimators.MAF(layers=args.layers, width=args.width)
     spec = {"nsf": sk.estimators.NSF, "coupling": sk.estimators.CouplingNSF}[args.flow]
     return spec(
         layers=args.layers,
