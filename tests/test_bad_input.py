@@ -1198,6 +1198,55 @@ PFN_ROWS = [
         Gives(_masked_nan_padding_is_ignored, "the padded context equals the short one"),
     ),
     (
+        "predict_batched-one-dataset",
+        lambda p: p.predict_batched(_X1, _Y1, _Q1),
+        Raises(ValueError, "`y_context` must"),
+    ),
+    (
+        "predict_batched-length-mismatch",
+        lambda p: p.predict_batched(np.zeros((2, 3, 1)), np.zeros((2, 4)), np.zeros((2, 1, 1))),
+        Raises(ValueError, "must hold the same number of points for every dataset"),
+    ),
+    (
+        "predict_batched-query-batch-mismatch",
+        lambda p: p.predict_batched(np.zeros((2, 3, 1)), np.zeros((2, 3)), np.zeros((3, 1, 1))),
+        Raises(ValueError, "2 datasets in the context, 3 in `x_query`"),
+    ),
+    (
+        "predict_batched-input-dim",
+        lambda p: p.predict_batched(np.zeros((2, 3, 2)), np.zeros((2, 3)), np.zeros((2, 1, 1))),
+        Raises(ValueError, "`x_context` has 2 input dimension(s); this PFN was trained on inputs"),
+    ),
+    (
+        "predict_batched-context-too-long",
+        lambda p: p.predict_batched(np.zeros((2, 51, 1)), np.zeros((2, 51)), np.zeros((2, 1, 1))),
+        Raises(ValueError, "a context has 51 points; this PFN was trained on at most 50"),
+    ),
+    (
+        "predict_batched-mask-shape",
+        lambda p: p.predict_batched(
+            np.zeros((2, 3, 1)),
+            np.zeros((2, 3)),
+            np.zeros((2, 1, 1)),
+            context_mask=np.ones(3, bool),
+        ),
+        Raises(ValueError, "`context_mask` must be booleans of shape (2, 3)"),
+    ),
+    (
+        "predict_batched-nan-query",
+        lambda p: p.predict_batched(
+            np.zeros((2, 3, 1)), np.zeros((2, 3)), np.full((2, 1, 1), np.nan)
+        ),
+        Raises(ValueError, "`x_query` contains 2 NaN or inf value(s)"),
+    ),
+    (
+        "predict_batched-y-outside-training-range",
+        lambda p: p.predict_batched(
+            np.zeros((2, 3, 1)), np.array([[0.0, 80.0, 0.0], [90.0, 0.0, 0.0]]), np.zeros((2, 1, 1))
+        ),
+        Warns(UserWarning, "2 context value(s) of y lie outside"),
+    ),
+    (
         "parameter_posterior-without-head",
         lambda p: p.parameter_posterior(_X1, _Y1),
         Raises(ValueError, "this PFN has no parameter head"),

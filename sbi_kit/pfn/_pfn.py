@@ -310,7 +310,7 @@ class PFN:
                         "learning_rate or check that the prior's datasets are finite."
                     )
                 stop = time_limit is not None and time.perf_counter() - began >= time_limit
-                trained = _with(trained, net, step, history)
+                trained = trained.advanced(net, step, history)
                 if checkpoint is not None and (step % every == 0 or step >= end or stop):
                     save_pfn_file(checkpoint, trained, opt_state=opt_state, key=key)
                 if stop:
@@ -395,21 +395,6 @@ def _untrained(config, k_init, k_borders, prior, steps, description, metadata) -
         history=(),
         prior=description,
         metadata=dict(metadata or {}),
-    )
-
-
-def _with(trained: TrainedPFN, net, step: int, history) -> TrainedPFN:
-    return TrainedPFN(
-        net=net,
-        borders=trained.borders,
-        parameter_borders=trained.parameter_borders,
-        config=trained.config,
-        parameter_names=trained.parameter_names,
-        steps=trained.steps,
-        steps_done=step,
-        history=tuple(history),
-        prior=trained.prior,
-        metadata=trained.metadata,
     )
 
 

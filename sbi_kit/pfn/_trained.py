@@ -87,6 +87,22 @@ class TrainedPFN(eqx.Module):
         self.prior = str(prior)
         self.metadata_json = json.dumps(metadata, sort_keys=True)
 
+    def advanced(self, net: PFNTransformer, steps_done: int, history) -> TrainedPFN:
+        """This model with a newer network, step count and history (all else kept): what each
+        chunk of :meth:`sbi_kit.PFN.fit` returns."""
+        return TrainedPFN(
+            net=net,
+            borders=self.borders,
+            parameter_borders=self.parameter_borders,
+            config=self.config,
+            parameter_names=self.parameter_names,
+            steps=self.steps,
+            steps_done=steps_done,
+            history=history,
+            prior=self.prior,
+            metadata=self.metadata,
+        )
+
     @property
     def metadata(self) -> dict:
         """Free-form notes stored with the model (e.g. the training script and seed)."""
@@ -107,52 +123,61 @@ class TrainedPFN(eqx.Module):
         """The largest context the network was trained for."""
         return self.config.max_context
 
-    def _inputs(self, x, name: str, fn: str, *, check: bool = True) -> Array:
-        arr = as_float_array(x, name, fn, (1, 2))
-        if arr.ndim == 1:
+    def _inputs(self, x, name: str, fn: str, *, batched: bool = False, check: bool = True) -> Array:
+        """Inputs ``(n, d)`` (``(n,)`` when d = 1), or ``(B, n, d)`` / ``(B, n)`` if ``batched``."""
+        lead = int(batched)
+        shape = ("(B, n, " if batched else "(n, ") + f"{self.input_dim})"
+        arr = as_float_array(x, name, fn, (1 + lead, 2 + lead))
+        if arr.ndim == 1 + lead:
             if self.input_dim != 1:
-                raise ValueError(
-                    f"{fn}: `{name}` must have shape (n, {self.input_dim}), got {arr.shape}."
-                )
-            arr = arr[:, None]
-        if arr.shape[1] != self.input_dim:
+                raise ValueError(f"{fn}: `{name}` must have shape {shape}, got {arr.shape}.")
+            arr = arr[..., None]
+        if arr.shape[-1] != self.input_dim:
             raise ValueError(
-                f"{fn}: `{name}` has {arr.shape[1]} input dimension(s); this PFN was trained on "
-                f"inputs of dimension {self.input_dim} (shape (n, {self.input_dim}))."
+                f"{fn}: `{name}` has {arr.shape[-1]} input dimension(s); this PFN was trained on "
+                f"inputs of dimension {self.input_dim} (shape {shape})."
             )
         arr = arr.astype(jnp.float32)
         return check_finite(arr, name, fn) if check else arr
 
-    def _context(self, x_context, y_context, context_mask, fn: str):
-        x = self._inputs(x_context, "x_context", fn, check=False)
-        y = as_float_array(y_context, "y_context", fn, 1).astype(jnp.float32)
-        if y.shape[0] != x.shape[0]:
+    def _context(self, x_context, y_context, context_mask, fn: str, *, batched: bool = False):
+        """Checked context ``(x, y, mask)``: one dataset, or ``B`` of them if ``batched``.
+
+        Padding (``mask`` false) is zeroed before the finiteness checks; context values of y
+        outside the training range give one warning with their count."""
+        x = self._inputs(x_context, "x_context", fn, batched=batched, check=False)
+        y = as_float_array(y_context, "y_context", fn, 1 + int(batched)).astype(jnp.float32)
+        if y.shape != x.shape[:-1]:
+            got = f"{x.shape[0]} and {y.shape[0]}" if not batched else f"{x.shape} and {y.shape}"
             raise ValueError(
-                f"{fn}: `x_context` and `y_context` must hold the same number of points, got "
-                f"{x.shape[0]} and {y.shape[0]}."
+                f"{fn}: `x_context` and `y_context` must hold the same number of points"
+                + (" for every dataset" if batched else "")
+                + f", got {got}."
             )
         if context_mask is None:
-            mask = jnp.ones(x.shape[0], bool)
-            count = x.shape[0]
+            mask = jnp.ones(y.shape, bool)
         else:
             mask = jnp.asarray(context_mask)
-            if mask.shape != (x.shape[0],) or mask.dtype != jnp.bool_:
+            if mask.shape != y.shape or mask.dtype != jnp.bool_:
                 raise ValueError(
-                    f"{fn}: `context_mask` must be booleans of shape ({x.shape[0]},), got "
+                    f"{fn}: `context_mask` must be booleans of shape {y.shape}, got "
                     f"{mask.dtype} {mask.shape}."
                 )
-            count = int(mask.sum()) if is_concrete(mask) else 0
-        if count > self.max_context:
-            raise ValueError(
-                f"{fn}: the context has {count} points; this PFN was trained on at most "
-                f"{self.max_context} (max_context). Predictions for longer contexts are not "
-                "defined: pass a subset, or train a PFN with a larger max_context."
-            )
-        x = check_finite(jnp.where(mask[:, None], x, 0.0), "x_context", fn)
+        if is_concrete(mask):
+            count = int(np.max(np.asarray(mask).sum(axis=-1), initial=0))
+            if count > self.max_context:
+                raise ValueError(
+                    f"{fn}: {'a' if batched else 'the'} context has {count} points; this PFN "
+                    f"was trained on at most {self.max_context} (max_context). Predictions for "
+                    "longer contexts are not defined: pass a subset, or train a PFN with a "
+                    "larger max_context."
+                )
+        x = check_finite(jnp.where(mask[..., None], x, 0.0), "x_context", fn)
         y = check_finite(jnp.where(mask, y, 0.0), "y_context", fn)
         if is_concrete(y):
             lo, hi = float(self.borders[0]), float(self.borders[-1])
-            outside = int(np.sum(np.asarray(mask) & ((np.asarray(y) < lo) | (np.asarray(y) > hi))))
+            values = np.asarray(y)
+            outside = int(np.sum(np.asarray(mask) & ((values < lo) | (values > hi))))
             if outside:
                 warnings.warn(
                     f"{fn}: {outside} context value(s) of y lie outside [{lo:.4g}, {hi:.4g}], "
@@ -210,7 +235,8 @@ class TrainedPFN(eqx.Module):
             A :class:`~sbi_kit.pfn.BarDistribution` with batch shape ``(B, m)``.
 
         Raises:
-            ValueError: as :meth:`predict`, for any dataset of the batch.
+            ValueError: as :meth:`predict`, for any dataset of the batch (and a context
+                value of y outside the training range warns as there).
 
         Examples:
             >>> import numpy as np, sbi_kit as sk
@@ -221,43 +247,13 @@ class TrainedPFN(eqx.Module):
             (100, 2)
         """
         fn = "TrainedPFN.predict_batched"
-        x = as_float_array(x_context, "x_context", fn, (2, 3)).astype(jnp.float32)
-        xq = as_float_array(x_query, "x_query", fn, (2, 3)).astype(jnp.float32)
-        y = as_float_array(y_context, "y_context", fn, 2).astype(jnp.float32)
-        if x.ndim == 2 and self.input_dim == 1:
-            x = x[..., None]
-        if xq.ndim == 2 and self.input_dim == 1:
-            xq = xq[..., None]
-        for name, arr in (("x_context", x), ("x_query", xq)):
-            if arr.ndim != 3 or arr.shape[-1] != self.input_dim:
-                raise ValueError(
-                    f"{fn}: `{name}` must have shape (B, n, {self.input_dim}) (inputs of "
-                    f"dimension {self.input_dim}, as in training), got {arr.shape}."
-                )
-        if not x.shape[0] == y.shape[0] == xq.shape[0] or x.shape[1] != y.shape[1]:
+        x, y, mask = self._context(x_context, y_context, context_mask, fn, batched=True)
+        xq = self._inputs(x_query, "x_query", fn, batched=True)
+        if xq.shape[0] != x.shape[0]:
             raise ValueError(
-                f"{fn}: `x_context` (B, n, d), `y_context` (B, n) and `x_query` (B, m, d) must "
-                f"agree in B and n, got {x.shape}, {y.shape} and {xq.shape}."
+                f"{fn}: `x_query` must hold one set of queries per dataset: {x.shape[0]} "
+                f"datasets in the context, {xq.shape[0]} in `x_query`."
             )
-        if context_mask is None:
-            mask = jnp.ones(y.shape, bool)
-        else:
-            mask = jnp.asarray(context_mask)
-            if mask.shape != y.shape or mask.dtype != jnp.bool_:
-                raise ValueError(
-                    f"{fn}: `context_mask` must be booleans of shape {y.shape}, got "
-                    f"{mask.dtype} {mask.shape}."
-                )
-        if is_concrete(mask):
-            longest = int(np.asarray(mask).sum(axis=1).max(initial=0))
-            if longest > self.max_context:
-                raise ValueError(
-                    f"{fn}: a context has {longest} points; this PFN was trained on at most "
-                    f"{self.max_context} (max_context)."
-                )
-        x = check_finite(jnp.where(mask[..., None], x, 0.0), "x_context", fn)
-        y = check_finite(jnp.where(mask, y, 0.0), "y_context", fn)
-        xq = check_finite(xq, "x_query", fn)
         logits = _batched_logits(self.net, x, y, mask, xq)
         return BarDistribution(logits, self.borders)
 

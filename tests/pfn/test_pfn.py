@@ -328,7 +328,7 @@ def test_predict_batched_equals_predict_per_dataset():
         )
     with pytest.raises(ValueError, match="a context has 51 points"):
         gp.predict_batched(np.zeros((2, 51, 1)), np.zeros((2, 51)), np.zeros((2, 1, 1)))
-    with pytest.raises(ValueError, match="must agree in B and n"):
+    with pytest.raises(ValueError, match="must hold the same number of points for every dataset"):
         gp.predict_batched(np.zeros((2, 5, 1)), np.zeros((3, 5)), np.zeros((2, 1, 1)))
 
 
