@@ -1356,3 +1356,131 @@ def test_set_compilation_cache_refuses_bad_input(name, tmp_path):
         assert jax.config.jax_compilation_cache_dir == before, "a refused call changes nothing"
     finally:
         sk.set_compilation_cache(before)
+
+
+# --- black-box simulators, cluster execution and the ODE/SDE helpers ---------------------------
+
+_BOX_PRIOR = dist.Normal(jnp.zeros(2), 1.0).to_event(1)
+_TS = jnp.linspace(0.0, 2.0, 6)
+
+
+def _box_identity(seed, theta):
+    return theta
+
+
+def _logistic(t, y, theta):
+    return theta[0] * y * (1 - y / theta[1])
+
+
+def _jax_sim():
+    return sk.Simulator(_BOX_PRIOR, lambda k, th: th)
+
+
+def _box():
+    return sk.simulators.BlackBoxSimulator(_BOX_PRIOR, _box_identity)
+
+
+def _with_pool(call):
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(1) as pool:
+        return call(pool)
+
+
+SIMULATOR_ENGINE_ROWS = [
+    (
+        "simulate-executor-not-an-executor",
+        lambda: sk.simulate(jax.random.key(0), _box(), 5, executor=object()),
+        Raises(
+            TypeError,
+            "`executor` must be a concurrent.futures.Executor",
+        ),
+    ),
+    (
+        "simulate-max_in_flight-zero",
+        lambda: sk.simulate(jax.random.key(0), _box(), 5, max_in_flight=0),
+        Raises(ValueError, "`max_in_flight` must be a positive integer, got 0"),
+    ),
+    (
+        "simulate-black-box-batch_size-float",
+        lambda: sk.simulate(jax.random.key(0), _box(), 5, batch_size=2.0),
+        Raises(ValueError, "`batch_size` must be a positive integer, got 2.0"),
+    ),
+    (
+        "simulate-black-box-theta-shape",
+        lambda: sk.simulate(jax.random.key(0), _box(), 5, theta=np.zeros((5, 3))),
+        Raises(ValueError, "`theta` must have shape (5, 2)"),
+    ),
+    (
+        "simulate-executor-for-a-jax-simulator",
+        lambda: _with_pool(
+            lambda pool: sk.simulate(jax.random.key(0), _jax_sim(), 5, executor=pool)
+        ),
+        Raises(TypeError, "`executor` is for a sk.simulators.BlackBoxSimulator"),
+    ),
+    (
+        "simulate-max_in_flight-for-a-jax-simulator",
+        lambda: sk.simulate(jax.random.key(0), _jax_sim(), 5, max_in_flight=4),
+        Raises(TypeError, "`max_in_flight` is for a sk.simulators.BlackBoxSim"),
+    ),
+    (
+        "BlackBoxSimulator-simulate-not-callable",
+        lambda: sk.simulators.BlackBoxSimulator(_BOX_PRIOR, "simulate.exe"),
+        Raises(TypeError, "BlackBoxSimulator: `simulate` must be a callable"),
+    ),
+    (
+        "BlackBoxSimulator-prior-string",
+        lambda: sk.simulators.BlackBoxSimulator("normal", _box_identity),
+        Raises(TypeError, "BlackBoxSimulator: `prior` must be a numpyro"),
+    ),
+    (
+        "BlackBoxSimulator-scalar-prior",
+        lambda: sk.simulators.BlackBoxSimulator(dist.Normal(0.0, 1.0), _box_identity),
+        Raises(ValueError, "BlackBoxSimulator: the prior must have event shape"),
+    ),
+    (
+        "BlackBoxSimulator-theta_names-count",
+        lambda: sk.simulators.BlackBoxSimulator(_BOX_PRIOR, _box_identity, theta_names=("a",)),
+        Raises(ValueError, "1 theta_names given for dim_theta = 2"),
+    ),
+    (
+        "ODE-times-not-increasing",
+        lambda: sk.simulators.ODE(_logistic, jnp.ones(1), jnp.array([1.0, 0.5])),
+        Raises(ValueError, "strictly increasing"),
+    ),
+    (
+        "ODE-vector_field-string",
+        lambda: sk.simulators.ODE("f", jnp.ones(1), _TS),
+        Raises(TypeError, "`vector_field` must be"),
+    ),
+    (
+        "ODE-solver-string",
+        lambda: sk.simulators.ODE(_logistic, jnp.ones(1), _TS, solver="tsit5"),
+        Raises(TypeError, "`solver` must be a diffrax solver"),
+    ),
+    (
+        "ODE-vector-field-shape",
+        lambda: sk.simulators.ODE(lambda t, y, th: jnp.ones(3), jnp.ones(1), _TS).solve(
+            jnp.ones(2)
+        ),
+        Raises(ValueError, "returned shape (3,) for a state of shape (1,)"),
+    ),
+    (
+        "ode_simulator-ode-string",
+        lambda: sk.simulators.ode_simulator(dist.Normal(jnp.zeros(1), 1).to_event(1), "ode", None),
+        Raises(TypeError, "`ode` must be"),
+    ),
+    (
+        "SDE-diffusion-shape",
+        lambda: sk.simulators.SDE(
+            lambda t, y, th: y, lambda t, y, th: jnp.ones(1), jnp.ones(1), _TS
+        ).solve(jax.random.key(0), jnp.ones(1)),
+        Raises(ValueError, "diffusion returned shape (1,); expected (1, 1)"),
+    ),
+]
+"""Rows moved here from tests/simulators/test_black_box.py and test_differential.py."""
+
+
+@pytest.mark.parametrize("call, expect", _table(SIMULATOR_ENGINE_ROWS))
+def test_black_box_and_differential_simulators_refuse_bad_input(call, expect):
+    _run(call, expect)

@@ -329,40 +329,8 @@ def test_all_simulations_failing_is_an_error_not_an_empty_result():
         sk.simulate(jax.random.key(0), sim, 4, progress=False)
 
 
-def test_bad_arguments_name_what_was_expected():
-    box = sk.simulators.BlackBoxSimulator(PRIOR, _identity)
-    key = jax.random.key(0)
-    with pytest.raises(
-        TypeError,
-        match=r"`executor` must be a concurrent.futures.Executor .* got object \(for Dask, pass "
-        r"client.get_executor\(\), not the client\)",
-    ):
-        sk.simulate(key, box, 5, executor=object())
-    with pytest.raises(ValueError, match="`max_in_flight` must be a positive integer, got 0"):
-        sk.simulate(key, box, 5, max_in_flight=0)
-    with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 2.0"):
-        sk.simulate(key, box, 5, batch_size=2.0)
-    with pytest.raises(ValueError, match=r"`theta` must have shape \(5, 2\)"):
-        sk.simulate(key, box, 5, theta=np.zeros((5, 3)))
-    jax_sim = sk.Simulator(PRIOR, lambda k, th: th)
-    with (
-        cf.ThreadPoolExecutor(1) as pool,
-        pytest.raises(TypeError, match="`executor` is for a sk.simulators.BlackBoxSimulator"),
-    ):
-        sk.simulate(key, jax_sim, 5, executor=pool)
-    with pytest.raises(TypeError, match="`max_in_flight` is for a sk.simulators.BlackBoxSim"):
-        sk.simulate(key, jax_sim, 5, max_in_flight=4)
-
-
-def test_black_box_simulator_checks_its_fields():
-    with pytest.raises(TypeError, match=r"BlackBoxSimulator: `simulate` must be a callable"):
-        sk.simulators.BlackBoxSimulator(PRIOR, "simulate.exe")
-    with pytest.raises(TypeError, match=r"BlackBoxSimulator: `prior` must be a numpyro"):
-        sk.simulators.BlackBoxSimulator("normal", _identity)
-    with pytest.raises(ValueError, match=r"BlackBoxSimulator: the prior must have event shape"):
-        sk.simulators.BlackBoxSimulator(dist.Normal(0.0, 1.0), _identity)
-    with pytest.raises(ValueError, match="1 theta_names given for dim_theta = 2"):
-        sk.simulators.BlackBoxSimulator(PRIOR, _identity, theta_names=("a",))
+def test_black_box_simulator_names_its_parameters():
+    """(Its refusals of bad fields are rows of tests/test_bad_input.py.)"""
     sim = sk.simulators.BlackBoxSimulator(PRIOR, _identity, theta_names=("a", "b"))
     assert sim.labels() == ("a", "b") and sim.dim_theta == 2
     assert isinstance(sim, sk.simulators.AbstractSimulator)
