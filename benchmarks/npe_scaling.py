@@ -122,7 +122,10 @@ def markdown(results: dict) -> str:
         "",
         f"`sk.NPE()` (defaults) trained for {s['epochs']} epochs at each size, each size in a "
         "fresh process with the persistent compilation cache off (so compile time is paid in "
-        "full); peak memory is the process's peak resident set (simulation included).",
+        "full); 's per epoch' is (training time - compile time) / epochs, so at small sizes it is "
+        "mostly the fixed set-up of a fit (z-scoring, initialisation, dispatch), not epochs; peak "
+        "memory is the process's peak resident set (simulation included). CPU only: no GPU "
+        "was lent to this task.",
         "",
         "## Training",
         "",
