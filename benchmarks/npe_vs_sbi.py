@@ -222,34 +222,24 @@ def wait_until_quiet(threshold: float, max_wait: float) -> float:
 
 def timed_run(fn, args, label: str):
     """``fn()`` repeated until the load average before and after it is at most the threshold
-    (at most ``args.retries`` repeats); returns ``(result, load record)``."""
+    (at most ``args.retries`` repeats); returns ``(result, load record)``, where ``refused``
+    lists the (before, after) readings of the repeated runs and ``ok`` says whether the kept
+    run passed."""
     threshold = load_threshold()
     refused = []
     for attempt in range(args.retries + 1):
         before = wait_until_quiet(threshold, args.max_wait)
         result = fn()
         after = os.getloadavg()[0]
-        if before <= threshold and after <= threshold:
-            return result, {
-                "before": before,
-                "after": after,
-                "threshold": threshold,
-                "ok": True,
-                "refused": refused,
-            }
+        ok = before <= threshold and after <= threshold
+        if ok or attempt == args.retries:
+            break
         refused.append([before, after])
-        print(
-            f"  {label}: load {before:.2f} -> {after:.2f} exceeds {threshold:.2f}; "
-            f"{'repeating' if attempt < args.retries else 'kept, flagged'}",
-            flush=True,
-        )
-    return result, {
-        "before": before,
-        "after": after,
-        "threshold": threshold,
-        "ok": False,
-        "refused": refused,
-    }
+        print(f"  {label}: load {before:.2f} -> {after:.2f} exceeds {threshold:.2f}; repeating")
+    if not ok:
+        print(f"  {label}: load {before:.2f} -> {after:.2f} exceeds {threshold:.2f}; kept, flagged")
+    record = {"before": before, "after": after, "threshold": threshold, "ok": ok}
+    return result, record | {"refused": refused}
 
 
 # ----------------------------------------------------------------------------- priors

@@ -23,14 +23,15 @@ from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 MIN_COMPILE_SECONDS = 0.0
 """Programs that compiled faster than this are not written to the cache."""
 
-_OFF = ("", "none", "off")
+OFF_VALUES = ("", "none", "off")
+"""Values of ``SBI_KIT_CACHE_DIR`` (and the CLI's ``--cache-dir``) that switch the cache off."""
 
 
 def default_compilation_cache_dir() -> Path | None:
     """The folder sbi_kit uses when nothing else was chosen, or ``None`` if switched off."""
     chosen = os.environ.get("SBI_KIT_CACHE_DIR")
     if chosen is not None:
-        return None if chosen.strip().lower() in _OFF else Path(chosen).expanduser()
+        return None if chosen.strip().lower() in OFF_VALUES else Path(chosen).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "sbi_kit" / "xla"
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__
 from . import tasks as task_registry
-from ._compilation_cache import set_compilation_cache
+from ._compilation_cache import OFF_VALUES, set_compilation_cache
 from .diagnostics import c2st, calibrate
 from .estimators import NSF
 from .inference import (
@@ -292,7 +292,7 @@ def _compilation_cache(choice: str | None) -> Path | None:
     if choice is None:
         current = jax.config.jax_compilation_cache_dir
         return Path(current) if current else None
-    if choice.strip().lower() in ("", "none", "off"):
+    if choice.strip().lower() in OFF_VALUES:
         return set_compilation_cache(None)
     try:
         return set_compilation_cache(choice)

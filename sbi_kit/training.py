@@ -254,14 +254,19 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
     """The jitted epoch and validation functions; with a ``reuse`` key, the ones built by an
     earlier call with the same key, settings and plan (so JAX's cache hits and nothing is
     traced or compiled again)."""
-    optimizer = config.optimizer()
+
+    def build():
+        return (
+            _epoch_fn(loss_fn, static, config.optimizer(), plan),
+            _validation_fn(loss_fn, static, plan),
+        )
+
     if reuse is None:
-        return _epoch_fn(loss_fn, static, optimizer, plan), _validation_fn(loss_fn, static, plan)
+        return build()
     cache_key = (reuse, config, plan)
     found = _COMPILED.get(cache_key)
     if found is None:
-        found = (_epoch_fn(loss_fn, static, optimizer, plan), _validation_fn(loss_fn, static, plan))
-        _COMPILED[cache_key] = found
+        found = _COMPILED[cache_key] = build()
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.popitem(last=False)
     else:

@@ -21,6 +21,15 @@ def _close_figures():
         sys.modules["matplotlib.pyplot"].close("all")
 
 
+@pytest.fixture
+def restore_compilation_cache():
+    """Puts back the persistent-cache folder in use before the test (sbi_kit sets one on
+    import; a test that moves it or switches it off must not change it for later tests)."""
+    before = jax.config.jax_compilation_cache_dir
+    yield
+    sk.set_compilation_cache(before)
+
+
 def gaussian_posterior(x_o):
     """Analytic posterior of θ ~ N(0, PRIOR_SD² I), x ~ N(θ, NOISE_SD² I): mean and sd."""
     w = PRIOR_SD**2 / (PRIOR_SD**2 + NOISE_SD**2)

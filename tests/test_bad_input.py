@@ -1348,14 +1348,11 @@ def _cache_rows(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["path-int", "path-bytes", "path-under-a-file"])
-def test_set_compilation_cache_refuses_bad_input(name, tmp_path):
+def test_set_compilation_cache_refuses_bad_input(name, tmp_path, restore_compilation_cache):
     before = jax.config.jax_compilation_cache_dir
     path, expect = _cache_rows(tmp_path)[name]
-    try:
-        _run(lambda: sk.set_compilation_cache(path), expect)
-        assert jax.config.jax_compilation_cache_dir == before, "a refused call changes nothing"
-    finally:
-        sk.set_compilation_cache(before)
+    _run(lambda: sk.set_compilation_cache(path), expect)
+    assert jax.config.jax_compilation_cache_dir == before, "a refused call changes nothing"
 
 
 # --- black-box simulators, cluster execution and the ODE/SDE helpers ---------------------------

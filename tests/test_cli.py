@@ -7,15 +7,6 @@ import pytest
 import sbi_kit as sk
 from sbi_kit.cli import OUTPUTS, main, prepare_output
 
-
-@pytest.fixture
-def restore_compilation_cache():
-    """The CLI may point JAX's persistent cache elsewhere; put back the folder in use before."""
-    before = jax.config.jax_compilation_cache_dir
-    yield
-    sk.set_compilation_cache(before)
-
-
 WELL, OVER, UNDER, MIXED = "well calibrated", "overconfident", "underconfident", "miscalibrated"
 
 

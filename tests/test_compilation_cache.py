@@ -13,13 +13,6 @@ from sbi_kit._compilation_cache import (
 )
 
 
-@pytest.fixture
-def restore_cache():
-    before = jax.config.jax_compilation_cache_dir
-    yield
-    sk.set_compilation_cache(before)
-
-
 def test_the_default_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SBI_KIT_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -31,7 +24,7 @@ def test_the_default_folder_follows_the_environment(monkeypatch, tmp_path):
         assert default_compilation_cache_dir() is None
 
 
-def test_set_compilation_cache_moves_it_and_switches_it_off(tmp_path, restore_cache):
+def test_set_compilation_cache_moves_it_and_switches_it_off(tmp_path, restore_compilation_cache):
     folder = sk.set_compilation_cache(tmp_path / "a" / "b")
     assert folder == tmp_path / "a" / "b" and folder.is_dir()
     assert jax.config.jax_compilation_cache_dir == str(folder)
@@ -39,7 +32,7 @@ def test_set_compilation_cache_moves_it_and_switches_it_off(tmp_path, restore_ca
     assert jax.config.jax_compilation_cache_dir is None
 
 
-def test_a_folder_the_user_chose_is_kept(tmp_path, restore_cache, monkeypatch):
+def test_a_folder_the_user_chose_is_kept(tmp_path, restore_compilation_cache, monkeypatch):
     sk.set_compilation_cache(tmp_path / "chosen")
     monkeypatch.setenv("SBI_KIT_CACHE_DIR", str(tmp_path / "other"))
     assert enable_default_compilation_cache() == tmp_path / "chosen"
@@ -47,7 +40,7 @@ def test_a_folder_the_user_chose_is_kept(tmp_path, restore_cache, monkeypatch):
 
 
 def test_an_unusable_default_folder_warns_and_compiles_without_a_cache(
-    tmp_path, restore_cache, monkeypatch
+    tmp_path, restore_compilation_cache, monkeypatch
 ):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
