@@ -73,6 +73,7 @@ def child_train(task_name: str, n: int, epochs: int) -> dict:
         "seconds_per_epoch": (train_s - ct.seconds) / done,
         "peak_rss_mib": _peak_mib(),
         "device": str(jax.devices()[0].platform),
+        "device_kind": str(jax.devices()[0].device_kind),
     }
 
 
@@ -124,8 +125,13 @@ def markdown(results: dict) -> str:
         "fresh process with the persistent compilation cache off (so compile time is paid in "
         "full); 's per epoch' is (training time - compile time) / epochs, so at small sizes it is "
         "mostly the fixed set-up of a fit (z-scoring, initialisation, dispatch), not epochs; peak "
-        "memory is the process's peak resident set (simulation included). CPU only: no GPU "
-        "was lent to this task.",
+        "memory is the process's peak resident set (simulation included)."
+        + (
+            " CPU only."
+            if results.get("device", "cpu") == "cpu"
+            else f" Device: {results.get('device_kind', results['device'])} (simulation, "
+            "training and sampling all on it)."
+        ),
         "",
         "## Training",
         "",
@@ -195,6 +201,7 @@ def main() -> None:
         for n in parse_int_list(args.sizes):
             r = _child(["train", task, str(n), str(args.epochs)])
             results["device"] = r.pop("device")
+            results["device_kind"] = r.pop("device_kind")
             results["train"].append({"task": task, "num_simulations": n, **r})
             print(task, n, r, flush=True)
         results["sample"][task] = _child(["sample", task, args.draws])

@@ -12,6 +12,8 @@ uninterrupted run gives), so a long training can span several sessions or move t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import platform
 import time
 from pathlib import Path
@@ -77,7 +79,43 @@ def gp_hyper_model():
     return prior, config, 4_000, {"num_epochs": None}
 
 
-MODELS = {"gp": gp_model, "lc": lc_model, "gp_hyper": gp_hyper_model}
+def _large(config: sk.PFN, **changes) -> sk.PFN:
+    """The GPU-sized settings: the paper's small LC-PFN width (emsize 256, feed-forward 512),
+    larger batches, a lower peak learning rate for the wider network."""
+    settings = {
+        "width": 256,
+        "num_heads": 4,
+        "hidden": 512,
+        "batch_size": 256,
+        "learning_rate": 5e-4,
+        **changes,
+    }
+    return dataclasses.replace(config, **settings)
+
+
+def gp_large_model():
+    prior, config, steps, extra = gp_model()
+    return prior, _large(config, depth=4), steps, extra
+
+
+def lc_large_model():
+    prior, config, steps, extra = lc_model()
+    return prior, _large(config, depth=3, num_buckets=1000), steps, extra
+
+
+def gp_hyper_large_model():
+    prior, config, steps, extra = gp_hyper_model()
+    return prior, _large(config, depth=4, hidden=448), steps, extra  # hidden: stays < 10 MB
+
+
+MODELS = {
+    "gp": gp_model,
+    "lc": lc_model,
+    "gp_hyper": gp_hyper_model,
+    "gp_large": gp_large_model,
+    "lc_large": lc_large_model,
+    "gp_hyper_large": gp_hyper_large_model,
+}
 SEED = 0
 
 
@@ -92,8 +130,21 @@ def main(argv=None):
         " the header says how many steps were done) and stop",
     )
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="total steps instead of the model's own number"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds for the whole training: a probe of two steps_per_call chunks measures the"
+        " time per step, then a fresh run trains as many steps as fit (its number is written in"
+        " the model's header, so --steps N repeats it); ignores an existing checkpoint",
+    )
     args = parser.parse_args(argv)
     prior, config, steps, extra = MODELS[args.name]()
+    if args.steps is not None:
+        steps = args.steps
     checkpoint = CHECKPOINTS / f"{args.name}.ckpt"
     if args.ship:
         t = sk.pfn.load(checkpoint)
@@ -111,13 +162,17 @@ def main(argv=None):
         **{k: v for k, v in extra.items() if v is not None},
     }
     began = time.perf_counter()
+    time_limit = args.time_limit
+    if args.budget is not None:
+        steps, time_limit = _fit_budget(args.budget, prior, config, checkpoint, metadata)
+        metadata["steps"] = steps
     trained = config.fit(
         jax.random.key(SEED),
         prior,
         steps=steps,
         checkpoint=checkpoint,
         resume_from=checkpoint if checkpoint.exists() else None,
-        time_limit=args.time_limit,
+        time_limit=time_limit,
         metadata=metadata,
         progress=args.progress,
     )
@@ -126,6 +181,31 @@ def main(argv=None):
         f"{args.name}: {trained.steps_done}/{trained.steps} steps, last loss "
         f"{trained.history[-1][1]:.4f}, {seconds:.0f} s in this run"
     )
+
+
+def _fit_budget(budget, prior, config, checkpoint, metadata):
+    """Steps that fit in ``budget`` seconds, from a probe run; returns ``(steps, time_limit)``
+    for the real run (the time limit only guards against a slower-than-measured run)."""
+    began = time.perf_counter()
+    chunk = config.steps_per_call
+    probe_steps = 1_000_000  # the probe's schedule is irrelevant: it is thrown away
+    probe = config.fit(
+        jax.random.key(SEED + 1), prior, steps=probe_steps, stop_after=2 * chunk, progress=False
+    )
+    (_, _, t1), (_, _, t2) = probe.history[:2]
+    per_step = (t2 - t1) / chunk
+    compile_s = max(t1 - (t2 - t1), 0.0)
+    probe_s = time.perf_counter() - began
+    left = budget - probe_s - compile_s
+    steps = max(chunk, math.floor(0.95 * left / per_step / chunk) * chunk)
+    print(
+        f"budget {budget:.0f} s: probe {probe_s:.1f} s (compile ~{compile_s:.1f} s, "
+        f"{per_step * 1e3:.2f} ms/step) -> {steps} steps",
+        flush=True,
+    )
+    if checkpoint.exists():
+        checkpoint.unlink()
+    return steps, max(budget - (time.perf_counter() - began), 1.0)
 
 
 if __name__ == "__main__":
