@@ -552,6 +552,54 @@ def test_npse_sample_refuses_bad_input(problem, changes, expect):
     _run(lambda: posterior.sample(**args), expect, posterior)
 
 
+COMPOSITION_ROWS = [
+    (
+        "smc-num_steps-zero",
+        lambda: sk.inference.SMC(num_steps=0),
+        Raises(ValueError, "SMC: num_steps must be a positive integer, got 0"),
+    ),
+    (
+        "smc-ess_threshold-one",
+        lambda: sk.inference.SMC(ess_threshold=1.0),
+        Raises(ValueError, "SMC: ess_threshold must be a number in (0, 1), got 1.0"),
+    ),
+    (
+        "smc-langevin_steps-negative",
+        lambda: sk.inference.SMC(langevin_steps=-1),
+        Raises(ValueError, "SMC: langevin_steps must be a non-negative integer, got -1"),
+    ),
+    (
+        "smc-langevin_steps-bool",
+        lambda: sk.inference.SMC(langevin_steps=True),
+        Raises(ValueError, "SMC: langevin_steps must be a non-negative integer, got True"),
+    ),
+    (
+        "smc-step_size-nan",
+        lambda: sk.inference.SMC(step_size=float("nan")),
+        Raises(ValueError, "SMC: step_size must be a number in (0, 1), got nan"),
+    ),
+    (
+        "smc-non-gaussian-prior",
+        lambda: sk.inference.SMC().sample(
+            jax.random.key(0),
+            lambda y, t, c: -y,
+            jnp.zeros((3, 2)),
+            sk.inference.DensityPrior(lambda y: -jnp.sum(jnp.abs(y)), 2, "Laplace"),
+            sk.inference.VPSDE(),
+            10,
+        ),
+        Raises(ValueError, "SMC needs an analytic diffused prior score"),
+    ),
+]
+"""The composition strategies' own settings (those of GAUSS, JAC and FNPSE are in
+tests/inference/test_composition.py)."""
+
+
+@pytest.mark.parametrize("call, expect", _table(COMPOSITION_ROWS))
+def test_composition_settings_are_checked(call, expect):
+    _run(call, expect)
+
+
 @pytest.mark.parametrize("changes, expect", _table(SAMPLE_ROWS))
 def test_sample_refuses_bad_input(density_posterior, changes, expect):
     args = dict(key=jax.random.key(2), x_o=X_O, num_samples=5) | changes

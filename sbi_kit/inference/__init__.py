@@ -50,6 +50,7 @@ from ._ratio_losses import BalancedNRE as BalancedNRE
 from ._sequential import SequentialResult as SequentialResult
 from ._sequential import sequential as sequential
 from ._sequential import truncated_prior_sample as truncated_prior_sample
+from ._smc import SMC as SMC
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
@@ -85,6 +86,7 @@ __all__ = [
     "FlowField",
     "FMPE",
     "FNPSE",
+    "SMC",
     "FMPEPosterior",
     "FlowNet",
     "LearnedLikelihood",

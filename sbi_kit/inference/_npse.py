@@ -226,7 +226,9 @@ class NPSE(AbstractVectorFieldMethod):
         composition: how ``sample`` combines the scores of a stack of i.i.d. observations:
             :class:`~sbi_kit.inference.GAUSS` (default, provisional: benchmarks will choose
             the default), :class:`~sbi_kit.inference.JAC` (both need the VP SDE and a
-            Gaussian prior) or :class:`~sbi_kit.inference.FNPSE` (any prior).
+            Gaussian prior), :class:`~sbi_kit.inference.FNPSE` (any prior) or
+            :class:`~sbi_kit.inference.SMC` (Feynman–Kac reweighted particles; any SDE with
+            linear drift, a Gaussian prior).
 
     Raises:
         TypeError: an option of the wrong type (naming it), or ``DPMSolver`` with an SDE other
@@ -276,7 +278,7 @@ class NPSE(AbstractVectorFieldMethod):
             )
         if not isinstance(self.composition, AbstractComposition):
             raise TypeError(
-                "NPSE: `composition` must be sk.inference.GAUSS(), JAC() or FNPSE(), got "
+                "NPSE: `composition` must be sk.inference.GAUSS(), JAC(), FNPSE() or SMC(), got "
                 f"{self.composition!r}."
             )
 
