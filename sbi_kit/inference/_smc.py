@@ -69,6 +69,15 @@ class SMC(AbstractComposition):
     last resample), ``"resampled"`` (the share of steps that resampled) and
     ``"distinct"`` (the fraction of distinct particles among the draws).
 
+    Warning: on *learned* scores it can fail where GAUSS does not. In
+    ``benchmarks/compositional.py`` (10-d Gaussian, NPSE trained on 1,000 simulations) the
+    particles diverged at n = 10 (draws thousands of posterior sds away, the effective sample
+    size down to one particle at most steps): the weight rate rewards regions where the learned
+    scores disagree (``|S|² > Σ|s_j|²``), so score errors feed on themselves. And at n = 1 the
+    Langevin moves, which follow the learned score near ``t_min`` where it is least accurate,
+    made the posterior too narrow. Check ``return_diagnostics=True`` (``min_ess``,
+    ``resampled``) and compare with GAUSS before trusting it.
+
     Cost: ``n · num_steps · (1 + langevin_steps)`` network evaluations per particle; the
     particles interact only through the resampling and the Langevin step size.
 
