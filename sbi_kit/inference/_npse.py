@@ -107,7 +107,9 @@ class NPSEPosterior(AbstractDensityPosterior):
             ValueError: ``x_o`` of the wrong shape, an empty stack, or a composition that
                 cannot handle the prior (GAUSS and JAC need a Gaussian one).
             TypeError: GAUSS or JAC with an SDE other than ``VPSDE``.
-            FloatingPointError: naming the count, if composed draws are not finite.
+            FloatingPointError: naming the count, if composed draws are not finite or lie
+                more than 1,000 standard deviations of the training parameters out (in the
+                networks' coordinates): the composition diverged.
         """
         fn = f"{type(self).__name__}.sample"
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
@@ -128,7 +130,8 @@ class NPSEPosterior(AbstractDensityPosterior):
             raise FloatingPointError(
                 f"{fn}: composing {x_o.shape[0]} observations with "
                 f"{type(self.method.composition).__name__} gave {bad} of {num_samples} "
-                "non-finite draws (the composed dynamics diverged); for FNPSE try more "
+                "non-finite draws (the composed dynamics diverged; draws more than 1,000 "
+                "training standard deviations out count as diverged); for FNPSE try more "
                 "num_levels or a smaller step_size, for a Gaussian prior GAUSS or JAC."
             )
         return (samples, diagnostics) if return_diagnostics else samples
@@ -160,6 +163,11 @@ class NPSEPosterior(AbstractDensityPosterior):
         )
 
 
+_DIVERGED = 1e3
+"""Composed draws more than this many standard deviations of the training parameters from
+their mean (in any coordinate) count as diverged."""
+
+
 @eqx.filter_jit
 def _compose(posterior: NPSEPosterior, key: Key, x_o: Array, num_samples: int):
     """Composed draws mapped to θ (as ``AbstractDensityPosterior._draw``), with the support's
@@ -170,6 +178,10 @@ def _compose(posterior: NPSEPosterior, key: Key, x_o: Array, num_samples: int):
         z_std, diagnostics = posterior._compose_std(k, x_o, m)
         if not first:
             first.append(diagnostics)
+        # a draw this far out in the z-scored coordinates of the training parameters has
+        # diverged, finite or not: it is refused as non-finite rather than returned
+        diverged = jnp.any(jnp.abs(z_std) > _DIVERGED, axis=-1, keepdims=True)
+        z_std = jnp.where(diverged, jnp.nan, z_std)
         z = jax.vmap(posterior.theta_standardizer.inverse)(z_std)
         return jax.vmap(posterior._transform())(z)
 
@@ -224,9 +236,9 @@ class NPSE(AbstractVectorFieldMethod):
             :class:`~sbi_kit.inference.DPMSolver` (``VPSDE`` only).
         log_prob_ode: the probability-flow ODE settings used by ``log_prob``.
         composition: how ``sample`` combines the scores of a stack of i.i.d. observations:
-            :class:`~sbi_kit.inference.GAUSS` (default, provisional: benchmarks will choose
-            the default), :class:`~sbi_kit.inference.JAC` (both need the VP SDE and a
-            Gaussian prior), :class:`~sbi_kit.inference.FNPSE` (any prior) or
+            :class:`~sbi_kit.inference.GAUSS` (default: the most accurate in
+            ``benchmarks/compositional.py``), :class:`~sbi_kit.inference.JAC` (both need the
+            VP SDE and a Gaussian prior), :class:`~sbi_kit.inference.FNPSE` (any prior) or
             :class:`~sbi_kit.inference.SMC` (Feynman–Kac reweighted particles; any SDE with
             linear drift, a Gaussian prior).
 

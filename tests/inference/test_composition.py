@@ -99,14 +99,29 @@ def npse(gaussian_simulator):
 
 @pytest.fixture(scope="module")
 def untrained(gaussian_simulator):
-    """An untrained NPSE posterior (identity z-scoring): enough for determinism, save/load and
-    input checks, without the cost of training."""
+    """An untrained NPSE posterior (identity z-scoring): for input checks and divergence,
+    without the cost of training."""
     method = sk.NPSE(
         network=sk.estimators.ResidualVectorField(width=16, blocks=1),
         sampler=DPMSolver(num_steps=20),
         composition=GAUSS(num_steps=20, covariance_samples=200),
     )
     return method.init(jax.random.key(1), 2, (2,), gaussian_simulator.prior)
+
+
+@pytest.fixture(scope="module")
+def briefly_trained(gaussian_simulator):
+    """NPSE trained for 20 epochs on 1,000 simulations (≈ 4 s): its composed draws are sane
+    (an untrained network's lie 10³–10⁶ sds out, which ``sample`` refuses as diverged), enough
+    for determinism, save/load and the diagnostics' plumbing."""
+    theta, x = sk.simulate(jax.random.key(0), gaussian_simulator, 1000)
+    method = sk.NPSE(
+        network=sk.estimators.ResidualVectorField(width=16, blocks=1),
+        sampler=DPMSolver(num_steps=20),
+        composition=GAUSS(num_steps=20, covariance_samples=200),
+        training=sk.Training(max_epochs=20, patience=20, batch_size=100, learning_rate=3e-3),
+    )
+    return method.fit(jax.random.key(1), theta, x, prior=gaussian_simulator.prior, progress=False)
 
 
 def _with(posterior, composition):
@@ -140,8 +155,8 @@ def test_composed_trained_posterior_is_close_to_the_analytic_one(npse, compositi
     np.testing.assert_array_less(samples.std(0), 0.3)
 
 
-def test_composition_is_deterministic_and_saves(untrained, tmp_path):
-    npse = untrained
+def test_composition_is_deterministic_and_saves(briefly_trained, tmp_path):
+    npse = briefly_trained
     x = _stack(3)
     a, info = npse.sample(jax.random.key(5), x, 200, return_diagnostics=True)
     assert set(info) == {"clipped_precision"}
@@ -170,13 +185,9 @@ def test_fnpse_needs_only_the_prior_density():
         FNPSE(step_size=0.0)
 
 
-def test_smc_composes_through_the_posterior_and_reports_its_weights(untrained):
-    """SMC as an NPSE posterior's composition: shapes, its diagnostics, determinism (without
-    Langevin moves, which diverge on this untrained network's score near t_min, as FNPSE's)."""
-    method = dataclasses.replace(untrained.method, composition=SMC(num_steps=20, langevin_steps=0))
-    npse = method.posterior(
-        untrained.net, untrained.prior, untrained.theta_standardizer, untrained.x_standardizer
-    )
+def test_smc_composes_through_the_posterior_and_reports_its_weights(briefly_trained):
+    """SMC as an NPSE posterior's composition: shapes, its diagnostics, determinism."""
+    npse = _with(briefly_trained, SMC(num_steps=20, langevin_steps=0))
     draws, info = npse.sample(jax.random.key(2), _stack(3), 300, return_diagnostics=True)
     assert draws.shape == (300, 2) and bool(jnp.all(jnp.isfinite(draws)))
     assert set(info) == {"min_ess", "final_ess", "resampled", "distinct", "non_finite"}
@@ -195,6 +206,25 @@ def test_diverging_composition_is_refused_with_a_count(untrained):
     )
     with pytest.raises(FloatingPointError, match=r"gave \d+ of 500 non-finite draws"):
         bounded.sample(jax.random.key(0), _stack(3), 500)
+
+
+class _FarOut(sk.inference.AbstractComposition):
+    """A composition whose draws diverged to large but finite values (as JAC's did at n = 100
+    in benchmarks/compositional.py)."""
+
+    def sample(self, key, score, contexts, prior, sde, num_samples):
+        far = jnp.zeros((num_samples, prior.dim)).at[::2, 0].set(1e6)
+        return far, {}
+
+
+def test_diverged_finite_draws_are_refused_with_a_count(untrained):
+    """Draws 1,000+ training sds out count as diverged, finite or not: half of them here."""
+    method = dataclasses.replace(untrained.method, composition=_FarOut())
+    npse = method.posterior(
+        untrained.net, untrained.prior, untrained.theta_standardizer, untrained.x_standardizer
+    )
+    with pytest.raises(FloatingPointError, match=r"gave 10 of 20 non-finite draws.*1,000"):
+        npse.sample(jax.random.key(0), _stack(3), 20)
 
 
 def test_composition_refuses_bad_inputs(untrained):
