@@ -108,7 +108,7 @@ class NPSEPosterior(AbstractDensityPosterior):
                 cannot handle the prior (GAUSS and JAC need a Gaussian one).
             TypeError: GAUSS or JAC with an SDE other than ``VPSDE``.
             FloatingPointError: naming the count, if composed draws are not finite or lie
-                more than 1,000 standard deviations of the training parameters out (in the
+                more than 100 standard deviations of the training parameters out (in the
                 networks' coordinates): the composition diverged.
         """
         fn = f"{type(self).__name__}.sample"
@@ -130,7 +130,7 @@ class NPSEPosterior(AbstractDensityPosterior):
             raise FloatingPointError(
                 f"{fn}: composing {x_o.shape[0]} observations with "
                 f"{type(self.method.composition).__name__} gave {bad} of {num_samples} "
-                "non-finite draws (the composed dynamics diverged; draws more than 1,000 "
+                "non-finite draws (the composed dynamics diverged; draws more than 100 "
                 "training standard deviations out count as diverged); for FNPSE try more "
                 "num_levels or a smaller step_size, for a Gaussian prior GAUSS or JAC."
             )
@@ -163,7 +163,7 @@ class NPSEPosterior(AbstractDensityPosterior):
         )
 
 
-_DIVERGED = 1e3
+_DIVERGED = 1e2
 """Composed draws more than this many standard deviations of the training parameters from
 their mean (in any coordinate) count as diverged."""
 
