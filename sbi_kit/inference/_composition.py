@@ -241,6 +241,15 @@ def _require_gaussian(name: str, prior: AbstractStandardizedPrior) -> GaussianPr
     return prior
 
 
+def langevin_step(key: Key, ys: Array, drift: Callable[[Array], Array], step_size: float):
+    """One unadjusted Langevin step of every particle ``ys`` ``(N, d)`` along ``drift`` (a
+    score, for one particle), with step ``step_size`` × the particles' smallest variance over
+    dimensions, so the steps follow the cloud's width: ``(ys, step)``."""
+    eps = step_size * jnp.min(jnp.var(ys, axis=0))
+    noise = jax.random.normal(key, ys.shape)
+    return ys + eps * jax.vmap(drift)(ys) + jnp.sqrt(2 * eps) * noise, eps
+
+
 # --- the strategies ---------------------------------------------------------------------------
 
 

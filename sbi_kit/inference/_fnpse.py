@@ -29,6 +29,7 @@ from ._composition import (
     AbstractComposition,
     AbstractStandardizedPrior,
     ScoreFn,
+    langevin_step,
 )
 from ._diffusion import AbstractSDE
 
@@ -96,10 +97,7 @@ class FNPSE(AbstractComposition):
             t, key_level = args
 
             def langevin(ys, key_step):
-                eps = self.step_size * jnp.min(jnp.var(ys, axis=0))
-                drift = jax.vmap(lambda y: composed(y, t))(ys)
-                noise = jax.random.normal(key_step, ys.shape)
-                return ys + eps * drift + jnp.sqrt(2 * eps) * noise, eps
+                return langevin_step(key_step, ys, lambda y: composed(y, t), self.step_size)
 
             ys, eps = jax.lax.scan(langevin, ys, jax.random.split(key_level, self.langevin_steps))
             return ys, eps[-1]

@@ -32,6 +32,7 @@ from ._composition import (
     AbstractStandardizedPrior,
     ScoreFn,
     _require_gaussian,
+    langevin_step,
 )
 from ._diffusion import AbstractSDE
 
@@ -129,9 +130,7 @@ class SMC(AbstractComposition):
         (nearly) invariant and make the copies that resampling left distinct again."""
 
         def langevin(ys, k):
-            eps = self.step_size * jnp.min(jnp.var(ys, axis=0))
-            total = jax.vmap(lambda y: rates(y, t)[0])(ys)
-            return ys + eps * total + jnp.sqrt(2 * eps) * jax.random.normal(k, ys.shape), None
+            return langevin_step(k, ys, lambda y: rates(y, t)[0], self.step_size)[0], None
 
         if self.langevin_steps == 0:
             return ys

@@ -219,10 +219,7 @@ class _FarOut(sk.inference.AbstractComposition):
 
 def test_diverged_finite_draws_are_refused_with_a_count(untrained):
     """Draws 100+ training sds out count as diverged, finite or not: half of them here."""
-    method = dataclasses.replace(untrained.method, composition=_FarOut())
-    npse = method.posterior(
-        untrained.net, untrained.prior, untrained.theta_standardizer, untrained.x_standardizer
-    )
+    npse = _with(untrained, _FarOut())
     with pytest.raises(FloatingPointError, match=r"gave 10 of 20 non-finite draws.*more than 100 "):
         npse.sample(jax.random.key(0), _stack(3), 20)
 
