@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
 from pathlib import Path
@@ -92,6 +93,7 @@ def simulate_single(key, num: int):
     return theta, theta + NOISE * jax.random.normal(k_x, theta.shape)
 
 
+@functools.cache  # one posterior per budget, loaded or trained once
 def npse_posterior(budget: int):
     path = CHECKPOINTS / f"{NAME}_npse_{budget}.sbi"
     if path.exists():

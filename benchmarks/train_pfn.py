@@ -162,6 +162,10 @@ def main(argv=None):
         print(f"wrote {target}: {t.steps_done}/{t.steps} steps")
         return
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    time_limit = args.time_limit
+    if args.budget is not None:
+        steps, time_limit = _fit_budget(args.budget, prior, config, checkpoint)
     metadata = {
         "script": "benchmarks/train_pfn.py",
         "model": args.name,
@@ -171,11 +175,6 @@ def main(argv=None):
         "machine": f"{platform.node()} {jax.devices()[0].device_kind}",
         **{k: v for k, v in extra.items() if v is not None},
     }
-    began = time.perf_counter()
-    time_limit = args.time_limit
-    if args.budget is not None:
-        steps, time_limit = _fit_budget(args.budget, prior, config, checkpoint, metadata)
-        metadata["steps"] = steps
     trained = config.fit(
         jax.random.key(SEED),
         prior,
@@ -193,7 +192,7 @@ def main(argv=None):
     )
 
 
-def _fit_budget(budget, prior, config, checkpoint, metadata):
+def _fit_budget(budget, prior, config, checkpoint):
     """Steps that fit in ``budget`` seconds, from a probe run; returns ``(steps, time_limit)``
     for the real run (the time limit only guards against a slower-than-measured run)."""
     began = time.perf_counter()
