@@ -12,6 +12,13 @@ calibration report) to DIR. It refuses a DIR that holds a previous run's files u
 ``snre``: ``--rounds`` rounds for the one observation, through ``sk.sequential``). The
 sequential ones are fitted to that observation, so calibration over the prior predictive is
 skipped for them (``metrics.json`` says why).
+
+``--num-iid N`` (npse, nle, nre) conditions on N i.i.d. observations simulated at the true
+parameters of ``--observation`` instead of the task's one observation: NPSE composes its
+per-observation scores, NLE and NRE sum their learned log-likelihoods (log-ratios), and the C2ST
+is taken against a NUTS reference on the task's exact likelihood (``sk.mcmc.reference_posterior``
+with ``iid=True``), whose R̂ and ESS ``metrics.json`` records under ``reference_mcmc``.
+Calibration still checks the trained single-observation posterior over the prior predictive.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from .inference import (
     sequential,
 )
 from .io import save
-from .mcmc import MCMCConfig
+from .mcmc import MCMCConfig, MCMCResult, reference_posterior
 from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
 from .training import Training
@@ -69,6 +76,7 @@ class _MethodEntry:
     build: Callable[[argparse.Namespace, Training, AbstractSupport], AbstractMethod]
     sequential: bool = False
     calibration_simulations: int = 200
+    iid: bool = False  # its posterior conditions on a stack of i.i.d. observations (--num-iid)
 
 
 OUTPUTS = (
@@ -189,13 +197,20 @@ def _fmpe(args: argparse.Namespace, training: Training, support: AbstractSupport
 METHODS: dict[str, _MethodEntry] = {
     "npe": _MethodEntry("neural posterior estimation with a neural spline flow", _npe),
     # an MCMC posterior runs NUTS for every calibration simulation (seconds each): fewer
-    "nle": _MethodEntry("neural likelihood estimation (flow for x | θ) with NUTS", _nle, False, 50),
+    "nle": _MethodEntry(
+        "neural likelihood estimation (flow for x | θ) with NUTS", _nle, False, 50, iid=True
+    ),
     "nre": _MethodEntry(
-        "neural ratio estimation (classifier, --ratio-loss) with NUTS", _nre, False, 50
+        "neural ratio estimation (classifier, --ratio-loss) with NUTS", _nre, False, 50, iid=True
     ),
     # calibration draws AND evaluates log q by an ODE solve per sample: fewer simulations
     "npse": _MethodEntry(
-        "score-based posterior estimation (VP SDE, probability-flow ODE)", _npse, False, 100
+        "score-based posterior estimation (VP SDE, probability-flow ODE; composes the scores "
+        "of i.i.d. observations)",
+        _npse,
+        False,
+        100,
+        iid=True,
     ),
     "fmpe": _MethodEntry("flow-matching posterior estimation (ODE sampling)", _fmpe, False, 100),
     "snpe": _MethodEntry("truncated sequential NPE (TSNPE), --rounds rounds", _npe, True),
@@ -242,6 +257,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--simulations", type=int, default=10_000, help="simulation budget")
     run.add_argument("--observation", type=int, default=1, help="observation index 1..10")
+    run.add_argument(
+        "--num-iid",
+        type=int,
+        default=0,
+        help="condition on N i.i.d. observations simulated at the true parameters of "
+        "--observation (methods "
+        + ", ".join(name for name, entry in METHODS.items() if entry.iid)
+        + "), compared by C2ST with a NUTS reference on the task's exact likelihood (sk.mcmc, "
+        "with the MCMC options); 0: the task's observation and its shipped reference samples",
+    )
     run.add_argument("--out", default="sbi-kit-run", help="output directory")
     run.add_argument(
         "--overwrite",
@@ -368,8 +393,14 @@ def run(args: argparse.Namespace) -> dict:
     key_sim, key_fit, key_sample, key_cal = jax.random.split(jax.random.key(args.seed), 4)
     log = print if progress else (lambda *a, **k: None)
 
-    x_o = task.observation(args.observation)
     entry = METHODS[args.method]
+    if args.num_iid:
+        x_o, reference, reference_mcmc = _iid_problem(
+            jax.random.fold_in(jax.random.key(args.seed), 1), task, args, log
+        )
+    else:
+        x_o, reference_mcmc = task.observation(args.observation), None
+        reference = task.reference_samples(args.observation)[: args.num_samples]
     if entry.sequential:
         per_round = args.simulations // args.rounds
         log(
@@ -407,17 +438,11 @@ def run(args: argparse.Namespace) -> dict:
     mcmc = None
     if isinstance(posterior, AbstractPotentialPosterior):
         draws, result = posterior.sample(key_sample, x_o, args.num_samples, return_diagnostics=True)
-        mcmc = {
-            "max_r_hat": result.max_r_hat,
-            "min_ess": result.min_ess,
-            "num_divergent": result.num_divergent,
-            "summary": result.summary(),
-        }
+        mcmc = _mcmc_metrics(result)
     else:
         draws = posterior.sample(key_sample, x_o, args.num_samples)
     samples = np.asarray(draws)
     t_sample = time.perf_counter() - t0
-    reference = task.reference_samples(args.observation)[: args.num_samples]
 
     log("[sbi-kit] C2ST against the reference posterior")
     t0 = time.perf_counter()
@@ -467,8 +492,14 @@ def run(args: argparse.Namespace) -> dict:
         {"reference": reference, type(method).__name__: samples},
         labels=task.simulator.labels(),
         true_parameters=task.true_parameters(args.observation),
-        title=f"{args.task}, observation {args.observation}, {args.simulations} simulations\n"
-        f"C2ST {score:.3f} (0.5: indistinguishable from the reference)",
+        title=f"{args.task}, "
+        + (
+            f"{args.num_iid} i.i.d. observations at observation {args.observation}'s θ"
+            if args.num_iid
+            else f"observation {args.observation}"
+        )
+        + f", {args.simulations} simulations\nC2ST {score:.3f} (0.5: indistinguishable from "
+        + ("the NUTS reference)" if args.num_iid else "the reference)"),
     )
     _save_figure(fig, out, "pair_plot.png", written)
     _save_figure(loss_curve(posterior.history), out, "loss_curve.png", written)
@@ -483,6 +514,8 @@ def run(args: argparse.Namespace) -> dict:
         "simulations_dropped": num_simulated - num_valid,
         "rounds": args.rounds if entry.sequential else 1,
         "observation": args.observation,
+        "num_iid": args.num_iid,
+        "reference_mcmc": reference_mcmc,
         "seed": args.seed,
         "num_samples": args.num_samples,
         "c2st": score,
@@ -513,6 +546,51 @@ def run(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def _mcmc_metrics(result: MCMCResult) -> dict:
+    """What ``metrics.json`` records of an MCMC run (R̂, ESS, divergences, the summary)."""
+    return {
+        "max_r_hat": result.max_r_hat,
+        "min_ess": result.min_ess,
+        "num_divergent": result.num_divergent,
+        "summary": result.summary(),
+    }
+
+
+def _iid_problem(key, task, args: argparse.Namespace, log) -> tuple[jax.Array, np.ndarray, dict]:
+    """``--num-iid N``: N observations simulated at the true θ of ``--observation``, and their
+    exact posterior ``p(θ) Π_j p(x_j | θ)`` by NUTS on the task's likelihood (the MCMC options
+    set its chains and warm-up). Returns the stack, the reference samples and what
+    ``metrics.json`` records of the reference run."""
+    if task.simulator.log_likelihood is None:
+        raise SystemExit(
+            f"sbi-kit: --num-iid needs a task with an exact likelihood for the NUTS reference; "
+            f"{args.task} has none."
+        )
+    key_x, key_ref = jax.random.split(key)
+    theta = task.true_parameters(args.observation)
+    keys = jax.random.split(key_x, args.num_iid)
+    x_o = jax.vmap(task.simulator.simulate, in_axes=(0, None))(keys, theta)
+    bad = int(np.sum(~np.isfinite(np.asarray(x_o)).reshape(args.num_iid, -1).all(axis=1)))
+    if bad:
+        raise SystemExit(
+            f"sbi-kit: {bad} of the {args.num_iid} i.i.d. simulations at observation "
+            f"{args.observation}'s true parameters are not finite; they cannot be conditioned on."
+        )
+    log(f"[sbi-kit] NUTS reference posterior given {args.num_iid} i.i.d. observations")
+    result = reference_posterior(
+        key_ref,
+        task,
+        x_o,
+        args.num_samples,
+        iid=True,
+        num_chains=args.mcmc_chains,
+        num_warmup=args.mcmc_warmup,
+        check=False,  # warns with the R̂; metrics.json records it
+        progress=not args.no_progress,
+    )
+    return x_o, np.asarray(result.samples), _mcmc_metrics(result)
+
+
 def _save_figure(fig, out: Path, name: str, written: list[str]) -> None:
     """Saves ``fig`` as ``out / name``, closes it and records the name."""
     import matplotlib.pyplot as plt
@@ -529,8 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib
 
         matplotlib.use("Agg")  # a batch job: files only, whatever the display
+        entry = METHODS.get(args.method)  # None: refused with the list by _method
         if args.calibration_simulations is None:
-            entry = METHODS.get(args.method)
             args.calibration_simulations = 200 if entry is None else entry.calibration_simulations
         if not 1 <= args.observation <= 10:
             raise SystemExit(f"sbi-kit: --observation must be in 1..10, got {args.observation}.")
@@ -545,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
             "mcmc_warmup": 1,
             "calibration_simulations": 0,
             "calibration_samples": 1,
+            "num_iid": 0,
         }
         for name, least in minimum.items():
             if getattr(args, name) < least:
@@ -552,6 +631,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(
                     f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
                 )
+        if args.num_iid > 0 and entry is not None and not entry.iid:
+            stacks = ", ".join(name for name, e in METHODS.items() if e.iid)
+            raise SystemExit(
+                f"sbi-kit: --num-iid needs a method whose posterior conditions on a stack of "
+                f"i.i.d. observations ({stacks}); {args.method}'s posterior takes one "
+                "observation (npe and fmpe learn q(θ | x) for single x; a sequential posterior "
+                "is fitted to one observation)."
+            )
         if args.simulations // args.rounds < 10:
             raise SystemExit(
                 f"sbi-kit: --simulations / --rounds must be at least 10 per round, got "

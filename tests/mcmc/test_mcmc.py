@@ -196,3 +196,8 @@ def test_reference_posterior_rejects_bad_problems(gaussian_simulator, gaussian_w
         sk.mcmc.reference_posterior(
             jax.random.key(0), gaussian_with_likelihood, jnp.array([0.0, jnp.nan]), 10
         )
+    for empty in (jnp.zeros((0, 1)), jnp.float32(0.0)):  # iid needs a stack of n_obs >= 1
+        with pytest.raises(ValueError, match=r"iid=True, `x_o` must be a stack \(n_obs"):
+            sk.mcmc.reference_posterior(
+                jax.random.key(0), gaussian_with_likelihood, empty, 10, iid=True
+            )
