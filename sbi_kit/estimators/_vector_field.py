@@ -56,6 +56,12 @@ class ResidualVectorField(AbstractVectorField):
     (two linear layers each, started near the identity) whose outputs are gated by a sigmoid
     of ``concat(time features, context)``, then a linear layer to ``dim_theta`` outputs.
 
+    The defaults (128 units, 4 blocks; about the size of the `sbi` package's score network,
+    100 units × 5 layers) replaced 64 × 3 after a measurement on 10,000 simulations,
+    observations 1–3 (docs/vector-field.md): NPSE's mean C2ST went from 0.776 to 0.646 on
+    two_moons and from 0.903 to 0.876 on slcp, FMPE's from 0.760 to 0.696 on two_moons, at
+    2–5× the training time.
+
     Args:
         width: hidden units.
         blocks: residual blocks.
@@ -71,8 +77,8 @@ class ResidualVectorField(AbstractVectorField):
         (2,)
     """
 
-    width: int = 64
-    blocks: int = 3
+    width: int = 128
+    blocks: int = 4
     activation: str = "silu"
     time_embedding: AbstractTimeEmbedding = GaussianFourierTimeEmbedding()
 
