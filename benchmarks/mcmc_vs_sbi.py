@@ -146,11 +146,11 @@ def summarise(results: dict) -> list[dict]:
         ours = cells["samplers"].get("sbi_kit NUTS", {})
         ours_warm = [c["seconds"] for c in ours.values() if not c["cold"]]
         ours_all = [c["seconds"] for c in ours.values()]
+        reference = statistics.median(ours_warm or ours_all) if ours_all else None
         for sampler, per_obs in cells["samplers"].items():
             seconds = [c["seconds"] for c in per_obs.values()]
             warm = [c["seconds"] for c in per_obs.values() if not c["cold"]]
             c2sts = [c["c2st"] for c in per_obs.values() if c.get("c2st") is not None]
-            reference = statistics.median(ours_warm or ours_all) if ours_all else None
             median = statistics.median(warm or seconds)
             rows.append(
                 {
@@ -293,6 +293,7 @@ def main(argv=None) -> None:
         save()
         for sampler in samplers:
             per_obs = cells["samplers"].setdefault(sampler, {})
+            warmed = False
             for n_call, i in enumerate(observations):
                 if sampler == "sbi nuts_pyro" and i not in pyro_observations:
                     continue
@@ -304,10 +305,14 @@ def main(argv=None) -> None:
                     _timed, call, task.observation(i), args.num_samples, args.seed, i
                 )
                 if str(i) in per_obs:
-                    if sampler == "sbi_kit NUTS":
-                        timed()  # compile the sampler so later cells stay warm
                     continue
+                if sampler == "sbi_kit NUTS" and n_call > 0 and not warmed:
+                    # resumed after the (cold) first call was recorded: compile the sampler
+                    # once in this process so that this cell is timed warm, as it would be
+                    timed()
+                    warmed = True
                 ((samples, extra), seconds), load = timed_run(timed, args, f"{task_name} {sampler}")
+                warmed = True
                 with threadpool_limits(limits=args.blas_threads):
                     score = sk.diagnostics.c2st(samples, task.reference_samples(i))
                 per_obs[str(i)] = {

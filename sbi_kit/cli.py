@@ -219,6 +219,9 @@ METHODS: dict[str, _MethodEntry] = {
 }
 """The one registry that turns a ``--method`` name into a configured method object."""
 
+IID_METHODS = tuple(name for name, entry in METHODS.items() if entry.iid)
+"""The methods whose posterior conditions on a stack of i.i.d. observations (``--num-iid``)."""
+
 
 def _method(name: str, args: argparse.Namespace) -> AbstractMethod:
     """The configured method that ``--method name`` and the other options describe."""
@@ -263,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="condition on N i.i.d. observations simulated at the true parameters of "
         "--observation (methods "
-        + ", ".join(name for name, entry in METHODS.items() if entry.iid)
+        + ", ".join(IID_METHODS)
         + "), compared by C2ST with a NUTS reference on the task's exact likelihood (sk.mcmc, "
         "with the MCMC options); 0: the task's observation and its shipped reference samples",
     )
@@ -632,12 +635,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
                 )
         if args.num_iid > 0 and entry is not None and not entry.iid:
-            stacks = ", ".join(name for name, e in METHODS.items() if e.iid)
             raise SystemExit(
                 f"sbi-kit: --num-iid needs a method whose posterior conditions on a stack of "
-                f"i.i.d. observations ({stacks}); {args.method}'s posterior takes one "
-                "observation (npe and fmpe learn q(θ | x) for single x; a sequential posterior "
-                "is fitted to one observation)."
+                f"i.i.d. observations ({', '.join(IID_METHODS)}); {args.method}'s posterior "
+                "takes one observation (npe and fmpe learn q(θ | x) for single x; a sequential "
+                "posterior is fitted to one observation)."
             )
         if args.simulations // args.rounds < 10:
             raise SystemExit(

@@ -42,19 +42,12 @@ def _simulator(problem, observed: str | None, fn: str) -> Simulator:
 
 
 def _log_posterior(
-    prior: dist.Distribution, log_likelihood: Callable, x_o: Array, theta: Array
+    prior: dist.Distribution, log_likelihood: Callable, x_stack: Array, theta: Array
 ) -> Array:
-    """``log p(θ) + log p(x_o | θ)``; bound with ``eqx.Partial`` so that compiled code is
-    shared between observations."""
-    return prior.log_prob(theta) + log_likelihood(theta, x_o)
-
-
-def _log_posterior_iid(
-    prior: dist.Distribution, log_likelihood: Callable, x_o: Array, theta: Array
-) -> Array:
-    """``log p(θ) + Σ_j log p(x_j | θ)`` for a stack ``x_o`` of i.i.d. observations (axis 0):
-    the prior counted once."""
-    per_observation = jax.vmap(log_likelihood, in_axes=(None, 0))(theta, x_o)
+    """``log p(θ) + Σ_j log p(x_j | θ)`` for a stack of i.i.d. observations (axis 0; one
+    observation is a stack of one), the prior counted once; bound with ``eqx.Partial`` so that
+    compiled code is shared between observations."""
+    per_observation = jax.vmap(log_likelihood, in_axes=(None, 0))(theta, x_stack)
     return prior.log_prob(theta) + jnp.sum(per_observation)
 
 
@@ -141,11 +134,11 @@ def reference_posterior(
     check_finite(x_o, "x_o", fn)
     log_likelihood: Callable = sim.log_likelihood  # type: ignore[assignment]
     prior = sim.prior
-    log_posterior = _log_posterior_iid if iid else _log_posterior
+    x_stack = x_o if iid else x_o[None]
 
     return sample(
         key,
-        eqx.Partial(log_posterior, prior, log_likelihood, x_o),
+        eqx.Partial(_log_posterior, prior, log_likelihood, x_stack),
         prior,
         num_samples,
         sampler=sampler,
