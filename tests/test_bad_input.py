@@ -1161,6 +1161,144 @@ def test_one_key_policy_in_the_diagnostics(call, expect):
     _run(call, expect)
 
 
+# --- sk.mcmc -----------------------------------------------------------------------------------
+
+_NORMAL_1D = dist.Normal(jnp.zeros(1), 1.0).to_event(1)
+MCMC_ROWS = [
+    ("sampler-string", dict(sampler="nuts"), Raises(TypeError, "`sampler` must be sk.mcmc.NUTS()")),
+    (
+        "log_density-number",
+        dict(log_density=3.0),
+        Raises(TypeError, "`log_density` must be a func"),
+    ),
+    ("prior-string", dict(prior="normal"), Raises(TypeError, "`prior` must be a numpyro Distrib")),
+    (
+        "num_samples-zero",
+        dict(num_samples=0),
+        Raises(ValueError, "`num_samples` must be a positive integer"),
+    ),
+    (
+        "init-wrong-shape",
+        dict(init=jnp.zeros((3, 1))),
+        Raises(ValueError, "`init` must have shape (num_chains, d)"),
+    ),
+    (
+        "slice-one-chain",
+        dict(sampler=sk.mcmc.EnsembleSlice(), num_chains=1),
+        Raises(ValueError, "EnsembleSlice needs at least 2 chains"),
+    ),
+    (
+        "slice-odd-chains",
+        dict(sampler=sk.mcmc.EnsembleSlice(), num_chains=3),
+        Raises(ValueError, "needs an even number of chains, got num_chains=3"),
+    ),
+    (
+        "key-int",
+        dict(key=0),
+        Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(MCMC_ROWS))
+def test_mcmc_sample_refuses_bad_arguments(changes, expect):
+    args = dict(
+        key=jax.random.key(0),
+        log_density=lambda th: -jnp.sum(th**2),
+        prior=_NORMAL_1D,
+        num_samples=10,
+        num_chains=2,
+        num_warmup=5,
+    )
+    _run(lambda: sk.mcmc.sample(**(args | changes)), expect)
+
+
+def _one_site_model(x=None):
+    numpyro.sample("x", dist.Normal(numpyro.sample("m", dist.Normal(0.0, 1.0)), 1.0), obs=x)
+
+
+_EXACT = sk.Simulator(
+    _NORMAL_1D,
+    lambda key, theta: theta + jax.random.normal(key, (1,)),
+    lambda theta, x: dist.Normal(theta, 1.0).log_prob(x).sum(),
+)
+REFERENCE_ROWS = [
+    # every row fails before the chains run
+    (
+        "model-without-observed",
+        dict(problem=_one_site_model),
+        Raises(ValueError, "a numpyro model needs `observed`"),
+    ),
+    (
+        "model-unknown-site",
+        dict(problem=_one_site_model, observed="y"),
+        Raises(ValueError, "no sample site 'y'"),
+    ),
+    (
+        "simulator-without-likelihood",
+        dict(problem=sk.Simulator(_NORMAL_1D, _EXACT.simulate)),
+        Raises(ValueError, "no exact likelihood"),
+    ),
+    ("problem-string", dict(problem="two_moons"), Raises(TypeError, "`problem` must be a task")),
+    (
+        "x_o-nan",
+        dict(x_o=jnp.array([jnp.nan])),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf"),
+    ),
+    (
+        "iid-empty-stack",
+        dict(x_o=jnp.zeros((0, 1)), iid=True),
+        Raises(ValueError, "iid=True, `x_o` must be a stack (n_obs"),
+    ),
+    (
+        "iid-scalar",
+        dict(x_o=jnp.float32(0.0), iid=True),
+        Raises(ValueError, "iid=True, `x_o` must be a stack (n_obs"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(REFERENCE_ROWS))
+def test_reference_posterior_refuses_bad_problems(changes, expect):
+    args = dict(key=jax.random.key(0), problem=_EXACT, x_o=jnp.zeros(1), num_samples=10)
+    _run(lambda: sk.mcmc.reference_posterior(**(args | changes)), expect)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+CLI_ROWS = [
+    # every row is refused before any simulation or training, and creates no output folder
+    ("num-samples-small", "--num-samples 3", "--num-samples must be at least 5"),
+    ("max-epochs-zero", "--max-epochs 0", "--max-epochs must be at least 1"),
+    (
+        "calibration-negative",
+        "--calibration-simulations -1",
+        "--calibration-simulations must be at least 0",
+    ),
+    ("num-iid-negative", "--num-iid -1", "--num-iid must be at least 0"),
+    (
+        "num-iid-npe",
+        "--num-iid 3",
+        "i.i.d. observations (nle, nre, npse); npe's posterior takes one observation",
+    ),
+    ("num-iid-fmpe", "--num-iid 3 --method fmpe", "fmpe's posterior takes one observation"),
+    (
+        "num-iid-sequential",
+        "--num-iid 3 --method snle",
+        "a sequential posterior is fitted to one observation",
+    ),
+]
+
+
+@pytest.mark.parametrize("options, message", [pytest.param(o, m, id=n) for n, o, m in CLI_ROWS])
+def test_run_refuses_bad_options_before_any_work(tmp_path, options, message):
+    from sbi_kit.cli import main
+
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(["run", *options.split(), "--out", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()
+
+
 # --- PFNs --------------------------------------------------------------------------------------
 
 

@@ -183,24 +183,6 @@ def test_help_shows_the_defaults(capsys):
     assert "--overwrite" in text
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ("--num-samples 3", "--num-samples must be at least 5"),
-        ("--max-epochs 0", "--max-epochs must be at least 1"),
-        ("--calibration-simulations -1", "--calibration-simulations must be at least 0"),
-        ("--num-iid -1", "--num-iid must be at least 0"),
-        ("--num-iid 3", r"--num-iid needs a method .* \(nle, nre, npse\); npe's posterior"),
-        ("--num-iid 3 --method fmpe", "fmpe's posterior takes one observation"),
-        ("--num-iid 3 --method snle", "a sequential posterior is fitted to one observation"),
-    ],
-)
-def test_run_refuses_bad_counts_before_any_work(tmp_path, options, message):
-    with pytest.raises(SystemExit, match=message):
-        main(["run", *options.split(), "--out", str(tmp_path / "never")])
-    assert not (tmp_path / "never").exists()
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:sk.mcmc.sample. the chains did not mix:RuntimeWarning")
 @pytest.mark.parametrize("method", ["npse", "nle"])

@@ -258,7 +258,10 @@ def test_configuration_names_only_known_classes(gaussian_npe, tmp_path, target):
 def test_files_written_by_the_previous_version_load_bit_identically():
     """tests/data/npe_two_moons_v2.sbi was written by sbi_kit before the method interface
     (format version 2; a Rejection NSF ensemble of 2 on two_moons, 5 epochs); the expected draws
-    were taken from that posterior before it was saved."""
+    were taken from that posterior before it was saved. The arrays load bit for bit (the
+    log-densities match to float32 rounding); the draws match to 2e-6, not bit for bit, since
+    the flows' inverse computes only the coordinate it needs in each step (a smaller matrix
+    product, rounded differently; sbi_kit/estimators/_autoregressive.py)."""
     from pathlib import Path
 
     data = Path(__file__).parent / "data"
@@ -266,7 +269,7 @@ def test_files_written_by_the_previous_version_load_bit_identically():
     expected = np.load(data / "npe_two_moons_v2_expected.npz")
     x_o = sk.tasks.get("two_moons").observation(1)
     samples = posterior.sample(jax.random.key(2), x_o, 500)
-    np.testing.assert_array_equal(samples[:100], expected["samples"])
+    np.testing.assert_allclose(samples[:100], expected["samples"], rtol=0, atol=2e-6)
     log_prob = posterior.log_prob(samples[:50], x_o)[:10]  # evaluated on 50 rows, as saved
     np.testing.assert_allclose(log_prob, expected["log_prob"], rtol=1e-6)
     assert read_header(data / "npe_two_moons_v2.sbi")["format_version"] == 2

@@ -5,13 +5,12 @@ from __future__ import annotations
 import abc
 
 import equinox as eqx
-import jax.numpy as jnp
 from flowjax.bijections import Affine
-from flowjax.distributions import AbstractDistribution, Normal
-from flowjax.flows import masked_autoregressive_flow
+from flowjax.distributions import AbstractDistribution
 
 from .._types import Key
 from ..nn import activation
+from ._autoregressive import masked_autoregressive
 from ._coupling import coupling_spline_flow
 from ._spline import rational_quadratic_spline
 
@@ -57,15 +56,15 @@ class NSF(AbstractFlow):
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
         """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
-        return masked_autoregressive_flow(
+        return masked_autoregressive(
             key,
-            base_dist=Normal(jnp.zeros(dim)),
+            dim,
+            cond_dim,
             transformer=rational_quadratic_spline(self.knots, self.interval, self.knot_temperature),
-            cond_dim=cond_dim,
-            flow_layers=self.layers,
-            nn_width=self.width,
-            nn_depth=self.depth,
-            nn_activation=activation(self.activation),
+            layers=self.layers,
+            width=self.width,
+            depth=self.depth,
+            activation=activation(self.activation),
         )
 
 
@@ -86,15 +85,15 @@ class MAF(AbstractFlow):
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
         """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
-        return masked_autoregressive_flow(
+        return masked_autoregressive(
             key,
-            base_dist=Normal(jnp.zeros(dim)),
+            dim,
+            cond_dim,
             transformer=Affine(),
-            cond_dim=cond_dim,
-            flow_layers=self.layers,
-            nn_width=self.width,
-            nn_depth=self.depth,
-            nn_activation=activation(self.activation),
+            layers=self.layers,
+            width=self.width,
+            depth=self.depth,
+            activation=activation(self.activation),
         )
 
 
