@@ -64,7 +64,6 @@ from .io import save
 from .mcmc import MCMCConfig, MCMCResult, reference_posterior
 from .plotting import coverage_plot, loss_curve, pair_plot, rank_histogram, tarp_plot
 from .simulators import simulate
-from .training import Training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +72,7 @@ class _MethodEntry:
     rounds (``sk.sequential``) for the one observation instead of amortised."""
 
     help: str
-    build: Callable[[argparse.Namespace, Training, AbstractSupport], AbstractMethod]
+    build: Callable[[argparse.Namespace, AbstractSupport], AbstractMethod]
     sequential: bool = False
     calibration_simulations: int = 200
     iid: bool = False  # its posterior conditions on a stack of i.i.d. observations (--num-iid)
@@ -161,37 +160,35 @@ def _mcmc(args: argparse.Namespace) -> MCMCConfig:
     return MCMCConfig(num_chains=args.mcmc_chains, num_warmup=args.mcmc_warmup)
 
 
-def _npe(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NPE:
+def _npe(args: argparse.Namespace, support: AbstractSupport) -> NPE:
     flow = NSF(knot_temperature=args.knot_temperature)
-    return NPE(flow=flow, training=training, ensemble_size=args.ensemble, support=support)
+    return NPE(flow=flow, ensemble_size=args.ensemble, support=support)
 
 
-def _nle(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NLE:
+def _nle(args: argparse.Namespace, support: AbstractSupport) -> NLE:
     return NLE(
         flow=NSF(knot_temperature=args.knot_temperature),
-        training=training,
         ensemble_size=args.ensemble,
         support=support,
         mcmc=_mcmc(args),
     )
 
 
-def _nre(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NRE:
+def _nre(args: argparse.Namespace, support: AbstractSupport) -> NRE:
     return NRE(
         loss_fn=RATIO_LOSSES[args.ratio_loss](),
-        training=training,
         ensemble_size=args.ensemble,
         support=support,
         mcmc=_mcmc(args),
     )
 
 
-def _npse(args: argparse.Namespace, training: Training, support: AbstractSupport) -> NPSE:
-    return NPSE(training=training, ensemble_size=args.ensemble, support=support)
+def _npse(args: argparse.Namespace, support: AbstractSupport) -> NPSE:
+    return NPSE(ensemble_size=args.ensemble, support=support)
 
 
-def _fmpe(args: argparse.Namespace, training: Training, support: AbstractSupport) -> FMPE:
-    return FMPE(training=training, ensemble_size=args.ensemble, support=support)
+def _fmpe(args: argparse.Namespace, support: AbstractSupport) -> FMPE:
+    return FMPE(ensemble_size=args.ensemble, support=support)
 
 
 METHODS: dict[str, _MethodEntry] = {
@@ -227,9 +224,12 @@ def _method(name: str, args: argparse.Namespace) -> AbstractMethod:
     """The configured method that ``--method name`` and the other options describe."""
     if name not in METHODS:
         raise SystemExit(f"sbi-kit: unknown method {name!r}; expected one of {sorted(METHODS)}.")
-    training = Training(max_epochs=args.max_epochs)
     support = {"bijection": Bijection, "rejection": Rejection}[args.support]()
-    return METHODS[name].build(args, training, support)
+    method = METHODS[name].build(args, support)
+    # --max-epochs changes only the epoch cap of the method's own default training (NPSE and
+    # FMPE wait longer and average their noisy validation loss)
+    training = dataclasses.replace(method.training, max_epochs=args.max_epochs)
+    return dataclasses.replace(method, training=training)
 
 
 def _parser() -> argparse.ArgumentParser:

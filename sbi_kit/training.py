@@ -44,6 +44,11 @@ class Training:
         patience: stop after this many epochs without a better validation loss.
         validation_fraction: fraction of the data held out for early stopping.
         clip_norm: gradient clipping by global norm (``None`` to switch off).
+        validation_repeats: draws of the loss's own randomness averaged for each validation
+            example (1: one draw). A loss that draws noise per example (NPSE, FMPE: a time and
+            a noise vector) gives a noisy validation loss, and early stopping then keeps a lucky
+            early epoch; averaging several fixed draws makes the comparison between epochs
+            fairer. Each repeat costs one more forward pass over the validation set.
     """
 
     learning_rate: float = 5e-4
@@ -52,6 +57,7 @@ class Training:
     patience: int = 20
     validation_fraction: float = 0.1
     clip_norm: float | None = 5.0
+    validation_repeats: int = 1
 
     def __post_init__(self):
         for name in ("learning_rate", "validation_fraction", "clip_norm"):
@@ -69,7 +75,7 @@ class Training:
                 f"Training: clip_norm must be > 0 (or None to switch clipping off), got "
                 f"{self.clip_norm}."
             )
-        for name in ("batch_size", "max_epochs", "patience"):
+        for name in ("batch_size", "max_epochs", "patience", "validation_repeats"):
             check_setting_positive_int("Training", name, getattr(self, name))
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
@@ -221,9 +227,10 @@ def _epoch_fn(loss_fn: Callable, static, optimizer, plan: _Plan) -> Callable:
     return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, None)))
 
 
-def _validation_fn(loss_fn: Callable, static, plan: _Plan) -> Callable:
+def _validation_fn(loss_fn: Callable, static, plan: _Plan, repeats: int) -> Callable:
     """A jitted validation loss of every ensemble member: ``(params, frozen, key, data) -> (k,)``;
-    chunks of at most four batches, so memory does not grow with the validation set."""
+    chunks of at most four batches, so memory does not grow with the validation set; each
+    example's loss averaged over ``repeats`` keys (the same keys in every epoch)."""
     num_val = plan.num_val
     chunk = min(num_val, 4 * plan.batch_size)
     num_chunks = math.ceil(num_val / chunk)
@@ -236,11 +243,18 @@ def _validation_fn(loss_fn: Callable, static, plan: _Plan) -> Callable:
         net = eqx.combine(p, fr, static)
 
         def body(total, inputs):
-            batch, m = inputs
-            losses = loss_fn(net, batch, key)
+            batch, m, chunk_key = inputs
+            if repeats == 1:
+                losses = loss_fn(net, batch, chunk_key)
+            else:
+                keys = jax.random.split(chunk_key, repeats)
+                losses = jnp.mean(jax.vmap(lambda k: loss_fn(net, batch, k))(keys), axis=0)
             return total + jnp.sum(jnp.where(m, losses, 0.0)), None
 
-        total, _ = jax.lax.scan(body, jnp.zeros(()), (chunks, mask))
+        chunk_keys = (
+            jax.random.split(key, num_chunks) if repeats > 1 else jnp.stack([key] * num_chunks)
+        )
+        total, _ = jax.lax.scan(body, jnp.zeros(()), (chunks, mask, chunk_keys))
         return total / num_val
 
     return jax.jit(jax.vmap(val_one, in_axes=(0, 0, None, None)))
@@ -258,7 +272,7 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
     def build():
         return (
             _epoch_fn(loss_fn, static, config.optimizer(), plan),
-            _validation_fn(loss_fn, static, plan),
+            _validation_fn(loss_fn, static, plan, config.validation_repeats),
         )
 
     if reuse is None:

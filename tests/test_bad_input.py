@@ -417,6 +417,11 @@ TRAINING_ROWS = [
         Raises(ValueError, "Training: patience must be a positive integer"),
     ),
     (
+        "validation_repeats-zero",
+        dict(validation_repeats=0),
+        Raises(ValueError, "Training: validation_repeats must be a positive integer"),
+    ),
+    (
         "validation_fraction-one",
         dict(validation_fraction=1.0),
         Raises(ValueError, "Training: validation_fraction must lie in (0, 1)"),

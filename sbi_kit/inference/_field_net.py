@@ -48,6 +48,7 @@ def build_field_net(
     return FieldNet(network.build(key_field, dim_theta, cond_dim), emb)
 
 
-VECTOR_FIELD_TRAINING = Training(patience=100)
-"""NPSE's and FMPE's default training: as NPE's, with patience 100 (their Monte Carlo loss makes
-the validation loss noisy; see the ``training`` argument of :class:`~sbi_kit.NPSE`)."""
+VECTOR_FIELD_TRAINING = Training(patience=100, validation_repeats=8)
+"""NPSE's and FMPE's default training: as NPE's, with patience 100 and the validation loss
+averaged over 8 fixed draws per example (their Monte Carlo loss makes the validation loss noisy;
+see the ``training`` argument of :class:`~sbi_kit.NPSE`)."""

@@ -87,7 +87,10 @@ class FMPE(AbstractVectorFieldMethod):
             improvement (``patience=100``, not NPE's 20): the loss draws a time and noise per
             example, so the validation loss is noisy and stops training early otherwise (on
             two_moons with 2,000 simulations, observation 1: C2ST 0.81 → 0.69 for FMPE and
-            0.90 → 0.81 for NPSE).
+            0.90 → 0.81 for NPSE), and averages 8 fixed draws of the time and noise per
+            validation example (``validation_repeats=8``; NPSE on two_moons with 10,000
+            simulations, observation 1: stopped after 255 epochs with C2ST 0.806 with one
+            draw, after 609 epochs with 0.676 with eight).
         ensemble_size: independently initialised networks trained together (one ``vmap``);
             the posterior is their equal-weight mixture.
         support: :class:`sk.inference.Bijection` (default) or :class:`sk.inference.Rejection`,
