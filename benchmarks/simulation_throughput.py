@@ -52,7 +52,6 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import sbi_kit as sk
-from sbi_kit.tasks import _lotka_volterra, _sir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -79,6 +78,14 @@ START_METHOD = "forkserver"
 # Part 1: the ODE tasks in NumPy / scipy
 
 
+# The observation models' constants (sbibm's task definitions, ../shared/REFERENCES.md): the
+# sir task observes Binomial(1000, I/N) counts of a population of 10^6; lotka_volterra adds
+# log-normal noise of scale 0.1. The ODEs themselves come from the tasks (Task.ode).
+SIR_POPULATION = 1_000_000
+SIR_TOTAL_COUNT = 1000
+LOTKA_VOLTERRA_NOISE = 0.1
+
+
 def sir_rhs(t, y, beta, gamma):
     s, i, _ = y
     infections = beta * s * i
@@ -91,14 +98,14 @@ def lotka_volterra_rhs(t, y, alpha, beta, gamma, delta):
 
 
 def sir_observe(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
-    """``Binomial(1000, clip(i, 0, 1))`` at each time, as ``_sir._observation``."""
-    return rng.binomial(_sir.TOTAL_COUNT, np.clip(y[:, 1], 0.0, 1.0)).astype(np.float64)
+    """``Binomial(1000, clip(i, 0, 1))`` at each time, as the sir task's observation model."""
+    return rng.binomial(SIR_TOTAL_COUNT, np.clip(y[:, 1], 0.0, 1.0)).astype(np.float64)
 
 
 def lotka_volterra_observe(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     """``LogNormal(log clip(value, 1e-10, 1e4), 0.1)``, prey then predator, as the task."""
     populations = np.clip(y.T.reshape(-1), 1e-10, 1e4)
-    return rng.lognormal(np.log(populations), _lotka_volterra.NOISE_SCALE)
+    return rng.lognormal(np.log(populations), LOTKA_VOLTERRA_NOISE)
 
 
 @dataclass(frozen=True)
@@ -135,10 +142,10 @@ class ScipyProblem:
 
 
 PROBLEMS = {
-    # The tasks' private _ode() is the very ODE object that their simulator solves.
-    "sir": ScipyProblem(_sir._ode(), sir_rhs, sir_observe),
+    # Task.ode is the very ODE object that the task's simulator solves.
+    "sir": ScipyProblem(sk.tasks.get("sir").ode, sir_rhs, sir_observe),
     "lotka_volterra": ScipyProblem(
-        _lotka_volterra._ode(), lotka_volterra_rhs, lotka_volterra_observe
+        sk.tasks.get("lotka_volterra").ode, lotka_volterra_rhs, lotka_volterra_observe
     ),
 }
 
@@ -183,7 +190,7 @@ def sir_rk4_simulate(seed: int, theta: np.ndarray) -> np.ndarray:
         infections = beta * s * i
         return -infections, infections - gamma * i
 
-    s, i = 1.0 - 1.0 / _sir.POPULATION, 1.0 / _sir.POPULATION
+    s, i = 1.0 - 1.0 / SIR_POPULATION, 1.0 / SIR_POPULATION
     steps_between = round(17.0 / SIR_RK4_DT)
     h = SIR_RK4_DT
     infected = [i]
@@ -198,7 +205,7 @@ def sir_rk4_simulate(seed: int, theta: np.ndarray) -> np.ndarray:
         infected.append(i)
     rng = np.random.default_rng(seed)
     probs = np.clip(np.asarray(infected), 0.0, 1.0)
-    return rng.binomial(_sir.TOTAL_COUNT, probs).astype(np.float64)
+    return rng.binomial(SIR_TOTAL_COUNT, probs).astype(np.float64)
 
 
 BLACK_BOX = {"cheap": cheap_simulate, "sir_rk4": sir_rk4_simulate}

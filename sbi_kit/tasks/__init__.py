@@ -31,7 +31,8 @@ from . import (
 from ._task import Task as Task
 
 # Each module provides `simulator() -> Simulator` and
-# `sample_reference_posterior(key, x, num_samples) -> (num_samples, dim_theta)`.
+# `sample_reference_posterior(key, x, num_samples) -> (num_samples, dim_theta)`; an ODE task
+# also `ode() -> ODE`, the problem its simulator solves.
 _MODULES: dict[str, ModuleType] = {
     "bernoulli_glm": _bernoulli_glm,
     "gaussian_linear": _gaussian_linear,
@@ -69,7 +70,8 @@ def get(name: str) -> Task:
     """
     if name not in _MODULES:
         raise ValueError(f"unknown task {name!r}; expected one of {names()}.")
-    return Task(name, _MODULES[name].simulator())
+    module = _MODULES[name]
+    return Task(name, module.simulator(), getattr(module, "ode", lambda: None)())
 
 
 __all__ = ["Task", "get", "names"]

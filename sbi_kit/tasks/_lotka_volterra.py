@@ -34,7 +34,8 @@ def _vector_field(t: Array, y: Array, theta: Array) -> Array:
     )
 
 
-def _ode() -> ODE:
+def ode() -> ODE:
+    """The ODE that the simulator solves (also ``sk.tasks.get(...).ode``)."""
     return ODE(_vector_field, y0=jnp.array([30.0, 1.0]), ts=TIMES, t0=0.0, rtol=1e-6, atol=1e-6)
 
 
@@ -46,7 +47,7 @@ def _observation(solution: Array, theta: Array) -> dist.Distribution:
 def simulator():
     """Prior over (α, β, γ, δ); x = 10 prey then 10 predator noisy counts, shape (20,)."""
     prior = dist.LogNormal(jnp.array(PRIOR_LOC), PRIOR_SCALE).to_event(1)
-    return ode_simulator(prior, _ode(), _observation, theta_names=("α", "β", "γ", "δ"))
+    return ode_simulator(prior, ode(), _observation, theta_names=("α", "β", "γ", "δ"))
 
 
 def sample_reference_posterior(key: Key, x: Array, num_samples: int) -> Array:

@@ -35,7 +35,8 @@ def _vector_field(t: Array, y: Array, theta: Array) -> Array:
     return jnp.stack([-infections, infections - gamma * i, gamma * i])
 
 
-def _ode() -> ODE:
+def ode() -> ODE:
+    """The ODE that the simulator solves (also ``sk.tasks.get(...).ode``)."""
     y0 = jnp.array([1.0 - 1.0 / POPULATION, 1.0 / POPULATION, 0.0])
     return ODE(_vector_field, y0=y0, ts=TIMES, t0=0.0, rtol=1e-6, atol=1e-10)
 
@@ -48,7 +49,7 @@ def _observation(solution: Array, theta: Array) -> dist.Distribution:
 def simulator():
     """Prior over (β, γ); x = 10 binomial counts of infected individuals, shape (10,)."""
     prior = dist.LogNormal(jnp.array(PRIOR_LOC), jnp.array(PRIOR_SCALE)).to_event(1)
-    return ode_simulator(prior, _ode(), _observation, theta_names=("β", "γ"))
+    return ode_simulator(prior, ode(), _observation, theta_names=("β", "γ"))
 
 
 def sample_reference_posterior(key: Key, x: Array, num_samples: int) -> Array:

@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 from jaxtyping import Array
 
-from ..simulators import Simulator
+from ..simulators import ODE, Simulator
 
 NUM_OBSERVATIONS = 10
 
@@ -36,10 +36,14 @@ class Task:
     Attributes:
         name: the task's name (``sk.tasks.names()`` lists them).
         simulator: the :class:`sk.Simulator` (prior + simulate + exact likelihood when known).
+        ode: for the ODE tasks (``sir``, ``lotka_volterra``) the :class:`sk.simulators.ODE`
+            that the simulator solves (vector field, initial state, times, tolerances), so that
+            other solvers can be run on the same problem; ``None`` for the other tasks.
     """
 
     name: str
     simulator: Simulator
+    ode: ODE | None = None
 
     @property
     def prior(self):

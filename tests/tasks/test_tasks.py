@@ -33,6 +33,19 @@ def test_names_and_unknown_name():
         sk.tasks.get("nope")
 
 
+def test_ode_tasks_expose_the_ode_their_simulator_solves():
+    """``Task.ode`` is the ODE behind the simulator: at the true θ of observation 1 its
+    solution, through the task's observation model, gives the simulator's exact likelihood
+    (sir: the binomial counts' density); other tasks have none."""
+    task = sk.tasks.get("sir")
+    theta, x = task.true_parameters(1), task.observation(1)
+    infected = jnp.clip(task.ode.solve(theta)[:, 1], 0.0, 1.0)
+    expected = dist.Binomial(1000, infected).log_prob(x).sum()
+    np.testing.assert_allclose(task.simulator.log_likelihood(theta, x), expected, rtol=1e-5)
+    assert sk.tasks.get("lotka_volterra").ode.ts.shape == (10,)
+    assert sk.tasks.get("two_moons").ode is None
+
+
 @pytest.mark.parametrize("bad", [0, 11, -1, 1.0, "1"])
 def test_observation_index_out_of_range(bad):
     task = sk.tasks.get("two_moons")
