@@ -49,6 +49,10 @@ class Training:
             a noise vector) gives a noisy validation loss, and early stopping then keeps a lucky
             early epoch; averaging several fixed draws makes the comparison between epochs
             fairer. Each repeat costs one more forward pass over the validation set.
+        ema_decay: keep an exponential moving average of the parameters, updated after every
+            step with this decay (e.g. 0.999), and validate, keep and return the average
+            instead of the raw parameters (``None``: off). Averaging smooths the last steps'
+            noise, which helps the score and flow-matching networks.
     """
 
     learning_rate: float = 5e-4
@@ -58,11 +62,12 @@ class Training:
     validation_fraction: float = 0.1
     clip_norm: float | None = 5.0
     validation_repeats: int = 1
+    ema_decay: float | None = None
 
     def __post_init__(self):
-        for name in ("learning_rate", "validation_fraction", "clip_norm"):
+        for name in ("learning_rate", "validation_fraction", "clip_norm", "ema_decay"):
             value = getattr(self, name)
-            if value is None and name == "clip_norm":
+            if value is None and name in ("clip_norm", "ema_decay"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
                 raise TypeError(f"Training: {name} must be a number, got {value!r}.")
@@ -77,6 +82,11 @@ class Training:
             )
         for name in ("batch_size", "max_epochs", "patience", "validation_repeats"):
             check_setting_positive_int("Training", name, getattr(self, name))
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(
+                f"Training: ema_decay must lie in (0, 1) (or None to switch averaging off), got "
+                f"{self.ema_decay}."
+            )
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 f"Training: validation_fraction must lie in (0, 1), got {self.validation_fraction}."
@@ -194,9 +204,12 @@ def _plan(n: int, config: Training) -> _Plan:
     return _Plan(num_train, num_val, batch_size, max(1, num_train // batch_size), sharding)
 
 
-def _epoch_fn(loss_fn: Callable, static, optimizer, plan: _Plan) -> Callable:
-    """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, keys, data)
-    -> (params, opt_state, mean train loss per member)``; one ``lax.scan`` over batches."""
+def _epoch_fn(
+    loss_fn: Callable, static, optimizer, plan: _Plan, ema_decay: float | None
+) -> Callable:
+    """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, ema, keys, data)
+    -> (params, opt_state, ema, mean train loss per member)``; one ``lax.scan`` over batches.
+    ``ema`` is the moving average of the parameters (carried unchanged without ``ema_decay``)."""
 
     def shard(batch):
         if plan.sharding is None:
@@ -206,25 +219,31 @@ def _epoch_fn(loss_fn: Callable, static, optimizer, plan: _Plan) -> Callable:
     def mean_loss(p, fr, batch, key):
         return jnp.mean(loss_fn(eqx.combine(p, fr, static), batch, key))
 
-    def epoch_one(p, fr, state, key, train_data):
+    def average(ema, p):
+        if ema_decay is None:
+            return ema
+        return jax.tree_util.tree_map(lambda a, q: ema_decay * a + (1.0 - ema_decay) * q, ema, p)
+
+    def epoch_one(p, fr, state, ema, key, train_data):
         key_perm, key_loss = jax.random.split(key)
         idx = jax.random.permutation(key_perm, plan.num_train)
         idx = idx[: plan.num_batches * plan.batch_size]
         idx = idx.reshape(plan.num_batches, plan.batch_size)
 
         def step(carry, inputs):
-            p, state = carry
+            p, state, ema = carry
             i, key = inputs
             batch = shard(tuple(a[i] for a in train_data))
             loss, grads = jax.value_and_grad(mean_loss)(p, fr, batch, key)
             updates, state = optimizer.update(grads, state, p)
-            return (optax.apply_updates(p, updates), state), loss
+            p = optax.apply_updates(p, updates)
+            return (p, state, average(ema, p)), loss
 
         keys = jax.random.split(key_loss, plan.num_batches)
-        (p, state), losses = jax.lax.scan(step, (p, state), (idx, keys))
-        return p, state, jnp.mean(losses)
+        (p, state, ema), losses = jax.lax.scan(step, (p, state, ema), (idx, keys))
+        return p, state, ema, jnp.mean(losses)
 
-    return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, None)))
+    return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, 0, None)))
 
 
 def _validation_fn(loss_fn: Callable, static, plan: _Plan, repeats: int) -> Callable:
@@ -271,7 +290,7 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
 
     def build():
         return (
-            _epoch_fn(loss_fn, static, config.optimizer(), plan),
+            _epoch_fn(loss_fn, static, config.optimizer(), plan, config.ema_decay),
             _validation_fn(loss_fn, static, plan, config.validation_repeats),
         )
 
@@ -385,6 +404,7 @@ def train(
     opt_state = jax.vmap(config.optimizer().init)(params)
     epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
 
+    ema = params  # the moving average (stays equal to the first params when switched off)
     best = params
     stopping = _EarlyStopping(k, config.patience)
     train_hist: list[float] = []
@@ -394,11 +414,12 @@ def train(
     bar = tqdm(range(config.max_epochs), desc=description, disable=not progress, leave=False)
     for e in bar:
         keys = jax.random.split(jax.random.fold_in(key_train, e), k)
-        params, opt_state, train_loss = epoch(params, frozen, opt_state, keys, train_data)
-        val_loss = np.asarray(validate(params, frozen, key_val, val_data))
+        params, opt_state, ema, train_loss = epoch(params, frozen, opt_state, ema, keys, train_data)
+        kept = params if config.ema_decay is None else ema
+        val_loss = np.asarray(validate(kept, frozen, key_val, val_data))
         train_loss = np.asarray(train_loss)
         improved = stopping.update(e, train_loss, val_loss)
-        best = _keep_best(best, params, jnp.asarray(improved))
+        best = _keep_best(best, kept, jnp.asarray(improved))
         train_hist.append(float(np.mean(train_loss)))
         val_hist.append(float(np.mean(val_loss)))
         bar.set_postfix(train=f"{train_hist[-1]:.3f}", val=f"{val_hist[-1]:.3f}")

@@ -422,6 +422,11 @@ TRAINING_ROWS = [
         Raises(ValueError, "Training: validation_repeats must be a positive integer"),
     ),
     (
+        "ema_decay-one",
+        dict(ema_decay=1.0),
+        Raises(ValueError, "Training: ema_decay must lie in (0, 1)"),
+    ),
+    (
         "validation_fraction-one",
         dict(validation_fraction=1.0),
         Raises(ValueError, "Training: validation_fraction must lie in (0, 1)"),

@@ -48,7 +48,8 @@ def build_field_net(
     return FieldNet(network.build(key_field, dim_theta, cond_dim), emb)
 
 
-VECTOR_FIELD_TRAINING = Training(patience=100, validation_repeats=8)
-"""NPSE's and FMPE's default training: as NPE's, with patience 100 and the validation loss
-averaged over 8 fixed draws per example (their Monte Carlo loss makes the validation loss noisy;
-see the ``training`` argument of :class:`~sbi_kit.NPSE`)."""
+VECTOR_FIELD_TRAINING = Training(patience=100, validation_repeats=8, ema_decay=0.999)
+"""NPSE's and FMPE's default training: as NPE's, with patience 100, the validation loss
+averaged over 8 fixed draws per example (their Monte Carlo loss makes the validation loss noisy)
+and an exponential moving average of the parameters (decay 0.999 per step) as the network that
+is validated and kept; see the ``training`` argument of :class:`~sbi_kit.NPSE`."""
