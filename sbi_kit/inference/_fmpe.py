@@ -83,16 +83,9 @@ class FMPE(AbstractVectorFieldMethod):
             jointly.
         sigma_min: the width of the conditional paths at t = 1 (in z-scored units).
         time_prior_exponent: α ≥ 0 of the time distribution above.
-        training: :class:`sk.Training` settings; the default waits 100 epochs without
-            improvement (``patience=100``, not NPE's 20): the loss draws a time and noise per
-            example, so the validation loss is noisy and stops training early otherwise (on
-            two_moons with 2,000 simulations, observation 1: C2ST 0.81 → 0.69 for FMPE and
-            0.90 → 0.81 for NPSE), and averages 8 fixed draws of the time and noise per
-            validation example (``validation_repeats=8``), and validates and keeps an
-            exponential moving average of the parameters (``ema_decay=0.999``). NPSE on
-            two_moons with 10,000 simulations, observations 1-3: mean C2ST 0.699 with the
-            eight draws alone, 0.582 with the average as well (observation 1 with one draw and
-            no average: 0.806). A ``Training`` you pass replaces all of this.
+        training: :class:`sk.Training` settings; the default is NPSE's (patience 100, the
+            validation loss averaged over 8 draws, a moving average of the parameters; see
+            :class:`~sbi_kit.NPSE` for why and what it measured).
         ensemble_size: independently initialised networks trained together (one ``vmap``);
             the posterior is their equal-weight mixture.
         support: :class:`sk.inference.Bijection` (default) or :class:`sk.inference.Rejection`,
