@@ -222,7 +222,8 @@ def _epoch_fn(
     def average(ema, p):
         if ema_decay is None:
             return ema
-        return jax.tree_util.tree_map(lambda a, q: ema_decay * a + (1.0 - ema_decay) * q, ema, p)
+        decay = float(ema_decay)
+        return jax.tree_util.tree_map(lambda a, q: decay * a + (1.0 - decay) * q, ema, p)
 
     def epoch_one(p, fr, state, ema, key, train_data):
         key_perm, key_loss = jax.random.split(key)
