@@ -208,8 +208,12 @@ def _epoch_fn(
     loss_fn: Callable, static, optimizer, plan: _Plan, ema_decay: float | None
 ) -> Callable:
     """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, ema, keys, data)
-    -> (params, opt_state, ema, mean train loss per member)``; one ``lax.scan`` over batches.
-    ``ema`` is the moving average of the parameters (carried unchanged without ``ema_decay``)."""
+    -> (params, opt_state, ema, kept, mean train loss per member)``; one ``lax.scan`` over
+    batches. ``ema`` is ``(running sum, steps)`` of the moving average (carried unchanged
+    without ``ema_decay``); ``kept`` is what validation and early stopping see: the
+    bias-corrected average ``sum / (1 - decay**steps)`` (a weighted mean of the parameters
+    after every step so far, with no weight left on the zero it starts from), or the raw
+    parameters without ``ema_decay``."""
 
     def shard(batch):
         if plan.sharding is None:
@@ -222,8 +226,16 @@ def _epoch_fn(
     def average(ema, p):
         if ema_decay is None:
             return ema
-        decay = float(ema_decay)
-        return jax.tree_util.tree_map(lambda a, q: decay * a + (1.0 - decay) * q, ema, p)
+        decay, (total, steps) = float(ema_decay), ema
+        total = jax.tree_util.tree_map(lambda a, q: decay * a + (1.0 - decay) * q, total, p)
+        return total, steps + 1
+
+    def kept(ema, p):
+        if ema_decay is None:
+            return p
+        total, steps = ema
+        correction = 1.0 - float(ema_decay) ** steps
+        return jax.tree_util.tree_map(lambda a: a / correction, total)
 
     def epoch_one(p, fr, state, ema, key, train_data):
         key_perm, key_loss = jax.random.split(key)
@@ -242,7 +254,7 @@ def _epoch_fn(
 
         keys = jax.random.split(key_loss, plan.num_batches)
         (p, state, ema), losses = jax.lax.scan(step, (p, state, ema), (idx, keys))
-        return p, state, ema, jnp.mean(losses)
+        return p, state, ema, kept(ema, p), jnp.mean(losses)
 
     return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, 0, None)))
 
@@ -405,7 +417,9 @@ def train(
     opt_state = jax.vmap(config.optimizer().init)(params)
     epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
 
-    ema = params  # the moving average (stays equal to the first params when switched off)
+    # the moving average's (running sum, steps) per member; unused without ema_decay
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    ema = params if config.ema_decay is None else (zeros, jnp.zeros(k, jnp.int32))
     best = params
     stopping = _EarlyStopping(k, config.patience)
     train_hist: list[float] = []
@@ -415,8 +429,9 @@ def train(
     bar = tqdm(range(config.max_epochs), desc=description, disable=not progress, leave=False)
     for e in bar:
         keys = jax.random.split(jax.random.fold_in(key_train, e), k)
-        params, opt_state, ema, train_loss = epoch(params, frozen, opt_state, ema, keys, train_data)
-        kept = params if config.ema_decay is None else ema
+        params, opt_state, ema, kept, train_loss = epoch(
+            params, frozen, opt_state, ema, keys, train_data
+        )
         val_loss = np.asarray(validate(kept, frozen, key_val, val_data))
         train_loss = np.asarray(train_loss)
         improved = stopping.update(e, train_loss, val_loss)
