@@ -146,6 +146,7 @@ def _run_with_devices(n):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sharded_training_on_four_devices_matches_one_device():
     one = _run_with_devices(1)
     four = _run_with_devices(4)

@@ -85,6 +85,7 @@ def test_coupling_flow_handles_one_dimension():
     assert abs(float(density.sum() * (grid[1, 0] - grid[0, 0])) - 1.0) < 0.01
 
 
+@pytest.mark.slow
 def test_npe_with_coupling_flow_recovers_gaussian_posterior(gaussian_simulator):
     """Posterior mean within 0.15 posterior sds and sd within 15 % of the analytic values."""
     from tests.conftest import gaussian_posterior

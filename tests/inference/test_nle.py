@@ -93,6 +93,7 @@ def test_nle_saves_and_loads(nle_posterior, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_calibrate_draws_by_mcmc_for_every_simulation_in_one_compiled_pass(nle_posterior):
     """``calibrate`` runs the posterior's chains for all simulations inside one jitted
     ``lax.map`` (``draw``: ``sample`` without checks); the learned likelihood contains the true

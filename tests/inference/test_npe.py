@@ -89,6 +89,7 @@ def test_bounded_prior_keeps_mass_inside_support_and_normalises():
     assert float(post.log_prob(jnp.array([1.5]), x_o)) == -np.inf
 
 
+@pytest.mark.slow
 def test_ensemble_is_trained_with_vmap_and_mixes():
     sim = _uniform_problem()
     theta, x = sk.simulate(jax.random.key(0), sim, 1000)
@@ -159,6 +160,7 @@ def test_posterior_is_a_pytree_that_jits_and_vmaps(gaussian_npe):
     np.testing.assert_allclose(lp, direct, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_rejection_support_learns_on_theta_and_rejects_outside(tmp_path):
     """Posterior ∝ N(θ; 0.95, 0.3) on [0, 1]: much of the flow's mass near the upper bound."""
     sim = _uniform_problem()

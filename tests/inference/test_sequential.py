@@ -40,6 +40,7 @@ def test_truncated_npe_simulates_the_second_round_inside_the_posterior_region():
     np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
 
 
+@pytest.mark.slow
 def test_sequential_nle_proposes_from_the_mcmc_posterior():
     nle = sk.NLE(
         flow=sk.estimators.MAF(layers=1, width=16, depth=1),

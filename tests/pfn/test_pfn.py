@@ -195,6 +195,7 @@ def test_bfloat16_matmuls_stay_close_to_float32():
     np.testing.assert_allclose(a, b, atol=0.05)
 
 
+@pytest.mark.slow
 def test_resume_continues_bit_for_bit(tmp_path):
     key, prior = jax.random.key(5), GaussianMeanPrior()
     whole = TINY.fit(key, prior, steps=40, progress=False)

@@ -32,6 +32,7 @@ def test_ode_solution_matches_the_closed_form():
     np.testing.assert_allclose(heun.solve(theta)[:, 0], _logistic_exact(theta), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_ode_gradient_matches_finite_differences():
     ode = sk.simulators.ODE(_logistic, y0=jnp.array([0.1]), ts=TS, rtol=1e-8, atol=1e-8)
     f = lambda th: jnp.sum(ode.solve(th) ** 2)
@@ -82,6 +83,7 @@ def test_ode_inside_a_numpyro_model_and_from_numpyro():
     np.testing.assert_allclose(lp, manual, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_sde_ornstein_uhlenbeck_moments_match_the_exact_transition():
     """dy = −κ y dt + σ dW from y0 = 1: mean e^{−κt}, variance σ²(1 − e^{−2κt}) / (2κ)."""
     kappa, sigma = 1.0, 0.5
