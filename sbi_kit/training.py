@@ -51,8 +51,10 @@ class Training:
             fairer. Each repeat costs one more forward pass over the validation set.
         ema_decay: keep an exponential moving average of the parameters, updated after every
             step with this decay (e.g. 0.999), and validate, keep and return the average
-            instead of the raw parameters (``None``: off). Averaging smooths the last steps'
-            noise, which helps the score and flow-matching networks.
+            instead of the raw parameters (``None``: off). The average is bias-corrected
+            (``sum / (1 - decay**steps)``, as Adam's moments), so a short training keeps no
+            weight on where it started. Averaging smooths the last steps' noise, which helps
+            the score and flow-matching networks.
     """
 
     learning_rate: float = 5e-4
