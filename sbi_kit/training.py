@@ -420,8 +420,10 @@ def train(
     epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
 
     # the moving average's (running sum, steps) per member; unused without ema_decay
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    ema = params if config.ema_decay is None else (zeros, jnp.zeros(k, jnp.int32))
+    if config.ema_decay is None:
+        ema = params
+    else:
+        ema = (jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros(k, jnp.int32))
     best = params
     stopping = _EarlyStopping(k, config.patience)
     train_hist: list[float] = []
