@@ -15,8 +15,10 @@ Examples:
     (2, (2,))
 """
 
+from collections.abc import Callable
 from types import ModuleType
 
+from ..simulators import ODE
 from . import (
     _bernoulli_glm,
     _gaussian_linear,
@@ -31,8 +33,7 @@ from . import (
 from ._task import Task as Task
 
 # Each module provides `simulator() -> Simulator` and
-# `sample_reference_posterior(key, x, num_samples) -> (num_samples, dim_theta)`; an ODE task
-# also `ode() -> ODE`, the problem its simulator solves.
+# `sample_reference_posterior(key, x, num_samples) -> (num_samples, dim_theta)`.
 _MODULES: dict[str, ModuleType] = {
     "bernoulli_glm": _bernoulli_glm,
     "gaussian_linear": _gaussian_linear,
@@ -44,6 +45,9 @@ _MODULES: dict[str, ModuleType] = {
     "slcp": _slcp,
     "two_moons": _two_moons,
 }
+
+_ODES: dict[str, Callable[[], ODE]] = {"lotka_volterra": _lotka_volterra.ode, "sir": _sir.ode}
+"""The ODE tasks: the problem each one's simulator solves (``Task.ode``)."""
 
 
 def names() -> list[str]:
@@ -70,8 +74,8 @@ def get(name: str) -> Task:
     """
     if name not in _MODULES:
         raise ValueError(f"unknown task {name!r}; expected one of {names()}.")
-    module = _MODULES[name]
-    return Task(name, module.simulator(), getattr(module, "ode", lambda: None)())
+    ode = _ODES[name]() if name in _ODES else None
+    return Task(name, _MODULES[name].simulator(), ode)
 
 
 __all__ = ["Task", "get", "names"]
