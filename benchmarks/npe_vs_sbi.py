@@ -385,7 +385,8 @@ def run_sbi_kit(config, args, task, theta, x, theta_test, x_test, seed, observat
     }, samples
 
 
-def _sbi_inference(config, args, prior):
+def sbi_inference(config, args, prior):
+    """The sbi NPE trainer of a configuration (also used by ``npe_sampling.py``)."""
     from sbi.inference import NPE as SbiNPE
     from sbi.neural_nets import posterior_nn
 
@@ -415,7 +416,7 @@ def choose_threads(config, args, prior, theta_t, x_t) -> tuple[int, dict]:
     for threads in sorted({os.cpu_count() or 1, 1}, reverse=True):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        inference = _sbi_inference(config, args, prior)
+        inference = sbi_inference(config, args, prior)
         inference.append_simulations(theta_t[:2000], x_t[:2000])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -451,7 +452,7 @@ def run_sbi(config, args, task, theta, x, theta_test, x_test, seed, observations
 
     def fit():
         torch.manual_seed(seed)
-        inference = _sbi_inference(config, args, prior)
+        inference = sbi_inference(config, args, prior)
         start = time.perf_counter()
         inference.append_simulations(theta_t, x_t)
         estimator = inference.train(**train_args)
