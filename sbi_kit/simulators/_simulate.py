@@ -136,12 +136,39 @@ def check_simulator_output(sim: Simulator, key: Key, theta: Array, fn: str) -> j
     return out
 
 
-def _simulate_rows(sim: Simulator, keys: Array, theta: Array) -> Array:
-    """Runs ``sim.simulate`` on every row of ``theta`` ``(n, dim_theta)`` with its own key."""
-    return jax.vmap(sim.simulate)(keys, theta)
+# On CPU a chunk is evaluated as a loop over vmapped blocks of this many rows. A vmapped
+# adaptive solver (a diffrax ODE) runs every row until the slowest row of its batch is done, so
+# one θ that needs thousands of steps would stall all 10,000 rows of a chunk; in blocks it
+# stalls 512. Blocks also stay in cache (benchmarks/results/simulation_throughput.md).
+# Accelerators get the whole chunk in one vmap: they need the width.
+CPU_BLOCK_ROWS = 512
 
 
-_simulate_chunk = eqx.filter_jit(_simulate_rows)
+def _simulate_rows(sim: Simulator, keys: Array, theta: Array, block: int | None) -> Array:
+    """Runs ``sim.simulate`` on every row of ``theta`` ``(n, dim_theta)`` with its own key, in
+    vmapped blocks of ``block`` rows (one vmap over all rows for ``None``)."""
+    if block is None or theta.shape[0] <= block:
+        return jax.vmap(sim.simulate)(keys, theta)
+    return jax.lax.map(lambda row: sim.simulate(*row), (keys, theta), batch_size=block)
+
+
+def _simulate_sharded(sim: Simulator, keys: Array, theta: Array, block: int | None, mesh):
+    """:func:`_simulate_rows` on each device's share of the rows (``mesh`` is ``None`` for one
+    device), so that every device runs the same program as a single device would."""
+    if mesh is None:
+        return _simulate_rows(sim, keys, theta, block)
+    spec = PartitionSpec("batch")
+    return jax.shard_map(
+        lambda k, t: _simulate_rows(sim, k, t, block), mesh=mesh, in_specs=spec, out_specs=spec
+    )(keys, theta)
+
+
+_simulate_chunk = eqx.filter_jit(_simulate_sharded)
+
+
+def _block_rows() -> int | None:
+    """Rows per vmapped block: :data:`CPU_BLOCK_ROWS` on CPU, the whole chunk elsewhere."""
+    return CPU_BLOCK_ROWS if jax.default_backend() == "cpu" else None
 
 
 def _batch_sharding() -> NamedSharding | None:
@@ -195,7 +222,10 @@ def simulate(
             default they are drawn from the prior.
         batch_size: rows per chunk. For a JAX simulator, rows per jitted call (default 10,000;
             bounds memory; the last chunk is padded so that only one shape is compiled, and a
-            chunk is padded to a multiple of the device count). For a black box, rows per
+            chunk is padded to a multiple of the device count). On CPU a call runs its rows
+            as a loop over vmapped blocks of 512 (per device), so that a row whose adaptive
+            ODE solve needs many steps holds up 511 others, not the whole chunk; on GPU and
+            TPU, one vmap over the chunk. For a black box, rows per
             future (default ``⌈num_simulations / (4 · max_in_flight)⌉``, so that a run makes
             at most about ``4 · max_in_flight`` futures).
         progress: show a progress bar; by default only when there is more than one chunk.
@@ -324,6 +354,8 @@ def _simulate_jax(
     size = min(batch_size if batch_size is not None else 10_000, num_simulations)
     sharding = _batch_sharding()
     num_devices = 1 if sharding is None else len(sharding.device_set)
+    mesh = None if sharding is None else sharding.mesh
+    block = _block_rows()
     padded = -(-size // num_devices) * num_devices  # rows per call: a multiple of the devices
     starts = range(0, num_simulations, size)
     if progress is None:
@@ -342,7 +374,7 @@ def _simulate_jax(
             keys = keys[np.minimum(np.arange(padded), size - 1)]
         if sharding is not None:
             th, keys = jax.device_put((th, keys), sharding)
-        xs = _simulate_chunk(sim, keys, th)
+        xs = _simulate_chunk(sim, keys, th, block, mesh)
         chunks.append(np.asarray(xs[:n]))
     x = np.concatenate(chunks)
     theta_np = np.asarray(theta)
