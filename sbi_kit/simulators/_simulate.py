@@ -223,9 +223,10 @@ def simulate(
         batch_size: rows per chunk. For a JAX simulator, rows per jitted call (default 10,000;
             bounds memory; the last chunk is padded so that only one shape is compiled, and a
             chunk is padded to a multiple of the device count). On CPU a call runs its rows
-            as a loop over vmapped blocks of 512 (per device), so that a row whose adaptive
-            ODE solve needs many steps holds up 511 others, not the whole chunk; on GPU and
-            TPU, one vmap over the chunk. For a black box, rows per
+            as a loop over vmapped blocks of 512 (per device; a chunk of more is padded to
+            whole blocks), so that a row whose adaptive ODE solve needs many steps holds up
+            511 others, not the whole chunk; on GPU and TPU, one vmap over the chunk. For a
+            black box, rows per
             future (default ``⌈num_simulations / (4 · max_in_flight)⌉``, so that a run makes
             at most about ``4 · max_in_flight`` futures).
         progress: show a progress bar; by default only when there is more than one chunk.
@@ -356,7 +357,10 @@ def _simulate_jax(
     num_devices = 1 if sharding is None else len(sharding.device_set)
     mesh = None if sharding is None else sharding.mesh
     block = _block_rows()
-    padded = -(-size // num_devices) * num_devices  # rows per call: a multiple of the devices
+    # Rows per call: a multiple of the devices, and of the block when a device's share is
+    # more than one block (a partial last block would compile the simulator a second time).
+    multiple = num_devices if block is None or size <= num_devices * block else num_devices * block
+    padded = -(-size // multiple) * multiple
     starts = range(0, num_simulations, size)
     if progress is None:
         progress = len(starts) > 1
@@ -366,7 +370,7 @@ def _simulate_jax(
         n = th.shape[0]
         # One key per row of the chunk, split before sharding (so the keys, and the results,
         # are those of one device). The padding rows (the last chunk's missing rows, then up
-        # to a multiple of the device count) repeat a row and are discarded.
+        # to whole blocks on every device) repeat a row and are discarded.
         keys = jax.random.split(jax.random.fold_in(key_sim, i), size)
         if n < padded:
             th = th[np.minimum(np.arange(padded), n - 1)]
