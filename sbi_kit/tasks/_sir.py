@@ -12,6 +12,7 @@ Reference samples: importance sampling on the exact likelihood (through the ODE 
 Laplace-fitted Student-t proposal (``_importance.py`` says how and why not NUTS).
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -41,9 +42,25 @@ def ode() -> ODE:
     return ODE(_vector_field, y0=y0, ts=TIMES, t0=0.0, rtol=1e-6, atol=1e-10)
 
 
+class _Binomial(dist.BinomialProbs):
+    """numpyro's binomial whose draws come from ``jax.random.binomial``.
+
+    numpyro's own sampler (a rejection loop inside ``lax.map``) never returned for one chunk
+    of ``sk.simulate(jax.random.key(1000003), sk.tasks.get("sir"), 100_000)`` on CPU
+    (jax 0.10.2, numpyro 0.22): the XLA while loop kept running even when every loop was
+    capped at 3 iterations, for a vmapped batch of 4 rows of that chunk and not for 1 or 2 of
+    them. ``jax.random.binomial`` returns on the same inputs and on 10⁶ other rows. The
+    density (``log_prob``) is numpyro's.
+    """
+
+    def sample(self, key, sample_shape=()):
+        shape = tuple(sample_shape) + self.batch_shape
+        return jax.random.binomial(key, self.total_count, self.probs, shape=shape)
+
+
 def _observation(solution: Array, theta: Array) -> dist.Distribution:
     probs = jnp.clip(solution[:, 1], 0.0, 1.0)
-    return dist.Binomial(total_count=TOTAL_COUNT, probs=probs).to_event(1)
+    return _Binomial(probs, total_count=TOTAL_COUNT).to_event(1)
 
 
 def simulator():

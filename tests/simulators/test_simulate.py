@@ -36,6 +36,23 @@ def test_simulate_is_deterministic_given_key():
     assert not np.array_equal(a.x, sk.simulate(jax.random.key(4), _sim(), 300).x)
 
 
+def test_blocks_of_a_chunk_give_the_rows_of_one_vmap(monkeypatch):
+    # On CPU a chunk of 1,300 rows runs as 3 vmapped blocks of 512 (padded to 1,536); the
+    # padding is discarded and every row is what one vmap over the chunk gives.
+    from sbi_kit.simulators import _simulate
+
+    sim = _sim(fail_below=-1.5)
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        blocked = sk.simulate(jax.random.key(7), sim, 1300)
+    monkeypatch.setattr(_simulate, "CPU_BLOCK_ROWS", 10**9)
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        whole = sk.simulate(jax.random.key(7), sim, 1300)
+    assert blocked.num_dropped == whole.num_dropped > 0
+    assert blocked.num_valid + blocked.num_dropped == 1300
+    np.testing.assert_array_equal(blocked.theta, whole.theta)
+    np.testing.assert_allclose(blocked.x, whole.x, rtol=1e-6, atol=1e-7)
+
+
 def test_simulate_drops_non_finite_rows_and_warns_once_with_count():
     with pytest.warns(RuntimeWarning, match=r"dropped (\d+) of 2000") as record:
         result = sk.simulate(jax.random.key(0), _sim(fail_below=-1.0), 2000, batch_size=512)

@@ -113,8 +113,10 @@ def test_observations_are_typical_under_the_simulator(name):
     for i in range(1, 11):
         x_o, theta_o = jnp.asarray(task.observation(i)), jnp.asarray(task.true_parameters(i))
         pit = float(pit_of(jax.random.key(i), theta_o, x_o))
-        # two-sided tail probability 1e-3 per observation (deterministic keys)
-        assert 0.0005 < pit < 0.9995, (name, i, pit)
+        # two-sided tail probability 2e-4 per observation (deterministic keys). Not tighter:
+        # sbibm's sir observation 10 itself lies at PIT 5e-4 to 7e-4 (40,000 draws, with
+        # numpyro's and with jax.random's binomial sampler), i.e. 2 or 3 of these 4,000 draws.
+        assert 0.0001 < pit < 0.9999, (name, i, pit)
 
 
 def test_gaussian_linear_simulator_mean():
