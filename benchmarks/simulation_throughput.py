@@ -667,8 +667,8 @@ def markdown(results: dict) -> str:
             f"the SIR model with fixed-step RK4 (dt = {SIR_RK4_DT} day) in Python floats. "
             "Overhead = wall time per simulation minus serial's (negative: the workers ran "
             "in parallel faster than the overhead cost); per future = the same total divided "
-            "by the number of chunks. Speed-up = serial / this (with one of the 2 cores "
-            "taken by another job, 2 workers cannot be much faster than serial here). The "
+            "by the number of chunks. Speed-up = serial / this (2 workers on 2 cores: at "
+            "most 2). The "
             "default batch_size is ⌈n / 1024⌉ rows (max_in_flight 256), so both sizes make "
             "1,000 futures; the second setting makes 4 chunks per worker. "
             '"identical": the same x as serial bit for bit (same key).',
@@ -703,9 +703,10 @@ def markdown(results: dict) -> str:
         "- diffrax: `sk.simulate(key, sk.tasks.get(name), n)` (Tsit5, PIDController, vmapped "
         "and jitted in chunks of 10,000 rows, float32). The first call at a size compiles a "
         "new chunk shape when n ≤ 10,000; n = 100,000 reuses the 10,000-row chunk compiled "
-        "just before, so its first call compiles nothing. Under vmap an adaptive solve steps "
-        "all rows of a chunk together until the slowest is done (a row that hits "
-        "max_steps = 4096 costs the whole chunk that many steps).",
+        "just before, so its first call compiles nothing. On CPU each chunk runs as a loop "
+        "over vmapped blocks of 512 rows (sk.simulate's CPU_BLOCK_ROWS). Under vmap an "
+        "adaptive solve steps all rows of a block together until the slowest is done (a row "
+        "that hits max_steps = 4096 costs its block that many steps).",
         "- Rows dropped (failed solves, NaN) are in the JSON (`num_dropped`, scipy `failed`)."
         + _dropped_note(results),
         "- Load average: the machine's 1-minute load average before→after each timed run "
@@ -742,8 +743,8 @@ def _dropped_note(results: dict) -> str:
     if not parts:
         return ""
     return (
-        " Warm calls in which a solve failed (a NaN row, dropped) took longer: under vmap the "
-        "whole chunk keeps stepping until that row stops at max_steps = 4096: "
+        " Warm calls in which a solve failed (a NaN row, dropped) took longer: under vmap "
+        "that row's block of 512 keeps stepping until the row stops at max_steps = 4096: "
         + "; ".join(parts)
         + ". The median warm call hides this; the mean column shows it."
     )
