@@ -163,7 +163,19 @@ def _simulate_sharded(sim: Simulator, keys: Array, theta: Array, block: int | No
     )(keys, theta)
 
 
-_simulate_chunk = eqx.filter_jit(_simulate_sharded)
+def _simulate_keyed(
+    sim: Simulator, key_sim: Key, index: Array, theta: Array, size: int, block, mesh
+) -> Array:
+    """One chunk in one compiled call: the chunk's ``size`` keys (split from ``key_sim`` folded
+    with the chunk ``index``, before any padding or sharding, so that they are those of one
+    device), padded like ``theta`` by repeating the last; then :func:`_simulate_sharded`."""
+    keys = jax.random.split(jax.random.fold_in(key_sim, index), size)
+    if size < theta.shape[0]:
+        keys = keys[np.minimum(np.arange(theta.shape[0]), size - 1)]
+    return _simulate_sharded(sim, keys, theta, block, mesh)
+
+
+_simulate_chunk = eqx.filter_jit(_simulate_keyed)
 
 
 def _block_rows() -> int | None:
@@ -364,24 +376,21 @@ def _simulate_jax(
     starts = range(0, num_simulations, size)
     if progress is None:
         progress = len(starts) > 1
+    # θ is cut and padded on the host, and each chunk's keys are made inside its compiled call:
+    # one dispatch per chunk (the slicing and gathers of device arrays cost a few ms per call).
+    theta_np = np.asarray(theta)
     chunks = []
     for i, start in enumerate(tqdm(starts, desc="simulate", disable=not progress, leave=False)):
-        th = theta[start : start + size]
+        th = theta_np[start : start + size]
         n = th.shape[0]
-        # One key per row of the chunk, split before sharding (so the keys, and the results,
-        # are those of one device). The padding rows (the last chunk's missing rows, then up
-        # to whole blocks on every device) repeat a row and are discarded.
-        keys = jax.random.split(jax.random.fold_in(key_sim, i), size)
+        # The padding rows (the last chunk's missing rows, then up to whole blocks on every
+        # device) repeat a row and are discarded.
         if n < padded:
             th = th[np.minimum(np.arange(padded), n - 1)]
-        if size < padded:
-            keys = keys[np.minimum(np.arange(padded), size - 1)]
-        if sharding is not None:
-            th, keys = jax.device_put((th, keys), sharding)
-        xs = _simulate_chunk(sim, keys, th, block, mesh)
-        chunks.append(np.asarray(xs[:n]))
+        th = jnp.asarray(th) if sharding is None else jax.device_put(th, sharding)
+        xs = _simulate_chunk(sim, key_sim, np.asarray(i, np.int32), th, size, block, mesh)
+        chunks.append(np.asarray(xs)[:n])
     x = np.concatenate(chunks)
-    theta_np = np.asarray(theta)
     finite = np.isfinite(theta_np).all(axis=1) & np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     num_dropped = int((~finite).sum())
     if num_dropped:
