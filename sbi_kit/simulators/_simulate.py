@@ -238,9 +238,8 @@ def simulate(
             as a loop over vmapped blocks of 512 (per device; a chunk of more is padded to
             whole blocks), so that a row whose adaptive ODE solve needs many steps holds up
             511 others, not the whole chunk; on GPU and TPU, one vmap over the chunk. For a
-            black box, rows per
-            future (default ``⌈num_simulations / (4 · max_in_flight)⌉``, so that a run makes
-            at most about ``4 · max_in_flight`` futures).
+            black box, rows per future (default ``⌈num_simulations / (4 · max_in_flight)⌉``,
+            so that a run makes at most about ``4 · max_in_flight`` futures).
         progress: show a progress bar; by default only when there is more than one chunk.
         executor: black boxes only: the ``concurrent.futures.Executor`` that runs the chunks;
             ``None`` runs them in this process, one after another.
