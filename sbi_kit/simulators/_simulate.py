@@ -163,6 +163,12 @@ def _simulate_sharded(sim: Simulator, keys: Array, theta: Array, block: int | No
     )(keys, theta)
 
 
+def _repeat_last(rows, length: int):
+    """``rows`` (NumPy or JAX, leading axis the rows) padded to ``length`` rows by repeating
+    its last row."""
+    return rows[np.minimum(np.arange(length), rows.shape[0] - 1)]
+
+
 def _simulate_keyed(
     sim: Simulator, key_sim: Key, index: Array, theta: Array, size: int, block, mesh
 ) -> Array:
@@ -171,7 +177,7 @@ def _simulate_keyed(
     device), padded like ``theta`` by repeating the last; then :func:`_simulate_sharded`."""
     keys = jax.random.split(jax.random.fold_in(key_sim, index), size)
     if size < theta.shape[0]:
-        keys = keys[np.minimum(np.arange(theta.shape[0]), size - 1)]
+        keys = _repeat_last(keys, theta.shape[0])
     return _simulate_sharded(sim, keys, theta, block, mesh)
 
 
@@ -385,7 +391,7 @@ def _simulate_jax(
         # The padding rows (the last chunk's missing rows, then up to whole blocks on every
         # device) repeat a row and are discarded.
         if n < padded:
-            th = th[np.minimum(np.arange(padded), n - 1)]
+            th = _repeat_last(th, padded)
         th = jnp.asarray(th) if sharding is None else jax.device_put(th, sharding)
         xs = _simulate_chunk(sim, key_sim, np.asarray(i, np.int32), th, size, block, mesh)
         chunks.append(np.asarray(xs)[:n])
