@@ -7,7 +7,9 @@ fixed key) and one stack of 100 observations; the first n are used for n ∈ {1,
 For each simulation budget (single-observation simulations) one ``sk.NPSE()`` (defaults: VP
 SDE, residual network) is trained and its scores composed by GAUSS, JAC, F-NPSE and SMC (their
 defaults). Beside them, NPE trained on whole sets of n observations with a DeepSet embedding
-at the same simulation budget (budget / n sets; skipped below 100 sets). Metrics on
+at the same simulation budget (budget / n sets; skipped below 100 sets), and NLE + NUTS: one
+``sk.NLE()`` per budget on the same single-observation simulations, its learned log-likelihoods
+summed over the n observations and sampled by its default NUTS. Metrics on
 ``--samples`` draws against as many exact draws: C2ST (``sk.diagnostics.c2st``, sbibm's
 classifier; 0.5 is ideal) and the sliced Wasserstein-1 distance (mean over 1,000 random unit
 directions of the 1-d W1 between the sorted projections), in θ's units. Sampling time is the
@@ -22,8 +24,8 @@ Results: ``benchmarks/results/compositional.{json,md}``, written after every cel
 skips the cells already there (``--fresh`` starts over). Trained posteriors are kept in the
 git-ignored ``benchmarks/checkpoints/``.
 
-Not yet here (issue #12 asks for them): slcp with a NUTS reference, NLE+NUTS, the timing
-against the ``sbi`` package.
+Not yet here (issue #12 asks for them): slcp with a NUTS reference and the timing against the
+``sbi`` package.
 """
 
 from __future__ import annotations
@@ -93,13 +95,14 @@ def simulate_single(key, num: int):
     return theta, theta + NOISE * jax.random.normal(k_x, theta.shape)
 
 
-@functools.cache  # one posterior per budget, loaded or trained once
-def npse_posterior(budget: int):
-    path = CHECKPOINTS / f"{NAME}_npse_{budget}.sbi"
+@functools.cache  # one posterior per method and budget, loaded or trained once
+def single_observation_posterior(method: str, budget: int):
+    path = CHECKPOINTS / f"{NAME}_{method}_{budget}.sbi"
     if path.exists():
         return sk.load(path)
     theta, x = simulate_single(jax.random.key(budget), budget)
-    posterior = sk.NPSE().fit(jax.random.key(1), theta, x, prior=PRIOR, progress=False)
+    estimator = {"npse": sk.NPSE, "nle": sk.NLE}[method]()
+    posterior = estimator.fit(jax.random.key(1), theta, x, prior=PRIOR, progress=False)
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     sk.save(path, posterior)
     return posterior
@@ -145,7 +148,14 @@ def run_cell(budget: int, method: str, n: int, x: np.ndarray, num: int) -> dict:
         began = time.perf_counter()
         samples = np.asarray(posterior.sample(key, stack.reshape(-1), num))
         return evaluate(samples, ref, time.perf_counter() - began, {})
-    posterior = with_composition(npse_posterior(budget), STRATEGIES[method])
+    if method == "NLE":
+        posterior = single_observation_posterior("nle", budget)
+        began = time.perf_counter()
+        samples, mcmc = posterior.sample(key, stack, num, return_diagnostics=True)
+        seconds = time.perf_counter() - began
+        extra = {"max_r_hat": mcmc.max_r_hat, "min_ess": mcmc.min_ess}
+        return evaluate(np.asarray(samples), ref, seconds, extra)
+    posterior = with_composition(single_observation_posterior("npse", budget), STRATEGIES[method])
     began = time.perf_counter()
     try:
         samples, info = posterior.sample(key, stack, num, return_diagnostics=True)
@@ -159,14 +169,16 @@ def run_cell(budget: int, method: str, n: int, x: np.ndarray, num: int) -> dict:
 def markdown(result: dict) -> str:
     s = result["settings"]
     lines = [
-        "# Composition over n i.i.d. observations (NPSE strategies vs set-NPE)",
+        "# Composition over n i.i.d. observations (NPSE strategies vs set-NPE and NLE + NUTS)",
         "",
         "Problem gaussian10: prior N(0, I₁₀), x | θ ~ N(θ, I₁₀), exact posterior "
         "N(Σx/(n+1), I/(n+1)); one θ and one stack of 100 observations (first n used). "
         f"{s['samples']} draws per cell against as many exact draws. C2ST: sbibm's classifier "
         "(0.5 ideal); SW1: sliced Wasserstein-1 over 1,000 directions. Seconds: first sampling "
         "call, compilation included. Strategies at their defaults on one `sk.NPSE()` per "
-        "budget; set-NPE: `sk.NPE()` with a DeepSet embedding on budget/n sets of n.",
+        "budget; set-NPE: `sk.NPE()` with a DeepSet embedding on budget/n sets of n; NLE: "
+        "one `sk.NLE()` per budget on the same simulations, NUTS on the summed learned "
+        "log-likelihoods.",
         "",
     ]
     cells = result["cells"]
@@ -198,7 +210,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", type=parse_int_list, default=[1000, 10000])
     parser.add_argument("--n", type=parse_int_list, default=[1, 10, 30, 100])
-    parser.add_argument("--methods", default="GAUSS,JAC,F-NPSE,SMC,set-NPE")
+    parser.add_argument("--methods", default="GAUSS,JAC,F-NPSE,SMC,set-NPE,NLE")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
     parser.add_argument("--fresh", action="store_true")

@@ -542,9 +542,9 @@ NPSE_SAMPLE_ROWS = [row for row in SAMPLE_ROWS if not row[0].startswith("x_o-")]
         Raises(ValueError, "`x_o` is an empty stack"),
     ),
     (
-        "x_o-stack-without-gaussian-prior",
+        "x_o-stack-without-diffused-prior-score",
         dict(x_o=np.zeros((4, 2))),
-        Raises(ValueError, "GAUSS needs an analytic diffused prior score"),
+        Raises(ValueError, "GAUSS needs the diffused prior's score"),
     ),
     (
         "x_o-nan",
@@ -589,7 +589,7 @@ COMPOSITION_ROWS = [
         Raises(ValueError, "SMC: step_size must be a number in (0, 1), got nan"),
     ),
     (
-        "smc-non-gaussian-prior",
+        "smc-prior-without-diffused-score",
         lambda: sk.inference.SMC().sample(
             jax.random.key(0),
             lambda y, t, c: -y,
@@ -598,7 +598,17 @@ COMPOSITION_ROWS = [
             sk.inference.VPSDE(),
             10,
         ),
-        Raises(ValueError, "SMC needs an analytic diffused prior score"),
+        Raises(ValueError, "SMC needs the diffused prior's score"),
+    ),
+    (
+        "npse-unconditional_fraction-one",
+        lambda: sk.NPSE(unconditional_fraction=1.0),
+        Raises(ValueError, "NPSE: unconditional_fraction must be a number in [0, 1), got 1.0"),
+    ),
+    (
+        "null-context-of-a-network-without-one",
+        lambda: NPSE_METHOD.init(jax.random.key(0), 2, (2,), PRIOR).net.null_context(),
+        Raises(ValueError, "FieldNet.null_context: this network was trained on observations"),
     ),
 ]
 """The composition strategies' own settings (those of GAUSS, JAC and FNPSE are in

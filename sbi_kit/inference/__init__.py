@@ -10,9 +10,12 @@ them in rounds (TSNPE, SNLE, SNRE).
 from ._composition import GAUSS as GAUSS
 from ._composition import JAC as JAC
 from ._composition import AbstractComposition as AbstractComposition
+from ._composition import AbstractDiffusedPrior as AbstractDiffusedPrior
 from ._composition import AbstractStandardizedPrior as AbstractStandardizedPrior
 from ._composition import DensityPrior as DensityPrior
 from ._composition import GaussianPrior as GaussianPrior
+from ._composition import LearnedPrior as LearnedPrior
+from ._composition import UniformPrior as UniformPrior
 from ._diffusion import VESDE as VESDE
 from ._diffusion import VPSDE as VPSDE
 from ._diffusion import AbstractLinearBetaSDE as AbstractLinearBetaSDE
@@ -63,9 +66,12 @@ from ._vector_field_samplers import ReverseSDE as ReverseSDE
 __all__ = [
     "AbstractComposition",
     "AbstractStandardizedPrior",
+    "AbstractDiffusedPrior",
     "DensityPrior",
     "GAUSS",
     "GaussianPrior",
+    "LearnedPrior",
+    "UniformPrior",
     "JAC",
     "AbstractDensityPosterior",
     "AbstractMethod",

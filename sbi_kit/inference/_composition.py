@@ -15,7 +15,10 @@ they are small frozen objects passed as ``NPSE(composition=...)``:
   lives :mod:`._fnpse` (:class:`DensityPrior` is its prior).
 
 Everything works in the networks' coordinates (z-scored, unconstrained parameters); the
-prior is needed there too (:class:`GaussianPrior` analytically, or a density for F-NPSE).
+prior is needed there too: GAUSS, JAC and SMC need its diffused score
+(:class:`AbstractDiffusedPrior`: :class:`GaussianPrior` and :class:`UniformPrior`
+analytically, :class:`LearnedPrior` from a network trained with dropped observations),
+F-NPSE only its density (:class:`DensityPrior`).
 Each strategy handles all particles in one ``vmap``.
 """
 
@@ -58,8 +61,42 @@ class AbstractStandardizedPrior(eqx.Module):
     def dim(self) -> int:
         """d, the number of parameters."""
 
+    @property
+    def has_diffused_score(self) -> bool:
+        """Whether the diffused prior's score is known (an :class:`AbstractDiffusedPrior`)."""
+        return False
 
-class GaussianPrior(AbstractStandardizedPrior):
+
+class AbstractDiffusedPrior(AbstractStandardizedPrior):
+    """A prior whose diffused score ``∇ log λ_t`` is known, analytically or learned: what
+    :class:`GAUSS`, :class:`JAC` and :class:`~sbi_kit.inference.SMC` need.
+
+    ``λ_t`` is the prior pushed through the forward SDE's kernel ``N(m(t) y_0, σ(t)² I)``.
+    """
+
+    @property
+    def has_diffused_score(self) -> bool:
+        return True
+
+    @abc.abstractmethod
+    def diffused_score(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
+        """∇ log λ_t(y) at one state ``(d,)``."""
+
+    def diffused_score_jacobian(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
+        """∇_y ∇ log λ_t(y), shape ``(d, d)`` (forward-mode autodiff unless analytic)."""
+        return jax.jacfwd(lambda z: self.diffused_score(z, t, sde))(y)
+
+    @abc.abstractmethod
+    def gaussian_precision(
+        self, key: Key, sde: AbstractSDE, num_samples: int, num_steps: int
+    ) -> Array:
+        """The precision ``(d, d)`` of the Gaussian that :class:`GAUSS` puts in the prior's
+        place: exact or analytic where the prior is known in closed form; otherwise the
+        inverse sample covariance of ``num_samples`` draws (DPM-Solver++(2M), ``num_steps``
+        steps, VP SDE)."""
+
+
+class GaussianPrior(AbstractDiffusedPrior):
     """A Gaussian prior ``N(mean, cov)`` in standardised coordinates, and its diffusion.
 
     Under a forward SDE with kernel ``N(m(t) y_0, σ(t)² I)`` the noised prior is
@@ -88,6 +125,9 @@ class GaussianPrior(AbstractStandardizedPrior):
         """``cov⁻¹``, shape ``(d, d)``."""
         return _sym(jnp.linalg.inv(self.cov))
 
+    def gaussian_precision(self, key, sde, num_samples, num_steps) -> Array:
+        return self.precision()
+
     def score(self, y: Array) -> Array:
         return -self.precision() @ (y - self.mean)
 
@@ -97,12 +137,64 @@ class GaussianPrior(AbstractStandardizedPrior):
         return sde.mean_coeff(t) ** 2 * self.cov + sde.std(t) ** 2 * eye
 
     def diffused_score(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
-        """∇ log λ_t(y) at one state ``(d,)``."""
         return -jnp.linalg.solve(self.diffused_cov(t, sde), y - sde.mean_coeff(t) * self.mean)
 
-    def diffused_score_jacobian(self, t: Array, sde: AbstractSDE) -> Array:
-        """∇_y ∇ log λ_t = −(m² cov + σ² I)⁻¹, shape ``(d, d)``."""
+    def diffused_score_jacobian(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
+        """−(m² cov + σ² I)⁻¹, the same at every ``y``, shape ``(d, d)``."""
         return -_sym(jnp.linalg.inv(self.diffused_cov(t, sde)))
+
+
+def _log_normal_mass(lo: Array, hi: Array) -> Array:
+    """``log(Φ(hi) − Φ(lo))`` for ``lo < hi`` elementwise, accurate in both tails."""
+    flip = lo > 0  # both in the upper tail: Φ(hi) − Φ(lo) = Φ(−lo) − Φ(−hi)
+    lo, hi = jnp.where(flip, -hi, lo), jnp.where(flip, -lo, hi)
+    log_hi = jax.scipy.special.log_ndtr(hi)
+    return log_hi + jnp.log(-jnp.expm1(jax.scipy.special.log_ndtr(lo) - log_hi))
+
+
+class UniformPrior(AbstractDiffusedPrior):
+    """A box-uniform prior ``U(low, high)`` in standardised coordinates, and its diffusion.
+
+    Under the kernel ``N(m y_0, σ² I)`` each coordinate of the noised prior has density
+    ``[Φ((y − m·low)/σ) − Φ((y − m·high)/σ)] / (m (high − low))``, so its score is analytic:
+    ``(φ(u) − φ(l)) / (σ [Φ(u) − Φ(l)])`` with ``u = (y − m·low)/σ``, ``l = (y − m·high)/σ``
+    (computed in log space). It applies where the networks learn the box itself, i.e. a
+    numpyro ``Uniform(low, high).to_event(1)`` prior with ``support=Rejection()``.
+
+    Attributes:
+        low, high: the box, shape ``(d,)`` each, ``low < high``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from sbi_kit.inference import VPSDE, UniformPrior
+        >>> prior = UniformPrior(-jnp.ones(1), jnp.ones(1))
+        >>> sde = VPSDE()
+        >>> inside = prior.diffused_score(jnp.zeros(1), jnp.asarray(1e-3), sde)
+        >>> edge = prior.diffused_score(jnp.full(1, 1.2), jnp.asarray(0.05), sde)
+        >>> float(inside[0]) == 0.0, bool(edge[0] < -1.0)
+        (True, True)
+    """
+
+    low: Array
+    high: Array
+
+    @property
+    def dim(self) -> int:
+        return int(self.low.shape[0])
+
+    def score(self, y: Array) -> Array:
+        return jnp.zeros_like(y)
+
+    def diffused_score(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
+        m, s = sde.mean_coeff(t), sde.std(t)
+        upper, lower = (y - m * self.low) / s, (y - m * self.high) / s
+        log_mass = _log_normal_mass(lower, upper)
+        log_pdf = jax.scipy.stats.norm.logpdf
+        return (jnp.exp(log_pdf(upper) - log_mass) - jnp.exp(log_pdf(lower) - log_mass)) / s
+
+    def gaussian_precision(self, key, sde, num_samples, num_steps) -> Array:
+        """The inverse of the box's covariance, ``diag(12 / (high − low)²)``."""
+        return jnp.diag(12.0 / (self.high - self.low) ** 2)
 
 
 class DensityPrior(AbstractStandardizedPrior):
@@ -126,6 +218,67 @@ class DensityPrior(AbstractStandardizedPrior):
 
     def score(self, y: Array) -> Array:
         return jax.grad(self.log_prob)(y)
+
+
+class LearnedPrior(AbstractDiffusedPrior):
+    """A prior whose diffused score is learned: the unconditional score of a network trained
+    with dropped observations (``NPSE(unconditional_fraction=...)``).
+
+    Attributes:
+        density: the prior's own density (its undiffused :meth:`score`, for F-NPSE).
+        score_fn: ``score(y, t, context)``, the network's score for one context.
+        context: the "no observation" context passed to ``score_fn``.
+    """
+
+    density: AbstractStandardizedPrior
+    score_fn: Callable[[Array, Array, Array], Array]
+    context: Array
+
+    @property
+    def dim(self) -> int:
+        return self.density.dim
+
+    def score(self, y: Array) -> Array:
+        return self.density.score(y)
+
+    def diffused_score(self, y: Array, t: Array, sde: AbstractSDE) -> Array:
+        return self.score_fn(y, t, self.context)
+
+    def gaussian_precision(self, key, sde, num_samples, num_steps) -> Array:
+        """The inverse sample covariance of draws from the learned prior."""
+        vp = _require_vp("the learned prior's Gaussian fit", sde)
+        cov = sample_covariance(
+            key, lambda y, t: self.diffused_score(y, t, vp), vp, self.dim, num_samples, num_steps
+        )
+        return _sym(jnp.linalg.inv(cov))
+
+
+def sample_covariance(
+    key: Key, score: Callable[[Array, Array], Array], sde: VPSDE, dim: int, num: int, steps: int
+) -> Array:
+    """The sample covariance ``(d, d)`` of ``num`` draws of ``score(y, t)``'s distribution
+    (DPM-Solver++(2M) on its probability-flow ODE with ``steps`` steps)."""
+
+    def single(y, t):
+        return score(y, t), jnp.zeros(())
+
+    y0 = sde.prior_sample(key, (num, dim))
+    draws, _ = jax.vmap(lambda y: _solve(single, y, sde, steps, 2))(y0)
+    return jnp.atleast_2d(jnp.cov(draws, rowvar=False))
+
+
+def _uniform_bounds(prior: dist.Distribution) -> tuple[Array, Array] | None:
+    """The box of a numpyro ``Uniform(low, high).to_event(1)`` prior, else ``None``."""
+    if (
+        isinstance(prior, dist.Independent)
+        and isinstance(prior.base_dist, dist.Uniform)
+        and len(prior.event_shape) == 1
+        and prior.reinterpreted_batch_ndims == 1
+    ):
+        shape = prior.event_shape
+        base = prior.base_dist
+        return jnp.broadcast_to(base.low, shape), jnp.broadcast_to(base.high, shape)
+    return None
 
 
 def _gaussian_moments(prior: dist.Distribution) -> tuple[Array, Array] | None:
@@ -158,7 +311,9 @@ def standardized_prior(
 
     A Gaussian prior with real support (numpyro ``Normal(...).to_event(1)``,
     ``MultivariateNormal``, ``LowRankMultivariateNormal``; ``T`` the identity) gives a
-    :class:`GaussianPrior`; any other prior a :class:`DensityPrior`.
+    :class:`GaussianPrior`, a box ``Uniform(low, high).to_event(1)`` learned in its own
+    coordinates (``T`` the identity, i.e. ``support=Rejection()``) a :class:`UniformPrior`;
+    any other prior a :class:`DensityPrior` (no diffused score).
 
     Args:
         prior: the numpyro prior over flat θ ``(d,)``.
@@ -170,6 +325,10 @@ def standardized_prior(
     if moments is not None and _is_identity(transform):
         mean, cov = moments
         return GaussianPrior((mean - loc) / scale, cov / jnp.outer(scale, scale))
+    bounds = _uniform_bounds(prior)
+    if bounds is not None and _is_identity(transform):
+        low, high = bounds
+        return UniformPrior((low - loc) / scale, (high - loc) / scale)
 
     def log_prob(y, prior, transform, loc, scale):
         z = loc + scale * y
@@ -229,14 +388,17 @@ def _require_vp(name: str, sde: AbstractSDE) -> VPSDE:
     return sde
 
 
-def _require_gaussian(name: str, prior: AbstractStandardizedPrior) -> GaussianPrior:
-    if not isinstance(prior, GaussianPrior):
+def require_diffused(name: str, prior: AbstractStandardizedPrior) -> AbstractDiffusedPrior:
+    """``prior`` if its diffused score is known, else a ``ValueError`` that says what to do."""
+    if not isinstance(prior, AbstractDiffusedPrior):
         what = prior.name if isinstance(prior, DensityPrior) else type(prior).__name__
         raise ValueError(
-            f"{name} needs an analytic diffused prior score: a Gaussian prior with real support "
-            "(numpyro Normal(...).to_event(1) or MultivariateNormal) learned with "
-            f"support=Bijection() or Rejection(); got a {what} prior. For other "
-            "priors: NPSE(composition=sk.inference.FNPSE())."
+            f"{name} needs the diffused prior's score: analytic for a Gaussian prior with real "
+            "support (numpyro Normal(...).to_event(1) or MultivariateNormal) and for a box "
+            "Uniform(...).to_event(1) learned with support=Rejection(), or learned by the "
+            f"network; got a {what} prior in the networks' coordinates and a network trained "
+            "on observations only. Train with NPSE(unconditional_fraction=0.1) so that it "
+            "learns the prior's score too, or use NPSE(composition=sk.inference.FNPSE())."
         )
     return prior
 
@@ -339,7 +501,9 @@ class GAUSS(_PrecisionComposition):
     estimated once per observation from ``covariance_samples`` draws (DPM-Solver++(2M) with
     ``covariance_steps`` steps on that observation's score). Then the denoising posterior
     ``p(θ_0 | θ_t, x_j)`` has precision ``P_j = Σ_j⁻¹ + (m²/σ²) I``, the prior's
-    ``P_λ = Σ_λ⁻¹ + (m²/σ²) I`` (analytic for a Gaussian prior), and the composed score is
+    ``P_λ = Σ_λ⁻¹ + (m²/σ²) I`` (a Gaussian prior's own; for other priors that of a
+    Gaussian with the prior's covariance, see
+    :meth:`AbstractDiffusedPrior.gaussian_precision`), and the composed score is
     ``s = Λ⁻¹ [Σ_j P_j s_j + (1 − n) P_λ ∇log λ_t]`` with ``Λ = Σ_j P_j + (1 − n) P_λ``;
     it is exact when every posterior and the prior are Gaussian. Draws integrate the
     probability-flow ODE of ``s`` with DPM-Solver++ (``order=1``: DDIM) in ``num_steps``
@@ -352,8 +516,10 @@ class GAUSS(_PrecisionComposition):
     evaluations where that happened; 0 or 1 for GAUSS, whose precisions are fixed).
 
     Cost: ``n · covariance_samples · covariance_steps`` network evaluations once, then
-    ``n · num_steps`` per particle. Needs the VP SDE and a Gaussian prior (analytic
-    diffused prior score).
+    ``n · num_steps`` per particle. Needs the VP SDE and the diffused prior's score
+    (:class:`AbstractDiffusedPrior`: analytic for Gaussian priors and for box-uniform ones
+    learned with ``support=Rejection()``, learned with ``NPSE(unconditional_fraction=...)``
+    otherwise).
 
     Args:
         num_steps: solver steps of the composed ODE.
@@ -399,24 +565,29 @@ class GAUSS(_PrecisionComposition):
         """``Σ_j``: the sample covariance of each single-observation posterior, ``(n, d, d)``."""
 
         def one(c, k):
-            def single(y, t):
-                return score(y, t, c), jnp.zeros(())
-
-            y0 = sde.prior_sample(k, (self.covariance_samples, dim))
-            draws, _ = jax.vmap(lambda y: _solve(single, y, sde, self.covariance_steps, 2))(y0)
-            return jnp.atleast_2d(jnp.cov(draws, rowvar=False))
+            return sample_covariance(
+                k,
+                lambda y, t: score(y, t, c),
+                sde,
+                dim,
+                self.covariance_samples,
+                self.covariance_steps,
+            )
 
         n = jax.tree_util.tree_leaves(contexts)[0].shape[0]
         return jax.vmap(one)(contexts, jax.random.split(key, n))
 
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("GAUSS", sde)
-        prior = _require_gaussian("GAUSS", prior)
+        prior = require_diffused("GAUSS", prior)
         dim = prior.dim
         key_cov, key_run = jax.random.split(key)
         covs = self.posterior_covariances(key_cov, score, contexts, sde, dim)
         excess = _sym(jnp.linalg.inv(covs))
-        prior_excess = prior.precision()
+        key_prior = jax.random.fold_in(key_cov, 1)
+        prior_excess = prior.gaussian_precision(
+            key_prior, sde, self.covariance_samples, self.covariance_steps
+        )
 
         def composed(y, t):
             m, s = sde.mean_coeff(t), sde.std(t)
@@ -458,7 +629,8 @@ class JAC(_PrecisionComposition):
     composition much worse in that test (the plain sum near ``t_max`` biases the mean).
 
     Cost: ``n · (d + 1) · num_steps`` network evaluations per particle (forward mode). Needs
-    the VP SDE and a Gaussian prior.
+    the VP SDE and the diffused prior's score (as GAUSS; its Jacobian by autodiff unless
+    analytic).
 
     Args:
         num_steps: solver steps of the composed ODE.
@@ -490,7 +662,7 @@ class JAC(_PrecisionComposition):
 
     def sample(self, key, score, contexts, prior, sde, num_samples):
         sde = _require_vp("JAC", sde)
-        prior = _require_gaussian("JAC", prior)
+        prior = require_diffused("JAC", prior)
         dim = prior.dim
 
         def score_and_jac(y, t, c):
@@ -507,7 +679,7 @@ class JAC(_PrecisionComposition):
                 jacs
             )
             prior_excess, clipped_prior = _tweedie_excess(
-                prior.diffused_score_jacobian(t, sde), m, s, self.tweedie_floor
+                prior.diffused_score_jacobian(y, t, sde), m, s, self.tweedie_floor
             )
             out, clipped = self._combine(
                 m**2 / s**2, scores, excess, prior.diffused_score(y, t, sde), prior_excess

@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
-from .._checks import check_key, check_observation, check_positive_int
+from .._checks import check_key, check_observation, check_positive_int, check_setting_fraction
 from .._types import Key
 from ..estimators import AbstractVectorField, ResidualVectorField, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._composition import GAUSS, AbstractComposition, standardized_prior
+from ._composition import GAUSS, AbstractComposition, LearnedPrior, standardized_prior
 from ._diffusion import VPSDE, AbstractSDE
-from ._field_net import VECTOR_FIELD_TRAINING, FieldNet
+from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
 from ._fields import ScoreField
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection, inside
@@ -158,6 +158,9 @@ class NPSEPosterior(AbstractDensityPosterior):
             x_std
         )
         prior = standardized_prior(self.prior, self._transform(), self.theta_standardizer)
+        if not prior.has_diffused_score and self.net.has_null_context:
+            null = eqx.filter_vmap(lambda net: net.null_context())(self.net)
+            prior = LearnedPrior(prior, self._obs_score, null)
         return self.method.composition.sample(
             key, self._obs_score, contexts, prior, self.method.sde, num_samples
         )
@@ -246,6 +249,13 @@ class NPSE(AbstractVectorFieldMethod):
             VP SDE and a Gaussian prior), :class:`~sbi_kit.inference.FNPSE` (any prior) or
             :class:`~sbi_kit.inference.SMC` (Feynman–Kac reweighted particles; any SDE with
             linear drift, a Gaussian prior).
+        unconditional_fraction: the share of training examples whose observation is dropped
+            (replaced by a "no observation" context), so that the same network also learns
+            the prior's diffused score (as in classifier-free guidance). 0 (default) trains on
+            observations only. GAUSS, JAC and SMC need the diffused prior's score: analytic
+            for a Gaussian prior, and for a box-uniform prior learned with
+            ``support=Rejection()``; for any other prior (e.g. a uniform one under the default
+            ``Bijection()``) they use the learned one, so train with e.g. 0.1.
 
     Raises:
         TypeError: an option of the wrong type (naming it), or ``DPMSolver`` with an SDE other
@@ -275,8 +285,12 @@ class NPSE(AbstractVectorFieldMethod):
     sampler: AbstractVectorFieldSampler = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
     log_prob_ode: ProbabilityFlowODE = eqx.field(default=ProbabilityFlowODE(), kw_only=True)
     composition: AbstractComposition = eqx.field(default=GAUSS(), kw_only=True)
+    unconditional_fraction: float = eqx.field(default=0.0, kw_only=True)
 
     def __check_init__(self):
+        check_setting_fraction(
+            "NPSE", "unconditional_fraction", self.unconditional_fraction, low_open=False
+        )
         if not isinstance(self.sde, AbstractSDE):
             raise TypeError(
                 "NPSE: `sde` must be an SDE such as sk.inference.VPSDE(), SubVPSDE() or VESDE(), "
@@ -299,8 +313,20 @@ class NPSE(AbstractVectorFieldMethod):
                 f"{self.composition!r}."
             )
 
+    def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FieldNet:
+        return build_field_net(
+            key,
+            self.network,
+            self.embedding,
+            dim_theta,
+            x_shape,
+            null_context=self.unconditional_fraction > 0,
+        )
+
     def loss(self, net: FieldNet, theta: Array, x: Array, key: Key) -> Array:
-        """Denoising score matching ``‖ε̂(θ_t, t, x) − ε‖²`` per example (weight σ(t)²)."""
+        """Denoising score matching ``‖ε̂(θ_t, t, x) − ε‖²`` per example (weight σ(t)²); with
+        ``unconditional_fraction`` > 0 that share of examples (at random) is trained without
+        its observation."""
         sde = self.sde
 
         def one(theta_i, x_i, key_i):
@@ -308,7 +334,13 @@ class NPSE(AbstractVectorFieldMethod):
             t = jax.random.uniform(key_t, minval=sde.t_min, maxval=sde.t_max)
             eps = jax.random.normal(key_eps, theta_i.shape)
             theta_t = sde.mean_coeff(t) * theta_i + sde.std(t) * eps
-            field = ScoreField(net.field, net.context(x_i), sde)
+            context = net.context(x_i)
+            if self.unconditional_fraction > 0:
+                # folded in, so that the time and noise draws stay those of fraction 0
+                key_drop = jax.random.fold_in(key_i, 1)
+                drop = jax.random.bernoulli(key_drop, self.unconditional_fraction)
+                context = jnp.where(drop, net.null_context(), context)
+            field = ScoreField(net.field, context, sde)
             return jnp.sum((field.noise_prediction(theta_t, t) - eps) ** 2)
 
         return jax.vmap(one)(theta, x, jax.random.split(key, theta.shape[0]))

@@ -31,8 +31,8 @@ from ._composition import (
     AbstractComposition,
     AbstractStandardizedPrior,
     ScoreFn,
-    _require_gaussian,
     langevin_step,
+    require_diffused,
 )
 from ._diffusion import AbstractSDE
 
@@ -63,7 +63,8 @@ class SMC(AbstractComposition):
     draws are equally weighted (with repeats: a particle with a large weight is copied).
 
     The correction is exact as the step count grows for any SDE with drift linear in θ (VP,
-    sub-VP, VE) and needs the diffused prior's score, so a Gaussian prior (as GAUSS and JAC).
+    sub-VP, VE) and needs the diffused prior's score (an
+    :class:`~sbi_kit.inference.AbstractDiffusedPrior`, as GAUSS and JAC).
     Its errors are Monte Carlo ones: few distinct particles when the weights degenerate,
     which the diagnostics report: ``"min_ess"`` (the smallest effective sample size as a
     fraction of the particles, before resampling), ``"final_ess"`` (at ``t_min``, before the
@@ -145,7 +146,7 @@ class SMC(AbstractComposition):
         sde: AbstractSDE,
         num_samples: int,
     ) -> tuple[Array, dict[str, Array]]:
-        prior = _require_gaussian("SMC", prior)
+        prior = require_diffused("SMC", prior)
         n = jax.tree_util.tree_leaves(contexts)[0].shape[0]
         t_max, t_min = float(sde.t_max), float(sde.t_min)
         u = jnp.linspace(1.0, 0.0, self.num_steps + 1)
