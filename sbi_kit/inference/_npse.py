@@ -330,15 +330,15 @@ class NPSE(AbstractVectorFieldMethod):
         sde = self.sde
 
         def one(theta_i, x_i, key_i):
-            key_t, key_eps = jax.random.split(key_i)
-            t = jax.random.uniform(key_t, minval=sde.t_min, maxval=sde.t_max)
-            eps = jax.random.normal(key_eps, theta_i.shape)
+            dropping = self.unconditional_fraction > 0
+            # without dropping, the time and noise draws stay those of earlier versions
+            keys = jax.random.split(key_i, 3 if dropping else 2)
+            t = jax.random.uniform(keys[0], minval=sde.t_min, maxval=sde.t_max)
+            eps = jax.random.normal(keys[1], theta_i.shape)
             theta_t = sde.mean_coeff(t) * theta_i + sde.std(t) * eps
             context = net.context(x_i)
-            if self.unconditional_fraction > 0:
-                # folded in, so that the time and noise draws stay those of fraction 0
-                key_drop = jax.random.fold_in(key_i, 1)
-                drop = jax.random.bernoulli(key_drop, self.unconditional_fraction)
+            if dropping:  # a key of its own: the drop must not depend on t or ε
+                drop = jax.random.bernoulli(keys[2], self.unconditional_fraction)
                 context = jnp.where(drop, net.null_context(), context)
             field = ScoreField(net.field, context, sde)
             return jnp.sum((field.noise_prediction(theta_t, t) - eps) ** 2)
