@@ -116,10 +116,10 @@ class Rejection(AbstractSupport):
         return eqx.error_if(
             kept,
             count < num_samples,
-            f"NPE with Rejection(max_rounds={self.max_rounds}): fewer than the requested "
-            f"samples fell inside the prior's support after {self.max_rounds} rounds (acceptance "
-            f"rate below 1/{self.max_rounds}); train with support=Bijection() or more "
-            "simulations, or raise max_rounds.",
+            f"Rejection(max_rounds={self.max_rounds}): fewer than the requested samples fell "
+            f"inside the prior's support after {self.max_rounds} rounds (acceptance rate below "
+            f"1/{self.max_rounds}); train with support=Bijection() or more simulations, or "
+            "raise max_rounds.",
         )
 
 
