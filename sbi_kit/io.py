@@ -62,6 +62,7 @@ from .diagnostics import CalibrationReport
 from .estimators import AbstractFlow, AbstractVectorField
 from .inference import (
     AbstractComposition,
+    AbstractDivergence,
     AbstractMethod,
     AbstractPosterior,
     AbstractRatioLoss,
@@ -90,6 +91,7 @@ _CONFIG_BASES = (
     AbstractSDE,
     AbstractVectorFieldSampler,
     AbstractComposition,
+    AbstractDivergence,
     diffrax.AbstractSolver,
 )
 """The only classes a file's configuration may name: sbi_kit's configuration types, and the

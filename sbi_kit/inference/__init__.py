@@ -58,12 +58,18 @@ from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
 from ._vector_field_method import AbstractVectorFieldMethod as AbstractVectorFieldMethod
+from ._vector_field_samplers import AbstractDivergence as AbstractDivergence
 from ._vector_field_samplers import AbstractVectorFieldSampler as AbstractVectorFieldSampler
 from ._vector_field_samplers import DPMSolver as DPMSolver
+from ._vector_field_samplers import ExactDivergence as ExactDivergence
+from ._vector_field_samplers import HutchinsonDivergence as HutchinsonDivergence
 from ._vector_field_samplers import ProbabilityFlowODE as ProbabilityFlowODE
 from ._vector_field_samplers import ReverseSDE as ReverseSDE
 
 __all__ = [
+    "AbstractDivergence",
+    "ExactDivergence",
+    "HutchinsonDivergence",
     "AbstractComposition",
     "AbstractStandardizedPrior",
     "AbstractDiffusedPrior",

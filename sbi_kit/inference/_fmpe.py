@@ -27,10 +27,10 @@ class FMPEPosterior(AbstractDensityPosterior):
     """The posterior returned by :meth:`FMPE.fit`: a velocity field (or an ensemble of them).
 
     ``sample`` integrates ``dθ/dt = v(θ, t, x)`` from N(0, I) at t = 0 to t = 1 with
-    ``method.sampler``; ``log_prob`` integrates back from t = 1 to 0 (with
-    ``method.log_prob_ode``) and the exact
-    divergence (see :meth:`~sbi_kit.inference.ProbabilityFlowODE.log_prob`). Bounded priors
-    and ensembles are handled as in :class:`~sbi_kit.inference.AbstractDensityPosterior`.
+    ``method.sampler``; ``log_prob`` integrates back from t = 1 to 0 with
+    ``method.log_prob_ode`` and its divergence, exact by default (see
+    :meth:`~sbi_kit.inference.ProbabilityFlowODE.log_prob`). Bounded priors and ensembles are
+    handled as in :class:`~sbi_kit.inference.AbstractDensityPosterior`.
 
     Attributes:
         net: the trained :class:`~sbi_kit.inference.FieldNet` (arrays carry a leading ensemble
@@ -71,8 +71,9 @@ class FMPE(AbstractVectorFieldMethod):
     end (t = 1) for α > 0. (Dax et al. write the density as ∝ t^{1/(1+α)}; the form here is
     the one for which α = 0 is uniform.)
 
-    Sampling and ``log_prob`` solve the ODE ``dθ/dt = v`` (the exact divergence for the
-    density). FMPE conditions on ONE observation.
+    Sampling and ``log_prob`` solve the ODE ``dθ/dt = v`` (for the density with
+    ``log_prob_ode``'s divergence: exact by default, or Hutchinson's estimate). FMPE
+    conditions on ONE observation.
 
     All options are keyword arguments.
 

@@ -28,8 +28,9 @@ class NPSEPosterior(AbstractDensityPosterior):
     """The posterior returned by :meth:`NPSE.fit`: a score network (or an ensemble of them).
 
     ``sample`` integrates from noise at ``sde.t_max`` to ``sde.t_min`` with ``method.sampler``;
-    ``log_prob`` solves the probability-flow ODE with ``method.log_prob_ode`` and the exact
-    divergence (see :meth:`~sbi_kit.inference.ProbabilityFlowODE.log_prob`). Both describe the
+    ``log_prob`` solves the probability-flow ODE with ``method.log_prob_ode`` and its
+    divergence (exact by default, Hutchinson's estimate if set; see
+    :meth:`~sbi_kit.inference.ProbabilityFlowODE.log_prob`). Both describe the
     parameters noised to ``t_min`` (a blur of standard deviation ``σ(t_min)`` in z-scored
     units, ≈ 0.01 with the default SDEs), which the samples and the density share.
     Bounded priors and ensembles are handled as in
@@ -207,8 +208,9 @@ class NPSE(AbstractVectorFieldMethod):
     by ``1/√(m² + σ²)``.
 
     Sampling integrates from noise back to ``t_min`` (see ``sampler``); ``log_prob`` solves the
-    probability-flow ODE with the exact divergence. Both describe the posterior noised to
-    ``t_min``: for the default VP SDE a blur of sd ≈ 0.01 in z-scored units, which
+    probability-flow ODE with ``log_prob_ode``'s divergence (exact by default). Both describe
+    the posterior noised to ``t_min``: for the default VP SDE a blur of sd ≈ 0.01 in z-scored
+    units, which
     shifts log-densities by about ``σ(t_min)² · tr(Σ⁻¹)/2`` (≈ 10⁻³ nats for a posterior
     that is 0.3 prior sds wide in each of 2 dimensions).
 

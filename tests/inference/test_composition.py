@@ -373,7 +373,10 @@ def test_a_box_prior_composes_with_its_analytic_or_a_learned_diffused_score(tmp_
     is and its diffused score is analytic (``UniformPrior``), so no dropping is needed. Both
     compose, inside the box, deterministically; the learned one saves and loads bit for bit."""
     x = _stack(3)
-    learned = _box_posterior(unconditional_fraction=0.2)
+    hutchinson = sk.inference.ProbabilityFlowODE(
+        divergence=sk.inference.HutchinsonDivergence(num_probes=2, seed=5)
+    )  # saved and loaded with the configuration below
+    learned = _box_posterior(unconditional_fraction=0.2, log_prob_ode=hutchinson)
     assert learned.net.has_null_context and learned.net.null_context().shape == (3,)
     draws = learned.sample(jax.random.key(4), x, 300)
     assert draws.shape == (300, 2) and bool(jnp.all(jnp.abs(draws) < 2))
@@ -382,7 +385,7 @@ def test_a_box_prior_composes_with_its_analytic_or_a_learned_diffused_score(tmp_
         assert other.shape == (100, 2) and bool(jnp.all(jnp.abs(other) < 2)), composition
     sk.save(tmp_path / "learned.sbi", learned)
     loaded = sk.load(tmp_path / "learned.sbi")
-    assert loaded.method.unconditional_fraction == 0.2
+    assert loaded.method == learned.method and loaded.method.unconditional_fraction == 0.2
     np.testing.assert_array_equal(loaded.sample(jax.random.key(4), x, 300), draws)
 
     analytic = _box_posterior(support=sk.inference.Rejection())

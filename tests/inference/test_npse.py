@@ -15,6 +15,8 @@ from sbi_kit.inference import (
     VESDE,
     VPSDE,
     DPMSolver,
+    ExactDivergence,
+    HutchinsonDivergence,
     ProbabilityFlowODE,
     ReverseSDE,
     ScoreField,
@@ -62,6 +64,8 @@ def test_sde_closed_forms():
         (lambda: ProbabilityFlowODE(rtol=0.0), "rtol must be > 0"),
         (lambda: ReverseSDE(num_steps=0), "num_steps must be a positive integer"),
         (lambda: DPMSolver(order=3), "order must be 1 or 2"),
+        (lambda: HutchinsonDivergence(num_probes=0), "num_probes must be a positive integer"),
+        (lambda: HutchinsonDivergence(seed=-1), "seed must be a non-negative integer"),
     ],
 )
 def test_bad_sde_and_sampler_settings(make, match):
@@ -130,6 +134,51 @@ def test_log_prob_of_the_exact_score_is_exact(sde):
     learned = jax.jit(jax.vmap(lambda y: ProbabilityFlowODE().log_prob(field, y)))(points)
     exact = dist.Normal(mean, sd).log_prob(points).sum(-1)
     np.testing.assert_allclose(learned, exact, atol=5e-4)
+
+
+# a correlated 4-d Gaussian, for the divergence estimators (its Jacobian has off-diagonal terms,
+# where Hutchinson's estimate is noisy; on the diagonal ones above Rademacher probes are exact)
+D4 = 4
+_A4 = jax.random.normal(jax.random.key(0), (D4, D4))
+SIGMA4, MU4 = _A4 @ _A4.T / D4 + 0.2 * jnp.eye(D4), 0.3 * jnp.arange(D4)
+
+
+class _ExactNoise4(eqx.Module):
+    sde: object = eqx.field(static=True)
+
+    def __call__(self, u, t, context):
+        m, s = self.sde.mean_coeff(t), self.sde.std(t)
+        y = u * jnp.sqrt(m**2 + s**2)
+        return s * jnp.linalg.solve(m**2 * SIGMA4 + s**2 * jnp.eye(D4), y - m * MU4)
+
+
+def test_hutchinson_divergence_is_unbiased_and_its_log_prob_close():
+    """Hutchinson's estimate of ∇·v at one state: its mean over 20,000 Rademacher probes is the
+    exact trace (measured single-probe sd 1.14 here, so the mean's se is 0.008). Through the
+    ODE, log_prob with 64 probes is within 0.2 nats of the exact-divergence one (measured spread
+    over 24 seeds: 0.35 nats with one probe, 0.11 with 16), and the same for the same
+    settings."""
+    sde = VPSDE()
+    field = ScoreField(_ExactNoise4(sde), jnp.zeros(0), sde)
+    y, t = MU4 + jnp.array([0.5, -0.2, 0.1, 0.3]), jnp.asarray(0.3)
+    _, exact = ExactDivergence().velocity_and_divergence(field, y, t)
+    velocity, estimate = HutchinsonDivergence(num_probes=20_000).velocity_and_divergence(
+        field, y, t
+    )
+    np.testing.assert_allclose(velocity, field.velocity(y, t), rtol=1e-6)
+    assert abs(float(estimate - exact)) < 0.05, (float(estimate), float(exact))
+
+    points = MU4 + jax.random.normal(jax.random.key(1), (3, D4)) @ jnp.linalg.cholesky(SIGMA4).T
+    hutchinson = ProbabilityFlowODE(divergence=HutchinsonDivergence(num_probes=64))
+    reference = _log_probs(ProbabilityFlowODE(), field, points)
+    estimated = _log_probs(hutchinson, field, points)
+    np.testing.assert_array_less(jnp.abs(estimated - reference), 0.2)
+    np.testing.assert_array_equal(_log_probs(hutchinson, field, points), estimated)
+
+
+@eqx.filter_jit
+def _log_probs(ode, field, points):
+    return jax.vmap(lambda p: ode.log_prob(field, p))(points)
 
 
 # --- a trained posterior ----------------------------------------------------------------------
