@@ -371,7 +371,8 @@ def test_a_box_prior_composes_with_its_analytic_or_a_learned_diffused_score(tmp_
     the default ``Bijection()`` (logit coordinates): GAUSS, JAC and SMC then use the score the
     network learned with dropped observations. With ``Rejection()`` the box is learned as it
     is and its diffused score is analytic (``UniformPrior``), so no dropping is needed. Both
-    compose, inside the box, deterministically; the learned one saves and loads bit for bit."""
+    compose with GAUSS (the learned one with SMC too), inside the box; the learned one saves and
+    loads bit for bit, with its configuration."""
     x = _stack(3)
     hutchinson = sk.inference.ProbabilityFlowODE(
         divergence=sk.inference.HutchinsonDivergence(num_probes=2, seed=5)
@@ -380,9 +381,8 @@ def test_a_box_prior_composes_with_its_analytic_or_a_learned_diffused_score(tmp_
     assert learned.net.has_null_context and learned.net.null_context().shape == (3,)
     draws = learned.sample(jax.random.key(4), x, 300)
     assert draws.shape == (300, 2) and bool(jnp.all(jnp.abs(draws) < 2))
-    for composition in (JAC(num_steps=10), SMC(num_steps=20, langevin_steps=0)):
-        other = _with(learned, composition).sample(jax.random.key(4), x, 100)
-        assert other.shape == (100, 2) and bool(jnp.all(jnp.abs(other) < 2)), composition
+    other = _with(learned, SMC(num_steps=20, langevin_steps=0)).sample(jax.random.key(4), x, 100)
+    assert other.shape == (100, 2) and bool(jnp.all(jnp.abs(other) < 2))
     sk.save(tmp_path / "learned.sbi", learned)
     loaded = sk.load(tmp_path / "learned.sbi")
     assert loaded.method == learned.method and loaded.method.unconditional_fraction == 0.2
