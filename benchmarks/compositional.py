@@ -49,8 +49,12 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import numpyro.distributions as dist
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -71,6 +75,7 @@ import sbi_kit as sk  # noqa: E402
 from sbi_kit.inference import FNPSE, GAUSS, JAC, SMC  # noqa: E402
 
 NAME = "compositional"
+IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 MAX_N = 100
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 STRATEGIES = {"GAUSS": GAUSS(), "JAC": JAC(), "F-NPSE": FNPSE(), "SMC": SMC()}
@@ -307,6 +312,42 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def figure(result: dict, path: Path) -> None:
+    """C2ST and sliced W1 against n, one panel pair per budget, a line per method."""
+    s = result["settings"]
+    budgets = [b for b in s["budgets"] if any(k.startswith(f"{b}/") for k in result["cells"])]
+    if not budgets:
+        return
+    fig, axes = plt.subplots(
+        len(budgets), 2, figsize=(11, 3.6 * len(budgets)), squeeze=False, sharex=True
+    )
+    for row, budget in zip(axes, budgets, strict=True):
+        for i, method in enumerate(s["methods"]):
+            cells = [(n, result["cells"].get(f"{budget}/{method}/{n}")) for n in s["n"]]
+            done = [(n, c) for n, c in cells if c is not None and c.get("c2st") is not None]
+            if not done:
+                continue
+            ns = [n for n, _ in done]
+            row[0].plot(ns, [c["c2st"] for _, c in done], "o-", color=f"C{i}", label=method)
+            row[1].plot(ns, [c["sliced_w1"] for _, c in done], "o-", color=f"C{i}")
+        row[0].axhline(0.5, color="k", lw=0.8, ls=":")
+        row[0].set_ylabel("C2ST (0.5 = exact)")
+        row[1].set_ylabel("sliced Wasserstein-1")
+        row[1].set_yscale("log")
+        for ax in row:
+            ax.set_xscale("log")
+            ax.set_title(f"{budget:,} single-observation simulations", fontsize=10)
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("number of i.i.d. observations n")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{s.get('problem', 'gaussian10')}: accuracy of the composed posterior against n")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", type=parse_int_list, default=[1000, 10000])
@@ -316,6 +357,9 @@ def main(argv=None):
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="gaussian10")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument(
+        "--figure-only", action="store_true", help="redraw the figure from the results"
+    )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     problem = PROBLEMS[args.problem]
@@ -336,6 +380,10 @@ def main(argv=None):
         },
         "cells": {} if previous is None else previous.get("cells", {}),
     }
+    image = IMG / f"compositional-{problem.name}.png"
+    if args.figure_only:
+        figure(result, image)
+        return
     for budget in args.budgets:
         for n in args.n:
             for method in methods:
@@ -348,6 +396,7 @@ def main(argv=None):
                 result["machine"] = machine()
                 write_json(args.out.with_suffix(".json"), result)
                 write_markdown(args.out.with_suffix(".md"), markdown(result))
+    figure(result, image)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,11 +76,14 @@ SETTINGS = {
 }
 
 _CALLS = [0]
+_LOCK = threading.Lock()
 
 
 def _count(theta):
-    # under vmap the callback may see one particle's θ or the whole batch: count particles
-    _CALLS[0] += int(np.size(theta)) // DIM
+    # under vmap the callback may see one particle's θ or the whole batch: count particles;
+    # XLA may run callbacks on several threads at once, hence the lock
+    with _LOCK:
+        _CALLS[0] += int(np.size(theta)) // DIM
 
 
 class Counted(eqx.Module):
