@@ -6,7 +6,7 @@ stack, the same 10,000 single-observation simulations for both libraries:
 
 * sbi_kit: ``sk.NPSE()`` at its defaults (VP SDE; the posterior ``compositional.py`` trains,
   loaded from its checkpoint when there), ``posterior.sample(key, x_stack, 10_000)`` with the
-  default composition, GAUSS (DPM-Solver++(2M), 100 steps, after fitting each observation's
+  default composition, GAUSS (DPM-Solver++(2M), its default steps, after fitting each observation's
   covariance from 1,000 draws).
 * sbi: ``sbi.inference.NPSE(prior)`` at its defaults (VE SDE), trained with ``.train()``,
   ``posterior.sample((10_000,), x=x_stack)`` with its default i.i.d. method (``auto_gauss``,

@@ -522,7 +522,10 @@ class GAUSS(_PrecisionComposition):
     otherwise).
 
     Args:
-        num_steps: solver steps of the composed ODE.
+        num_steps: solver steps of the composed ODE. The default 25 gave the same accuracy as
+            100 in ``benchmarks/compositional.py`` (10-d Gaussian, n = 10, 30 and 100: sliced
+            W1 0.122 / 0.111 / 0.200 against 0.123 / 0.113 / 0.199) and on exact scores, at a
+            quarter of the cost.
         order: 1 (DDIM) or 2 (DPM-Solver++(2M)).
         covariance_samples: draws per observation for ``Σ_j``.
         covariance_steps: DPM-Solver++(2M) steps for those draws.
@@ -544,7 +547,7 @@ class GAUSS(_PrecisionComposition):
         (0.8, 0.2)
     """
 
-    num_steps: int = 100
+    num_steps: int = 25
     order: int = 2
     covariance_samples: int = 1000
     covariance_steps: int = 20

@@ -59,9 +59,10 @@ def _exact_score(y, t, x):
 @pytest.mark.parametrize(
     "composition, n, tol_mean, tol_sd",
     [
-        # measured |mean error| / sd, |sd ratio − 1| (key 0, 4,000 draws):
-        (GAUSS(), 10, 0.06, 0.05),  # (0.024, 0.024), (0.004, 0.033)
-        (GAUSS(), 50, 0.08, 0.08),  # (0.017, 0.009), (0.015, 0.058): Σ_j from 1,000 draws
+        # measured |mean error| / sd, |sd ratio − 1| (key 0, 4,000 draws; GAUSS at its default
+        # 25 steps, which gave the same errors as 100 to ±0.01):
+        (GAUSS(), 10, 0.06, 0.05),  # (0.024, 0.023), (0.011, 0.025)
+        (GAUSS(), 50, 0.08, 0.08),  # (0.017, 0.009), (0.009, 0.051): Σ_j from 1,000 draws
         (JAC(), 10, 0.06, 0.05),  # (0.004, 0.009), (0.012, 0.023)
         # annealed Langevin (its step inflates the variance by ≈ step_size / 2 = 5 %):
         (FNPSE(), 10, 0.05, 0.05),  # (0.017, 0.009), (0.024, 0.028)
@@ -148,7 +149,7 @@ def test_uniform_prior_diffused_score_matches_quadrature():
         # draws, n = 10. GAUSS and JAC approximate the truncated single posteriors (and, GAUSS,
         # the box) by Gaussians: ~0.3 sd off in the second coordinate, whose single
         # posteriors the box cuts hardest; SMC's weights need no such approximation.
-        (GAUSS(), 0.45, 0.1),  # (0.10, 0.35), (0.05, 0.33), (0.04, 0.30); sd ≤ 0.059
+        (GAUSS(), 0.45, 0.1),  # (0.09, 0.35), (0.05, 0.33), (0.04, 0.29); sd ≤ 0.067
         (JAC(), 0.45, 0.12),  # (0.06, 0.32), (0.05, 0.32), (0.07, 0.33); sd ≤ 0.086
         (SMC(), 0.2, 0.08),  # (0.12, 0.01), (0.09, 0.00), (0.06, 0.04); sd ≤ 0.038
     ],
