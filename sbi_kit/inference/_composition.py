@@ -61,11 +61,6 @@ class AbstractStandardizedPrior(eqx.Module):
     def dim(self) -> int:
         """d, the number of parameters."""
 
-    @property
-    def has_diffused_score(self) -> bool:
-        """Whether the diffused prior's score is known (an :class:`AbstractDiffusedPrior`)."""
-        return False
-
 
 class AbstractDiffusedPrior(AbstractStandardizedPrior):
     """A prior whose diffused score ``∇ log λ_t`` is known, analytically or learned: what
@@ -73,10 +68,6 @@ class AbstractDiffusedPrior(AbstractStandardizedPrior):
 
     ``λ_t`` is the prior pushed through the forward SDE's kernel ``N(m(t) y_0, σ(t)² I)``.
     """
-
-    @property
-    def has_diffused_score(self) -> bool:
-        return True
 
     @abc.abstractmethod
     def diffused_score(self, y: Array, t: Array, sde: AbstractSDE) -> Array:

@@ -14,7 +14,13 @@ from .._types import Key
 from ..estimators import AbstractVectorField, ResidualVectorField, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._composition import GAUSS, AbstractComposition, LearnedPrior, standardized_prior
+from ._composition import (
+    GAUSS,
+    AbstractComposition,
+    AbstractDiffusedPrior,
+    LearnedPrior,
+    standardized_prior,
+)
 from ._diffusion import VPSDE, AbstractSDE
 from ._field_net import VECTOR_FIELD_TRAINING, FieldNet, build_field_net
 from ._fields import ScoreField
@@ -159,7 +165,7 @@ class NPSEPosterior(AbstractDensityPosterior):
             x_std
         )
         prior = standardized_prior(self.prior, self._transform(), self.theta_standardizer)
-        if not prior.has_diffused_score and self.net.has_null_context:
+        if not isinstance(prior, AbstractDiffusedPrior) and self.net.has_null_context:
             null = eqx.filter_vmap(lambda net: net.null_context())(self.net)
             prior = LearnedPrior(prior, self._obs_score, null)
         return self.method.composition.sample(
@@ -330,9 +336,9 @@ class NPSE(AbstractVectorFieldMethod):
         ``unconditional_fraction`` > 0 that share of examples (at random) is trained without
         its observation."""
         sde = self.sde
+        dropping = self.unconditional_fraction > 0
 
         def one(theta_i, x_i, key_i):
-            dropping = self.unconditional_fraction > 0
             # without dropping, the time and noise draws stay those of earlier versions
             keys = jax.random.split(key_i, 3 if dropping else 2)
             t = jax.random.uniform(keys[0], minval=sde.t_min, maxval=sde.t_max)

@@ -194,19 +194,26 @@ def untrained(gaussian_simulator):
     return method.init(jax.random.key(1), 2, (2,), gaussian_simulator.prior)
 
 
-@pytest.fixture(scope="module")
-def briefly_trained(gaussian_simulator):
-    """NPSE trained for 20 epochs on 1,000 simulations (≈ 4 s): its composed draws are sane
-    (an untrained network's lie 10³–10⁶ sds out, which ``sample`` refuses as diverged), enough
-    for determinism, save/load and the diagnostics' plumbing."""
-    theta, x = sk.simulate(jax.random.key(0), gaussian_simulator, 1000)
+def _train_briefly(simulator, **options):
+    """NPSE (a small network, GAUSS with 20 steps) trained for 20 epochs on 1,000 simulations
+    of ``simulator`` (≈ 4 s); ``options`` are further ``sk.NPSE`` options."""
+    theta, x = sk.simulate(jax.random.key(0), simulator, 1000)
     method = sk.NPSE(
         network=sk.estimators.ResidualVectorField(width=16, blocks=1),
         sampler=DPMSolver(num_steps=20),
         composition=GAUSS(num_steps=20, covariance_samples=200),
         training=sk.Training(max_epochs=20, patience=20, batch_size=100, learning_rate=3e-3),
+        **options,
     )
-    return method.fit(jax.random.key(1), theta, x, prior=gaussian_simulator.prior, progress=False)
+    return method.fit(jax.random.key(1), theta, x, prior=simulator.prior, progress=False)
+
+
+@pytest.fixture(scope="module")
+def briefly_trained(gaussian_simulator):
+    """NPSE trained for 20 epochs on 1,000 simulations: its composed draws are sane (an
+    untrained network's lie 10³–10⁶ sds out, which ``sample`` refuses as diverged), enough for
+    determinism, save/load and the diagnostics' plumbing."""
+    return _train_briefly(gaussian_simulator)
 
 
 def _with(posterior, composition):
@@ -356,15 +363,7 @@ BOX_PRIOR = dist.Uniform(-2 * jnp.ones(2), 2 * jnp.ones(2)).to_event(1)
 def _box_posterior(**options):
     """NPSE trained briefly (20 epochs, 1,000 simulations) on the box prior U(-2, 2)²."""
     simulator = sk.Simulator(BOX_PRIOR, lambda key, th: th + NOISE * jax.random.normal(key, (2,)))
-    theta, x = sk.simulate(jax.random.key(0), simulator, 1000)
-    method = sk.NPSE(
-        network=sk.estimators.ResidualVectorField(width=16, blocks=1),
-        sampler=DPMSolver(num_steps=20),
-        composition=GAUSS(num_steps=20, covariance_samples=200),
-        training=sk.Training(max_epochs=20, patience=20, batch_size=100, learning_rate=3e-3),
-        **options,
-    )
-    return method.fit(jax.random.key(1), theta, x, prior=BOX_PRIOR, progress=False)
+    return _train_briefly(simulator, **options)
 
 
 def test_a_box_prior_composes_with_its_analytic_or_a_learned_diffused_score(tmp_path):
