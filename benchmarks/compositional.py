@@ -209,11 +209,19 @@ def set_npe_posterior(problem: Problem, budget: int, n: int):
     return npe.fit(jax.random.key(1), theta, flat, prior=problem.prior, progress=False)
 
 
-def with_composition(posterior, composition):
-    method = dataclasses.replace(posterior.method, composition=composition)
+def rebuilt(posterior, net=None, **method_changes):
+    """``posterior`` with its method's options changed (and optionally another network)."""
+    method = dataclasses.replace(posterior.method, **method_changes)
     return method.posterior(
-        posterior.net, posterior.prior, posterior.theta_standardizer, posterior.x_standardizer
+        posterior.net if net is None else net,
+        posterior.prior,
+        posterior.theta_standardizer,
+        posterior.x_standardizer,
     )
+
+
+def with_composition(posterior, composition):
+    return rebuilt(posterior, composition=composition)
 
 
 def evaluate(samples: np.ndarray, ref: np.ndarray, seconds: float, extra: dict) -> dict:

@@ -25,7 +25,6 @@ A rerun skips the settings already in the results (``--fresh`` starts over).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import threading
 import time
@@ -53,7 +52,12 @@ from _report import (  # noqa: E402
     write_json,
     write_markdown,
 )
-from compositional import PROBLEMS, single_observation_posterior, sliced_wasserstein  # noqa: E402
+from compositional import (  # noqa: E402
+    PROBLEMS,
+    rebuilt,
+    single_observation_posterior,
+    sliced_wasserstein,
+)
 
 import sbi_kit as sk  # noqa: E402
 from sbi_kit.inference import DPMSolver, ProbabilityFlowODE, ReverseSDE  # noqa: E402
@@ -97,13 +101,10 @@ class Counted(eqx.Module):
 
 
 def with_sampler(posterior, sampler, counted: bool = False):
-    method = dataclasses.replace(posterior.method, sampler=sampler)
     net = posterior.net
     if counted:
         net = eqx.tree_at(lambda n: n.field, net, Counted(net.field))
-    return method.posterior(
-        net, posterior.prior, posterior.theta_standardizer, posterior.x_standardizer
-    )
+    return rebuilt(posterior, net, sampler=sampler)
 
 
 def run_setting(posterior, sampler, x_o, ref, num: int) -> dict:
