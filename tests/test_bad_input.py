@@ -606,6 +606,21 @@ COMPOSITION_ROWS = [
         Raises(ValueError, "NPSE: unconditional_fraction must be a number in [0, 1), got 1.0"),
     ),
     (
+        "probability-flow-ode-divergence-string",
+        lambda: sk.inference.ProbabilityFlowODE(divergence="hutchinson"),
+        Raises(TypeError, "ProbabilityFlowODE: `divergence` must be sk.inference.ExactDivergence"),
+    ),
+    (
+        "hutchinson-seed-float",
+        lambda: sk.inference.HutchinsonDivergence(seed=1.5),
+        Raises(ValueError, "HutchinsonDivergence: seed must be a non-negative integer, got 1.5"),
+    ),
+    (
+        "hutchinson-probes-bool",
+        lambda: sk.inference.HutchinsonDivergence(num_probes=True),
+        Raises(ValueError, "HutchinsonDivergence: num_probes must be a positive integer, got True"),
+    ),
+    (
         "null-context-of-a-network-without-one",
         lambda: NPSE_METHOD.init(jax.random.key(0), 2, (2,), PRIOR).net.null_context(),
         Raises(ValueError, "FieldNet.null_context: this network was trained on observations"),
