@@ -70,7 +70,7 @@ from .inference import (
     AbstractSupport,
     AbstractVectorFieldSampler,
 )
-from .mcmc import AbstractSampler, MCMCConfig
+from .mcmc import AbstractSampler, ChainMixtureResampling, MCMCConfig
 from .nn import AbstractEmbedding, AbstractTimeEmbedding
 from .training import History, Training
 
@@ -86,6 +86,7 @@ _CONFIG_BASES = (
     Training,
     MCMCConfig,
     AbstractSampler,
+    ChainMixtureResampling,
     AbstractVectorField,
     AbstractTimeEmbedding,
     AbstractSDE,

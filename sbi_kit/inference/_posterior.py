@@ -31,7 +31,7 @@ from .._checks import (
 )
 from .._types import Key
 from ..estimators import Standardizer
-from ..mcmc import MCMCResult, pool, run_chains
+from ..mcmc import MCMCResult, pool, resample_chains, run_chains
 from ..mcmc import sample as mcmc_sample
 from ._metadata import metadata, with_metadata
 from ._support import inside
@@ -402,9 +402,13 @@ class AbstractPotentialPosterior(AbstractPosterior):
         The chains run on :meth:`log_prob` in the prior's unconstrained space, vectorised,
         started at prior draws resampled by their weight (of 10,000); warm-up and sampling are
         one program, compiled once per posterior structure and sizes (another observation, or
-        another posterior trained with the same configuration, reuses it). A split-R̂ above
-        ``method.mcmc.max_r_hat`` gives a ``RuntimeWarning``; ask for the diagnostics to see
-        R̂ and ESS.
+        another posterior trained with the same configuration, reuses it). By default
+        (``method.mcmc.resampling``, :class:`sk.mcmc.ChainMixtureResampling`) each chain keeps
+        a few draws and the samples are resampled by importance weight through a Student-t
+        mixture fitted to the chains, so that modes that chains stay in get their proper mass;
+        a weight effective sample size below its minimum gives a ``RuntimeWarning``. Without
+        resampling, a split-R̂ above ``method.mcmc.max_r_hat`` does. Ask for the diagnostics
+        to see R̂, ESS and the weights' ESS.
 
         Args:
             key: PRNG key.
@@ -430,6 +434,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
             num_chains=config.num_chains,
             num_warmup=config.num_warmup,
             thinning=config.thinning,
+            resampling=config.resampling,
             max_r_hat=config.max_r_hat,
             raise_on_poor_mixing=False,
         )
@@ -442,14 +447,25 @@ class AbstractPotentialPosterior(AbstractPosterior):
         """
         config = self.method.mcmc
         key_run, key_pool = jax.random.split(key)
+        log_density = eqx.Partial(self._log_prob_one, x_o=x_o.reshape(-1, *self.x_shape))
+        resampling = config.resampling
         chains, _ = run_chains(
             key_run,
-            eqx.Partial(self._log_prob_one, x_o=x_o.reshape(-1, *self.x_shape)),
+            log_density,
             self.prior,
             sampler=config.sampler,
             num_chains=config.num_chains,
             num_warmup=config.num_warmup,
-            num_draws=-(-num_samples // config.num_chains),
+            num_draws=(
+                -(-num_samples // config.num_chains)
+                if resampling is None
+                else resampling.draws_per_chain
+            ),
             thinning=config.thinning,
         )
-        return pool(key_pool, chains, num_samples)
+        if resampling is None:
+            return pool(key_pool, chains, num_samples)
+        draws, _ = resample_chains(
+            key_pool, log_density, self.prior, chains, num_samples, resampling
+        )
+        return draws

@@ -5,7 +5,11 @@ from __future__ import annotations
 import equinox as eqx
 
 from .._checks import check_setting_positive_int
+from ._resampling import ChainMixtureResampling
 from ._samplers import DEFAULT_SAMPLER, AbstractSampler
+
+DEFAULT_RESAMPLING = ChainMixtureResampling()
+"""The resampling a posterior's MCMC uses unless told otherwise (one shared instance)."""
 
 
 class MCMCConfig(eqx.Module):
@@ -16,14 +20,21 @@ class MCMCConfig(eqx.Module):
         num_chains: chains run in parallel (vectorised); draws are pooled.
         num_warmup: adaptation steps per chain, discarded.
         thinning: keep one draw in ``thinning``.
-        max_r_hat: a split-R̂ above this gives a ``RuntimeWarning`` (the samples are returned).
+        max_r_hat: a split-R̂ above this gives a ``RuntimeWarning`` (the samples are returned);
+            not checked with ``resampling``, whose weights' effective sample size is checked
+            instead.
+        resampling: :class:`ChainMixtureResampling` (default): the chains keep a few draws
+            each and the samples are resampled by importance weight through a Student-t
+            mixture fitted to them, which gives separated modes their proper mass; ``None``:
+            the chains' draws are pooled (``num_samples / num_chains`` per chain).
     """
 
     sampler: AbstractSampler = DEFAULT_SAMPLER
     num_chains: int = 20
-    num_warmup: int = 500
+    num_warmup: int = 200
     thinning: int = 1
     max_r_hat: float = 1.05
+    resampling: ChainMixtureResampling | None = DEFAULT_RESAMPLING
 
     def __check_init__(self):
         for name in ("num_chains", "num_warmup", "thinning"):
@@ -32,6 +43,11 @@ class MCMCConfig(eqx.Module):
             raise TypeError(
                 "MCMCConfig: `sampler` must be sk.mcmc.NUTS() or sk.mcmc.EnsembleSlice(), got "
                 f"{self.sampler!r}."
+            )
+        if self.resampling is not None and not isinstance(self.resampling, ChainMixtureResampling):
+            raise TypeError(
+                "MCMCConfig: `resampling` must be sk.mcmc.ChainMixtureResampling(...) or None, "
+                f"got {self.resampling!r}."
             )
         if not self.max_r_hat > 1.0:
             raise ValueError(f"MCMCConfig: max_r_hat must be > 1, got {self.max_r_hat!r}.")

@@ -19,6 +19,9 @@ class MCMCResult:
         ess: effective sample size per parameter, ``(d,)``, over all chains.
         num_divergent: divergent transitions after warm-up (NUTS; 0 for other samplers).
         seconds: wall-clock time of warm-up and sampling.
+        importance_ess: with :class:`ChainMixtureResampling`, the Kish effective sample size
+            of the importance weights the ``samples`` were resampled with (``None``: the
+            samples are the chains' draws).
     """
 
     samples: Array
@@ -27,6 +30,7 @@ class MCMCResult:
     ess: np.ndarray
     num_divergent: int
     seconds: float
+    importance_ess: float | None = None
 
     @property
     def max_r_hat(self) -> float:
@@ -41,7 +45,13 @@ class MCMCResult:
     def summary(self) -> str:
         """One line: chains, draws, worst R̂ and ESS, divergences, time."""
         c, n, _ = self.chains.shape
+        resampled = (
+            ""
+            if self.importance_ess is None
+            else f", resampled with importance ESS {self.importance_ess:.0f}"
+        )
         return (
             f"{c} chains × {n} draws: split-R̂ max {self.max_r_hat:.4f}, ESS min "
-            f"{self.min_ess:.0f}, {self.num_divergent} divergent, {self.seconds:.1f} s"
+            f"{self.min_ess:.0f}, {self.num_divergent} divergent{resampled}, "
+            f"{self.seconds:.1f} s"
         )

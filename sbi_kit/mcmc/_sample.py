@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +18,7 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from .._checks import check_key, check_positive_int, check_prior
 from .._types import Key
 from ._chains import pool, progress_bar, run_chains
+from ._resampling import ChainMixtureResampling, resample_chains
 from ._result import MCMCResult
 from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
@@ -33,6 +35,7 @@ def sample(
     thinning: int = 1,
     init: Array | None = None,
     num_init_candidates: int = 10_000,
+    resampling: ChainMixtureResampling | None = None,
     max_r_hat: float | None = 1.01,
     raise_on_poor_mixing: bool = True,
     progress: bool = False,
@@ -50,6 +53,13 @@ def sample(
     that separated modes get chains in proportion to their mass. The kept draws of all chains
     are pooled in random order.
 
+    With ``resampling`` (a :class:`ChainMixtureResampling`), each chain keeps only
+    ``resampling.draws_per_chain`` draws, and the samples are resampled by importance weight
+    from a Student-t mixture fitted to the chains: separated modes then get their proper mass
+    even when each chain stays in one. The check is then on the weights' effective sample
+    size (below ``resampling.min_ess_fraction · num_samples`` fails) instead of on R̂, which
+    chains in different modes always fail; R̂ and ESS of the chains are still reported.
+
     Args:
         key: PRNG key.
         log_density: ``θ (d,) -> scalar``, the log posterior up to a constant (e.g.
@@ -63,9 +73,12 @@ def sample(
         thinning: keep one draw in ``thinning``.
         init: optional starting points ``(num_chains, d)`` inside the support.
         num_init_candidates: prior draws resampled for starting points.
-        max_r_hat: the largest split-R̂ accepted (``None``: no check).
-        raise_on_poor_mixing: raise ``RuntimeError`` when R̂ exceeds ``max_r_hat``
-            (otherwise a ``RuntimeWarning``).
+        resampling: importance resampling of the chains' draws (``None``: pool the draws).
+        max_r_hat: the largest split-R̂ accepted (``None``: no check; not checked with
+            ``resampling``).
+        raise_on_poor_mixing: raise ``RuntimeError`` when R̂ exceeds ``max_r_hat`` (or,
+            with ``resampling``, the weights' ESS is too small), otherwise a
+            ``RuntimeWarning``.
         progress: show a progress bar over the iterations (advanced from inside the compiled
             loop).
 
@@ -73,7 +86,8 @@ def sample(
         an :class:`MCMCResult` with ``samples`` ``(num_samples, d)``, the chains, R̂ and ESS.
 
     Raises:
-        RuntimeError: if ``raise_on_poor_mixing`` and a parameter's R̂ exceeds ``max_r_hat``.
+        RuntimeError: if ``raise_on_poor_mixing`` and a parameter's R̂ exceeds ``max_r_hat``
+            (with ``resampling``: the weights' ESS is below its minimum).
 
     Examples:
         >>> import jax, jax.numpy as jnp, numpyro.distributions as dist, sbi_kit as sk
@@ -85,6 +99,19 @@ def sample(
         ((2000, 2), True)
         >>> result.max_r_hat < 1.01
         True
+
+        Two separated modes with masses 0.7 / 0.3: the chains alone give each mode the share
+        of chains that started there; resampled, the shares are right.
+
+        >>> prior = dist.Normal(jnp.zeros(1), 3.0).to_event(1)
+        >>> log_density = lambda th: jnp.logaddexp(
+        ...     jnp.log(0.7) + dist.Normal(2.0, 0.2).log_prob(th[0]),
+        ...     jnp.log(0.3) + dist.Normal(-2.0, 0.2).log_prob(th[0]))
+        >>> result = sk.mcmc.sample(jax.random.key(1), log_density, prior, 4000,
+        ...                         num_chains=8, num_warmup=200,
+        ...                         resampling=sk.mcmc.ChainMixtureResampling())
+        >>> round(float(jnp.mean(result.samples[:, 0] > 0)), 1)
+        0.7
     """
     fn = "sk.mcmc.sample"
     key = check_key(key, fn)
@@ -115,6 +142,11 @@ def sample(
             f"{fn}: {type(sampler).__name__} moves the chains in two halves and needs an even "
             f"number of chains, got num_chains={num_chains}."
         )
+    if resampling is not None and not isinstance(resampling, ChainMixtureResampling):
+        raise TypeError(
+            f"{fn}: `resampling` must be sk.mcmc.ChainMixtureResampling(...) or None, got "
+            f"{resampling!r}."
+        )
     if init is not None:
         init = jnp.asarray(init)
         if init.shape != (num_chains, dim):
@@ -123,7 +155,10 @@ def sample(
                 f"{init.shape}."
             )
     key_run, key_pool = jax.random.split(key)
-    draws = math.ceil(num_samples / num_chains)
+    if resampling is None:
+        draws = math.ceil(num_samples / num_chains)
+    else:
+        draws = resampling.draws_per_chain
     start = time.perf_counter()
     with progress_bar(progress, num_warmup + draws * thinning):
         chains, divergent = run_chains(
@@ -139,20 +174,45 @@ def sample(
             num_init_candidates=num_init_candidates,
             progress=progress,
         )
+        if resampling is None:
+            samples, importance_ess = pool(key_pool, chains, num_samples), None
+        else:
+            samples, importance_ess = _resample(
+                key_pool, log_density, prior, chains, num_samples, resampling
+            )
+            importance_ess = float(importance_ess)
+        samples = jax.block_until_ready(samples)
     chains = np.asarray(chains)
     seconds = time.perf_counter() - start
     divergent = int(divergent)
     r_hat = np.asarray(split_gelman_rubin(chains)) if draws >= 4 else np.full(dim, np.nan)
     ess = np.asarray(effective_sample_size(chains)) if draws >= 4 else np.full(dim, np.nan)
-    samples = pool(key_pool, jnp.asarray(chains), num_samples)
-    result = MCMCResult(samples, chains, r_hat, ess, divergent, seconds)
-    if max_r_hat is not None and not np.all(r_hat <= max_r_hat):
+    result = MCMCResult(samples, chains, r_hat, ess, divergent, seconds, importance_ess)
+    message = None
+    if resampling is not None:
+        assert importance_ess is not None
+        if not importance_ess >= resampling.min_ess_fraction * num_samples:
+            message = (
+                f"{fn}: importance resampling of the chains is unreliable: the weights' "
+                f"effective sample size is {importance_ess:.0f}, below "
+                f"{resampling.min_ess_fraction} × num_samples = "
+                f"{resampling.min_ess_fraction * num_samples:.0f} ({result.summary()}); raise "
+                "resampling.candidates_per_sample or draws_per_chain, run longer warm-up, or "
+                "check the density."
+            )
+    elif max_r_hat is not None and not np.all(r_hat <= max_r_hat):
         message = (
             f"{fn}: the chains did not mix: split-R̂ = {np.round(r_hat, 4).tolist()} exceeds "
             f"{max_r_hat} ({result.summary()}); run longer warm-up or more chains, or check "
-            "the density for several modes."
+            "the density for several modes (sk.mcmc.ChainMixtureResampling corrects the "
+            "mass of modes that chains stay in)."
         )
+    if message is not None:
         if raise_on_poor_mixing:
             raise RuntimeError(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return result
+
+
+_resample = eqx.filter_jit(resample_chains)
+"""The compiled :func:`resample_chains` (cached on the density's code, settings and sizes)."""
