@@ -6,9 +6,13 @@ sbi 0.27 ``NLE(prior)``: a masked autoregressive flow), and then draws ``--num-s
 posterior samples for each observation:
 
 * sbi_kit: ``posterior.sample(key, x_o, n)``, NUTS (numpyro) with the library defaults (20
-  vectorised chains, 500 warm-up steps, chains started by sampling-importance-resampling from
-  10,000 prior draws); the first observation's time includes compiling the sampler ("cold"),
-  the others reuse it ("warm", the time any later call pays);
+  vectorised chains, 200 warm-up steps, chains started by sampling-importance-resampling from
+  10,000 prior draws, then 50 draws per chain and ``sk.mcmc.ChainMixtureResampling``: the
+  samples resampled by importance weight through a Student-t mixture fitted to the chains);
+  the row "sbi_kit NUTS pooled" is the previous default (500 warm-up steps, n / 20 draws per
+  chain pooled, no resampling) on the same trained posterior; the first observation's time
+  includes compiling the sampler ("cold"), the others reuse it ("warm", the time any later
+  call pays);
 * sbi: ``build_posterior(mcmc_method=...)`` then ``posterior.sample((n,), x=x_o)``, for each
   method in ``--sbi-methods``: ``slice_np_vectorized`` (sbi's default: 20 chains, 200 warm-up
   steps, thinning 1, "resample" initialisation) and ``nuts_pyro`` (Pyro's NUTS through sbi;
@@ -62,6 +66,8 @@ from npe_vs_sbi import load_threshold, timed_run, torch_prior  # noqa: E402
 
 TASKS = ("gaussian_linear", "two_moons", "slcp")
 SBI_METHODS = ("slice_np_vectorized", "nuts_pyro")
+POOLED = "sbi_kit NUTS pooled"
+"""The row of sbi_kit's previous default: 500 warm-up steps, chains' draws pooled."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -102,6 +108,17 @@ def train_sbi_kit(task, theta, x, seed: int):
     return posterior, time.perf_counter() - start
 
 
+def pooled_variant(posterior):
+    """The posterior with the MCMC settings of the library before chain-mixture resampling
+    became the default: 500 warm-up steps, the chains' draws pooled (``resampling=None``)."""
+    import equinox as eqx
+
+    import sbi_kit as sk
+
+    config = sk.mcmc.MCMCConfig(num_warmup=500, resampling=None)
+    return eqx.tree_at(lambda p: p.method.mcmc, posterior, config)
+
+
 def sample_sbi_kit(posterior, x_o, num_samples: int, seed: int, i: int):
     import jax
 
@@ -109,7 +126,10 @@ def sample_sbi_kit(posterior, x_o, num_samples: int, seed: int, i: int):
         jax.random.fold_in(jax.random.key(seed + 1), i), x_o, num_samples, return_diagnostics=True
     )
     samples = np.asarray(jax.block_until_ready(samples))
-    return samples, {"max_r_hat": result.max_r_hat, "min_ess": result.min_ess}
+    extra = {"max_r_hat": result.max_r_hat, "min_ess": result.min_ess}
+    if result.importance_ess is not None:
+        extra["importance_ess"] = result.importance_ess
+    return samples, extra
 
 
 def train_sbi(task, theta, x, seed: int):
@@ -167,6 +187,10 @@ def summarise(results: dict) -> list[dict]:
                         (c["max_r_hat"] for c in per_obs.values() if "max_r_hat" in c),
                         default=None,
                     ),
+                    "min_importance_ess": min(
+                        (c["importance_ess"] for c in per_obs.values() if "importance_ess" in c),
+                        default=None,
+                    ),
                     "load_ok": all(c["load"]["ok"] for c in per_obs.values()),
                 }
             )
@@ -191,7 +215,7 @@ def markdown(results: dict) -> str:
         "",
     ]
     head = ["task", "sampler", "obs", "seconds (median)", "first call", "ratio to sbi_kit"]
-    head += ["C2ST mean", "max R̂", "load ok"]
+    head += ["C2ST mean", "max R̂", "min importance ESS", "load ok"]
     body = [
         [
             r["task"],
@@ -202,6 +226,7 @@ def markdown(results: dict) -> str:
             fmt(r["ratio_vs_sbi_kit"], 1),
             fmt(r["c2st_mean"]),
             fmt(r["max_r_hat"], 3) if r["max_r_hat"] is not None else "",
+            fmt(r.get("min_importance_ess"), 0) if r.get("min_importance_ess") else "",
             "yes" if r["load_ok"] else "**no**",
         ]
         for r in results["summary"]
@@ -273,7 +298,7 @@ def main(argv=None) -> None:
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
 
-    samplers = ["sbi_kit NUTS"] + [f"sbi {m}" for m in sbi_methods]
+    samplers = ["sbi_kit NUTS", POOLED] + [f"sbi {m}" for m in sbi_methods]
     for task_name in tasks:
         task = sk.tasks.get(task_name)
         cells = results["tasks"].setdefault(task_name, {"train_seconds": {}, "samplers": {}})
@@ -299,6 +324,8 @@ def main(argv=None) -> None:
                     continue
                 if sampler == "sbi_kit NUTS":
                     call = functools.partial(sample_sbi_kit, ours)
+                elif sampler == POOLED:
+                    call = functools.partial(sample_sbi_kit, pooled_variant(ours))
                 else:
                     call = functools.partial(sample_sbi, theirs, sampler.removeprefix("sbi "))
                 timed = functools.partial(
@@ -306,7 +333,7 @@ def main(argv=None) -> None:
                 )
                 if str(i) in per_obs:
                     continue
-                if sampler == "sbi_kit NUTS" and n_call > 0 and not warmed:
+                if sampler.startswith("sbi_kit") and n_call > 0 and not warmed:
                     # resumed after the (cold) first call was recorded: compile the sampler
                     # once in this process so that this cell is timed warm, as it would be
                     timed()
@@ -317,7 +344,7 @@ def main(argv=None) -> None:
                     score = sk.diagnostics.c2st(samples, task.reference_samples(i))
                 per_obs[str(i)] = {
                     "seconds": seconds,
-                    "cold": sampler == "sbi_kit NUTS" and n_call == 0,
+                    "cold": sampler.startswith("sbi_kit") and n_call == 0,
                     "c2st": score,
                     "load": load,
                     **extra,
