@@ -111,12 +111,11 @@ def train_sbi_kit(task, theta, x, seed: int):
 def pooled_variant(posterior):
     """The posterior with the MCMC settings of the library before chain-mixture resampling
     became the default: 500 warm-up steps, the chains' draws pooled (``resampling=None``)."""
-    import equinox as eqx
+    from compositional import rebuilt
 
     import sbi_kit as sk
 
-    config = sk.mcmc.MCMCConfig(num_warmup=500, resampling=None)
-    return eqx.tree_at(lambda p: p.method.mcmc, posterior, config)
+    return rebuilt(posterior, mcmc=sk.mcmc.MCMCConfig(num_warmup=500, resampling=None))
 
 
 def sample_sbi_kit(posterior, x_o, num_samples: int, seed: int, i: int):

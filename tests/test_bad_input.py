@@ -1232,7 +1232,51 @@ MCMC_ROWS = [
         dict(key=0),
         Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0)"),
     ),
+    (
+        "resampling-bool",
+        dict(resampling=True),
+        Raises(TypeError, "`resampling` must be sk.mcmc.ChainMixtureResampling(...) or None"),
+    ),
 ]
+
+MCMC_SETTINGS_ROWS = [
+    (
+        "resampling-one-draw-per-chain",
+        lambda: sk.mcmc.ChainMixtureResampling(draws_per_chain=1),
+        Raises(ValueError, "draws_per_chain must be ≥ 2 (a covariance per chain), got 1"),
+    ),
+    (
+        "resampling-zero-candidates",
+        lambda: sk.mcmc.ChainMixtureResampling(candidates_per_sample=0),
+        Raises(ValueError, "candidates_per_sample must be a positive integer, got 0"),
+    ),
+    (
+        "resampling-negative-moves",
+        lambda: sk.mcmc.ChainMixtureResampling(num_moves=-1),
+        Raises(ValueError, "num_moves must be an integer ≥ 0, got -1"),
+    ),
+    (
+        "resampling-df-zero",
+        lambda: sk.mcmc.ChainMixtureResampling(df=0.0),
+        Raises(ValueError, "ChainMixtureResampling: df must be > 0, got 0.0"),
+    ),
+    (
+        "resampling-ess-fraction-above-one",
+        lambda: sk.mcmc.ChainMixtureResampling(min_ess_fraction=2.0),
+        Raises(ValueError, "min_ess_fraction must lie in (0, 1], got 2.0"),
+    ),
+    (
+        "mcmc-config-resampling-string",
+        lambda: sk.mcmc.MCMCConfig(resampling="sir"),
+        Raises(TypeError, "MCMCConfig: `resampling` must be sk.mcmc.ChainMixtureResampling(...)"),
+    ),
+]
+"""The settings objects of ``sk.mcmc``: refused when built, before any sampling."""
+
+
+@pytest.mark.parametrize("call, expect", _table(MCMC_SETTINGS_ROWS))
+def test_mcmc_settings_refuse_bad_values(call, expect):
+    _run(call, expect)
 
 
 @pytest.mark.parametrize("changes, expect", _table(MCMC_ROWS))

@@ -99,19 +99,6 @@ def sample(
         ((2000, 2), True)
         >>> result.max_r_hat < 1.01
         True
-
-        Two separated modes with masses 0.7 / 0.3: the chains alone give each mode the share
-        of chains that started there; resampled, the shares are right.
-
-        >>> prior = dist.Normal(jnp.zeros(1), 3.0).to_event(1)
-        >>> log_density = lambda th: jnp.logaddexp(
-        ...     jnp.log(0.7) + dist.Normal(2.0, 0.2).log_prob(th[0]),
-        ...     jnp.log(0.3) + dist.Normal(-2.0, 0.2).log_prob(th[0]))
-        >>> result = sk.mcmc.sample(jax.random.key(1), log_density, prior, 4000,
-        ...                         num_chains=8, num_warmup=200,
-        ...                         resampling=sk.mcmc.ChainMixtureResampling())
-        >>> round(float(jnp.mean(result.samples[:, 0] > 0)), 1)
-        0.7
     """
     fn = "sk.mcmc.sample"
     key = check_key(key, fn)
