@@ -550,11 +550,13 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _mcmc_metrics(result: MCMCResult) -> dict:
-    """What ``metrics.json`` records of an MCMC run (R̂, ESS, divergences, the summary)."""
+    """What ``metrics.json`` records of an MCMC run (R̂, ESS, divergences, the importance
+    ESS when the draws were resampled, the summary)."""
     return {
         "max_r_hat": result.max_r_hat,
         "min_ess": result.min_ess,
         "num_divergent": result.num_divergent,
+        "importance_ess": result.importance_ess,
         "summary": result.summary(),
     }
 
