@@ -5,6 +5,7 @@ from ._flows import MAF as MAF
 from ._flows import NSF as NSF
 from ._flows import AbstractFlow as AbstractFlow
 from ._flows import CouplingNSF as CouplingNSF
+from ._shared_closures import share_closures as share_closures
 from ._standardize import Standardizer as Standardizer
 from ._vector_field import AbstractVectorField as AbstractVectorField
 from ._vector_field import ResidualVectorField as ResidualVectorField
@@ -19,4 +20,5 @@ __all__ = [
     "ResidualVectorField",
     "ResidualVectorFieldNet",
     "Standardizer",
+    "share_closures",
 ]

@@ -25,7 +25,7 @@ from jaxtyping import Array
 
 from .._checks import check_key, check_training_data
 from .._types import Key
-from ..estimators import Standardizer
+from ..estimators import Standardizer, share_closures
 from ..mcmc import MCMCConfig
 from ..training import Training, train
 from ._posterior import AbstractPosterior
@@ -103,6 +103,8 @@ class AbstractMethod(eqx.Module):
         x_shape = tuple(x_shape)
         keys = jax.random.split(key, self.ensemble_size)
         net = eqx.filter_vmap(lambda k: self.build_net(k, dim_theta, x_shape))(keys)
+        # equal networks must look equal to jit: one compilation per layout, not per network
+        net = share_closures(net)
         return self.posterior(
             net,
             prior,

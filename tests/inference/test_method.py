@@ -84,3 +84,23 @@ def test_a_toy_method_trains_samples_saves_and_loads(gaussian_simulator, tmp_pat
     assert isinstance(loaded, GaussianPosterior) and loaded.method == method
     assert loaded.history == post.history
     np.testing.assert_array_equal(loaded.sample(jax.random.key(2), x_o, 100), samples[:100])
+
+
+def test_posteriors_of_one_specification_compile_their_sampler_once(tmp_path):
+    # flowjax builds a new closure per flow; shared by content, two trainings of the same
+    # specification have equal static parts, so jitted sampling is found again, not recompiled
+    task = sk.tasks.get("two_moons")
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=1)
+    )
+    posteriors = []
+    for seed in (0, 1):
+        theta, x = sk.simulate(jax.random.key(seed), task, 100, progress=False)
+        posteriors.append(npe.fit(jax.random.key(seed), theta, x, prior=task.prior, progress=False))
+    static = [eqx.filter(p, eqx.is_array, inverse=True) for p in posteriors]
+    assert eqx.tree_equal(*static)
+    leaves = [jax.tree_util.tree_leaves(s) for s in static]
+    assert all(a is b for a, b in zip(*leaves, strict=True) if callable(a))
+    sk.save(tmp_path / "p.sbi", posteriors[0])
+    loaded = sk.load(tmp_path / "p.sbi", prior=task.prior)
+    assert eqx.tree_equal(static[0], eqx.filter(loaded, eqx.is_array, inverse=True))

@@ -1,0 +1,72 @@
+"""Function leaves of a network (closures inside flowjax flows), shared by content.
+
+flowjax builds each masked-autoregressive or coupling layer around a *closure*, the
+"ravelled pytree constructor" of its transformer: a new function object per network. A
+function is a static leaf for ``jax.jit`` / ``eqx.filter_jit``, hashed by identity, so two
+networks of the same specification (two trainings, two rounds of a sequential run, a file
+loaded twice) never look equal, and every jitted call that takes a posterior compiled again
+for each of them: sampling, MCMC, ``log_prob``. Each compilation also keeps its machine code
+mapped for the life of the process; a long sequential benchmark run died of it (LLVM "Cannot
+allocate memory" after about twenty rounds with MCMC).
+
+:func:`share_closures` replaces every closure leaf by the first one seen with the same code and
+equal captured values, which behaves identically,
+so equal networks compile once. Captured values are compared with ``eqx.tree_equal`` (arrays
+by shape, dtype and values).
+"""
+
+from __future__ import annotations
+
+import types
+
+import equinox as eqx
+import jax
+
+_SHARED: dict = {}
+"""Per code object, the closures kept so far with their captured values (a few per layout)."""
+
+
+def _same_values(a: tuple, b: tuple) -> bool:
+    """Whether two tuples of captured values are equal (arrays by shape, dtype and values)."""
+    try:
+        return bool(eqx.tree_equal(a, b, typematch=True))
+    except Exception:  # a value whose comparison fails cannot be shown equal: keep both
+        return False
+
+
+def _shared(leaf):
+    if not isinstance(leaf, types.FunctionType) or not leaf.__closure__:
+        return leaf
+    try:
+        values = tuple(cell.cell_contents for cell in leaf.__closure__)
+    except ValueError:  # an empty cell
+        return leaf
+    kept = _SHARED.setdefault(leaf.__code__, [])
+    for other_values, other in kept:
+        if _same_values(values, other_values):
+            return other
+    kept.append((values, leaf))
+    return leaf
+
+
+def share_closures(tree):
+    """``tree`` with each closure leaf replaced by the shared one of equal code and contents.
+
+    Args:
+        tree: any pytree, e.g. a network of flowjax flows.
+
+    Returns:
+        the same pytree (arrays untouched) whose function leaves are shared between trees
+        built from the same specification.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> from sbi_kit.estimators import share_closures
+        >>> a, b = (share_closures(sk.estimators.MAF(layers=1).build(jax.random.key(i), 2, 1))
+        ...         for i in range(2))
+        >>> fa = [f for f in jax.tree_util.tree_leaves(a) if callable(f)]
+        >>> fb = [f for f in jax.tree_util.tree_leaves(b) if callable(f)]
+        >>> all(x is y for x, y in zip(fa, fb))
+        True
+    """
+    return jax.tree_util.tree_map(_shared, tree)
