@@ -100,7 +100,7 @@ class FMPE(AbstractVectorFieldMethod):
         ValueError: ``sigma_min`` outside [0, 1) or a negative ``time_prior_exponent``.
 
     Examples:
-        >>> import jax, jax.numpy as jnp, sbi_kit as sk
+        >>> import jax, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
         >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
         >>> fmpe = sk.FMPE(
@@ -110,8 +110,6 @@ class FMPE(AbstractVectorFieldMethod):
         >>> posterior = fmpe.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> posterior.sample(jax.random.key(2), task.observation(1), 10).shape
         (10, 10)
-        >>> posterior.log_prob(jnp.zeros(10), task.observation(1)).shape
-        ()
     """
 
     network: AbstractVectorField = eqx.field(default=ResidualVectorField(), kw_only=True)

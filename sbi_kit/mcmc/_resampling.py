@@ -167,7 +167,13 @@ def resample_chains(
         log_w = jax.vmap(log_weight)(zz)
         return zz, jnp.nan_to_num(log_w, nan=-jnp.inf, posinf=-jnp.inf)
 
-    pool_z, log_w = candidates(key_candidates, resampling.candidates_per_sample * num_samples)
+    # all candidates in one evaluation (the density is traced once): the resampling pool,
+    # then one fresh proposal per draw for each independence move
+    num_pool = resampling.candidates_per_sample * num_samples
+    all_z, all_log_w = candidates(key_candidates, num_pool + resampling.num_moves * num_samples)
+    pool_z, log_w = all_z[:num_pool], all_log_w[:num_pool]
+    move_z = all_z[num_pool:].reshape(resampling.num_moves, num_samples, -1)
+    move_log_w = all_log_w[num_pool:].reshape(resampling.num_moves, num_samples)
     top = jnp.max(log_w)
     w = jnp.where(jnp.isfinite(top), jnp.exp(log_w - top), 0.0)
     total = jnp.sum(w)
@@ -183,15 +189,16 @@ def resample_chains(
     index = jnp.minimum(jnp.searchsorted(cdf, points), pool_z.shape[0] - 1)
     index = jax.random.permutation(key_order, index)
 
-    def move(state, key):
+    def move(state, proposal):
         """One independence Metropolis-Hastings step per particle (proposal: the mixture)."""
         zz, lw = state
-        key_new, key_accept = jax.random.split(key)
-        new, lw_new = candidates(key_new, num_samples)
-        accept = jnp.log(jax.random.uniform(key_accept, (num_samples,))) < lw_new - lw
+        new, lw_new, key = proposal
+        accept = jnp.log(jax.random.uniform(key, (num_samples,))) < lw_new - lw
         return (jnp.where(accept[:, None], new, zz), jnp.where(accept, lw_new, lw)), None
 
     (particles, _), _ = jax.lax.scan(
-        move, (pool_z[index], log_w[index]), jax.random.split(key_moves, resampling.num_moves)
+        move,
+        (pool_z[index], log_w[index]),
+        (move_z, move_log_w, jax.random.split(key_moves, resampling.num_moves)),
     )
     return jax.vmap(transform)(particles), ess

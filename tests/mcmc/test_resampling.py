@@ -19,6 +19,7 @@ def _two_modes(th):
     )
 
 
+@pytest.mark.slow  # ≈ 12 s cold; resample_chains' doctest checks the mode masses by default
 def test_resampling_gives_each_mode_its_mass_whatever_the_chains_share():
     # three chains in the light mode, one in the heavy one: pooled draws would put 75 % left
     chains = jnp.concatenate(
