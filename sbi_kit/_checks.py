@@ -117,6 +117,12 @@ def check_setting_positive_int(owner: str, field: str, value) -> None:
         raise ValueError(f"{owner}: {field} must be a positive integer, got {value!r}.")
 
 
+def check_setting_nonnegative_int(owner: str, field: str, value) -> None:
+    """A configuration field that must be a Python int ≥ 0 (not a bool), e.g. a seed."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}: {field} must be a non-negative integer, got {value!r}.")
+
+
 def check_setting_positive_number(owner: str, field: str, value) -> None:
     """A configuration field that must be a finite number > 0, e.g. a solver tolerance."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

@@ -1253,7 +1253,7 @@ MCMC_SETTINGS_ROWS = [
     (
         "resampling-negative-moves",
         lambda: sk.mcmc.ChainMixtureResampling(num_moves=-1),
-        Raises(ValueError, "num_moves must be an integer ≥ 0, got -1"),
+        Raises(ValueError, "num_moves must be a non-negative integer, got -1"),
     ),
     (
         "resampling-df-zero",

@@ -25,7 +25,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .._checks import check_setting_fraction, check_setting_positive_int
+from .._checks import (
+    check_setting_fraction,
+    check_setting_nonnegative_int,
+    check_setting_positive_int,
+)
 from .._types import Key
 from ._composition import (
     AbstractComposition,
@@ -120,9 +124,7 @@ class SMC(AbstractComposition):
     def __check_init__(self):
         check_setting_positive_int("SMC", "num_steps", self.num_steps)
         check_setting_fraction("SMC", "ess_threshold", self.ess_threshold, low_open=True)
-        k = self.langevin_steps
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"SMC: langevin_steps must be a non-negative integer, got {k!r}.")
+        check_setting_nonnegative_int("SMC", "langevin_steps", self.langevin_steps)
         check_setting_fraction("SMC", "step_size", self.step_size, low_open=True)
 
     def _move(self, key: Key, ys: Array, t: Array, rates) -> Array:

@@ -26,7 +26,11 @@ import jax.numpy as jnp
 import lineax
 from jaxtyping import Array
 
-from .._checks import check_setting_positive_int, check_setting_positive_number
+from .._checks import (
+    check_setting_nonnegative_int,
+    check_setting_positive_int,
+    check_setting_positive_number,
+)
 from .._types import Key
 from ._diffusion import VPSDE
 from ._fields import AbstractField, ScoreField
@@ -97,10 +101,7 @@ class HutchinsonDivergence(AbstractDivergence):
 
     def __check_init__(self):
         check_setting_positive_int("HutchinsonDivergence", "num_probes", self.num_probes)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(
-                f"HutchinsonDivergence: seed must be a non-negative integer, got {self.seed!r}."
-            )
+        check_setting_nonnegative_int("HutchinsonDivergence", "seed", self.seed)
 
     def velocity_and_divergence(self, field, y, t):
         shape = (self.num_probes, *y.shape)

@@ -26,7 +26,11 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
-from .._checks import check_setting_positive_int, check_setting_positive_number
+from .._checks import (
+    check_setting_nonnegative_int,
+    check_setting_positive_int,
+    check_setting_positive_number,
+)
 from .._types import Key
 from ..simulators import unconstraining_transform
 from ._chains import _UnconstrainedPotential
@@ -77,10 +81,7 @@ class ChainMixtureResampling(eqx.Module):
                 f"{self.draws_per_chain}."
             )
         check_setting_positive_int(owner, "candidates_per_sample", self.candidates_per_sample)
-        if isinstance(self.num_moves, bool) or not isinstance(self.num_moves, int):
-            raise ValueError(f"{owner}: num_moves must be an integer ≥ 0, got {self.num_moves!r}.")
-        if self.num_moves < 0:
-            raise ValueError(f"{owner}: num_moves must be an integer ≥ 0, got {self.num_moves}.")
+        check_setting_nonnegative_int(owner, "num_moves", self.num_moves)
         check_setting_positive_number(owner, "df", self.df)
         check_setting_positive_number(owner, "min_ess_fraction", self.min_ess_fraction)
         if self.min_ess_fraction > 1:
