@@ -6,13 +6,15 @@ sbi 0.27 ``NLE(prior)``: a masked autoregressive flow), and then draws ``--num-s
 posterior samples for each observation:
 
 * sbi_kit: ``posterior.sample(key, x_o, n)``, NUTS (numpyro) with the library defaults (20
-  vectorised chains, 200 warm-up steps, chains started by sampling-importance-resampling from
-  10,000 prior draws, then 50 draws per chain and ``sk.mcmc.ChainMixtureResampling``: the
-  samples resampled by importance weight through a Student-t mixture fitted to the chains);
-  the row "sbi_kit NUTS pooled" is the previous default (500 warm-up steps, n / 20 draws per
-  chain pooled, no resampling) on the same trained posterior; the first observation's time
-  includes compiling the sampler ("cold"), the others reuse it ("warm", the time any later
-  call pays);
+  vectorised chains started by sampling-importance-resampling from 10,000 prior draws, 50
+  warm-up steps, trees of depth ≤ 4, then 25 draws per chain and
+  ``sk.mcmc.ChainMixtureResampling``: the samples resampled by importance weight through a
+  Student-t mixture fitted to the chains); earlier defaults on the same trained posterior, as
+  chosen by ``--sbi-kit-variants``: "sbi_kit NUTS depth 10" (200 warm-up steps, depth ≤ 10,
+  50 draws per chain, resampled) and "sbi_kit NUTS pooled" (500 warm-up steps, depth ≤ 10,
+  n / 20 draws per chain pooled, no resampling); the first observation's time includes
+  compiling the sampler ("cold"), the others reuse it ("warm", the time any later call
+  pays);
 * sbi: ``build_posterior(mcmc_method=...)`` then ``posterior.sample((n,), x=x_o)``, for each
   method in ``--sbi-methods``: ``slice_np_vectorized`` (sbi's default: 20 chains, 200 warm-up
   steps, thinning 1, "resample" initialisation) and ``nuts_pyro`` (Pyro's NUTS through sbi;
@@ -66,8 +68,9 @@ from npe_vs_sbi import load_threshold, timed_run, torch_prior  # noqa: E402
 
 TASKS = ("gaussian_linear", "two_moons", "slcp")
 SBI_METHODS = ("slice_np_vectorized", "nuts_pyro")
-POOLED = "sbi_kit NUTS pooled"
-"""The row of sbi_kit's previous default: 500 warm-up steps, chains' draws pooled."""
+DEFAULT = "sbi_kit NUTS"
+VARIANTS = {"depth10": "sbi_kit NUTS depth 10", "pooled": "sbi_kit NUTS pooled"}
+"""sbi_kit's earlier defaults, timed on the same trained posterior (``--sbi-kit-variants``)."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,6 +89,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--pyro-observations",
         default="1",
         help="observations that nuts_pyro is timed on (minutes per call; default: %(default)s)",
+    )
+    p.add_argument(
+        "--sbi-kit-variants",
+        default=",".join(VARIANTS),
+        help="earlier sbi_kit defaults to time as well (default: %(default)s; '' for none)",
     )
     p.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--retries", type=int, default=1, help="repeats of a call timed under load")
@@ -108,14 +116,23 @@ def train_sbi_kit(task, theta, x, seed: int):
     return posterior, time.perf_counter() - start
 
 
-def pooled_variant(posterior):
-    """The posterior with the MCMC settings of the library before chain-mixture resampling
-    became the default: 500 warm-up steps, the chains' draws pooled (``resampling=None``)."""
+def variant(posterior, name: str):
+    """The posterior with an earlier default's MCMC settings: ``depth10`` (2026-12-05 a.m.:
+    200 warm-up steps, NUTS depth ≤ 10, 50 draws per chain resampled) or ``pooled`` (before
+    chain-mixture resampling: 500 warm-up steps, depth ≤ 10, the chains' draws pooled)."""
     from compositional import rebuilt
 
     import sbi_kit as sk
 
-    return rebuilt(posterior, mcmc=sk.mcmc.MCMCConfig(num_warmup=500, resampling=None))
+    if name == "depth10":
+        config = sk.mcmc.MCMCConfig(
+            sampler=sk.mcmc.NUTS(),
+            num_warmup=200,
+            resampling=sk.mcmc.ChainMixtureResampling(draws_per_chain=50),
+        )
+    else:
+        config = sk.mcmc.MCMCConfig(sampler=sk.mcmc.NUTS(), num_warmup=500, resampling=None)
+    return rebuilt(posterior, mcmc=config)
 
 
 def sample_sbi_kit(posterior, x_o, num_samples: int, seed: int, i: int):
@@ -162,7 +179,7 @@ def summarise(results: dict) -> list[dict]:
     mean C2ST, and the ratio sbi / sbi_kit of median warm seconds."""
     rows = []
     for task, cells in sorted(results["tasks"].items()):
-        ours = cells["samplers"].get("sbi_kit NUTS", {})
+        ours = cells["samplers"].get(DEFAULT, {})
         ours_warm = [c["seconds"] for c in ours.values() if not c["cold"]]
         ours_all = [c["seconds"] for c in ours.values()]
         reference = statistics.median(ours_warm or ours_all) if ours_all else None
@@ -268,6 +285,10 @@ def main(argv=None) -> None:
     observations = parse_int_list(args.observations)
     pyro_observations = [i for i in parse_int_list(args.pyro_observations) if i in observations]
     sbi_methods = [m.strip() for m in args.sbi_methods.split(",") if m.strip()]
+    variants = [v.strip() for v in args.sbi_kit_variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"--sbi-kit-variants: unknown {unknown}; choose from {list(VARIANTS)}")
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     settings = {
         "tasks": tasks,
@@ -297,7 +318,8 @@ def main(argv=None) -> None:
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
 
-    samplers = ["sbi_kit NUTS", POOLED] + [f"sbi {m}" for m in sbi_methods]
+    names = {VARIANTS[v]: v for v in variants}
+    samplers = [DEFAULT, *names] + [f"sbi {m}" for m in sbi_methods]
     for task_name in tasks:
         task = sk.tasks.get(task_name)
         cells = results["tasks"].setdefault(task_name, {"train_seconds": {}, "samplers": {}})
@@ -321,10 +343,10 @@ def main(argv=None) -> None:
             for n_call, i in enumerate(observations):
                 if sampler == "sbi nuts_pyro" and i not in pyro_observations:
                     continue
-                if sampler == "sbi_kit NUTS":
+                if sampler == DEFAULT:
                     call = functools.partial(sample_sbi_kit, ours)
-                elif sampler == POOLED:
-                    call = functools.partial(sample_sbi_kit, pooled_variant(ours))
+                elif sampler in names:
+                    call = functools.partial(sample_sbi_kit, variant(ours, names[sampler]))
                 else:
                     call = functools.partial(sample_sbi, theirs, sampler.removeprefix("sbi "))
                 timed = functools.partial(

@@ -1159,6 +1159,11 @@ C2ST_ROWS = [
         Raises(TypeError, "c2st: `samples` must be a numeric array"),
     ),
     (
+        "unequal-sizes",
+        dict(reference=RNG.normal(size=(80, 2))),
+        Warns(UserWarning, "c2st: `samples` has 40 rows and `reference` 80; the larger set is"),
+    ),
+    (
         "num_folds-one",
         dict(num_folds=1),
         Raises(ValueError, "c2st: `num_folds` must be at least 2, got 1"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from jaxtyping import Array
 
@@ -22,7 +24,10 @@ def c2st(
     are z-scored with the reference's mean and standard deviation; scikit-learn's
     ``MLPClassifier(hidden_layer_sizes=(10·d, 10·d), activation="relu", solver="adam",
     max_iter=10000)``; ``KFold(num_folds, shuffle=True)``; mean accuracy. 0.5 means the two
-    sets are indistinguishable, 1.0 that they are fully separated.
+    sets are indistinguishable, 1.0 that they are fully separated. Accuracy has that meaning
+    only for sets of equal size (with 1,000 samples against 10,000 reference draws, always
+    answering "reference" scores 0.909), so the larger set is subsampled to the smaller's size
+    (without replacement, seeded by ``seed``) with a ``UserWarning`` that gives both sizes.
 
     Args:
         samples: shape ``(n, d)``.
@@ -59,6 +64,17 @@ def c2st(
             f"{fn}: `samples` and `reference` must have the same number of columns d, got "
             f"shapes {x.shape} and {y.shape}."
         )
+    if len(x) != len(y):
+        n = min(len(x), len(y))
+        warnings.warn(
+            f"{fn}: `samples` has {len(x)} rows and `reference` {len(y)}; the larger set is "
+            f"subsampled to {n} rows so that 0.5 stays the chance level.",
+            UserWarning,
+            stacklevel=2,
+        )
+        rng = np.random.default_rng(seed)
+        x = x if len(x) == n else x[rng.choice(len(x), n, replace=False)]
+        y = y if len(y) == n else y[rng.choice(len(y), n, replace=False)]
     if z_score:
         mean, std = y.mean(axis=0), y.std(axis=0)
         std = np.where(std > 0, std, 1.0)

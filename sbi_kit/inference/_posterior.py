@@ -31,7 +31,7 @@ from .._checks import (
 )
 from .._types import Key
 from ..estimators import Standardizer
-from ..mcmc import MCMCResult, pool, resample_chains, run_chains
+from ..mcmc import MCMCResult, draws_per_chain, pool, resample_chains, run_chains
 from ..mcmc import sample as mcmc_sample
 from ._metadata import metadata, with_metadata
 from ._support import inside
@@ -456,11 +456,7 @@ class AbstractPotentialPosterior(AbstractPosterior):
             sampler=config.sampler,
             num_chains=config.num_chains,
             num_warmup=config.num_warmup,
-            num_draws=(
-                -(-num_samples // config.num_chains)
-                if resampling is None
-                else resampling.draws_per_chain
-            ),
+            num_draws=draws_per_chain(num_samples, config.num_chains, resampling),
             thinning=config.thinning,
         )
         if resampling is None:

@@ -14,6 +14,7 @@ from ._chains import run_chains as run_chains
 from ._config import MCMCConfig as MCMCConfig
 from ._reference import reference_posterior as reference_posterior
 from ._resampling import ChainMixtureResampling as ChainMixtureResampling
+from ._resampling import draws_per_chain as draws_per_chain
 from ._resampling import resample_chains as resample_chains
 from ._result import MCMCResult as MCMCResult
 from ._sample import sample as sample
@@ -28,6 +29,7 @@ __all__ = [
     "MCMCConfig",
     "MCMCResult",
     "NUTS",
+    "draws_per_chain",
     "pool",
     "reference_posterior",
     "resample_chains",

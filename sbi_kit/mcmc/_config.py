@@ -6,18 +6,27 @@ import equinox as eqx
 
 from .._checks import check_setting_positive_int
 from ._resampling import ChainMixtureResampling
-from ._samplers import DEFAULT_SAMPLER, AbstractSampler
+from ._samplers import NUTS, AbstractSampler
 
 DEFAULT_RESAMPLING = ChainMixtureResampling()
 """The resampling a posterior's MCMC uses unless told otherwise (one shared instance)."""
+
+SHORT_TREE_NUTS = NUTS(max_tree_depth=4)
+"""The sampler a posterior's MCMC uses unless told otherwise: NUTS with at most 16 leapfrog
+steps per transition. With resampling the chains only have to find where the mass is and its
+local shape; the importance weights correct the rest. Measured on learned two_moons, slcp and
+gaussian_linear likelihoods (docs/mcmc.md): the same C2ST as depth 10 with 200 warm-up steps,
+several times faster, because the vectorised chains no longer wait for the longest trajectory."""
 
 
 class MCMCConfig(eqx.Module):
     """MCMC settings that a method stores and its posterior's ``sample`` uses.
 
     Args:
-        sampler: :class:`NUTS` (default) or :class:`EnsembleSlice`.
-        num_chains: chains run in parallel (vectorised); draws are pooled.
+        sampler: :class:`NUTS` or :class:`EnsembleSlice`; by default ``NUTS(max_tree_depth=4)``
+            (short trajectories: the resampling corrects what the chains do not explore; for
+            pooled draws without resampling use ``NUTS()`` and ``num_warmup=500``).
+        num_chains: chains run in parallel (vectorised).
         num_warmup: adaptation steps per chain, discarded.
         thinning: keep one draw in ``thinning``.
         max_r_hat: a split-R̂ above this gives a ``RuntimeWarning`` (the samples are returned);
@@ -29,9 +38,9 @@ class MCMCConfig(eqx.Module):
             the chains' draws are pooled (``num_samples / num_chains`` per chain).
     """
 
-    sampler: AbstractSampler = DEFAULT_SAMPLER
+    sampler: AbstractSampler = SHORT_TREE_NUTS
     num_chains: int = 20
-    num_warmup: int = 200
+    num_warmup: int = 50
     thinning: int = 1
     max_r_hat: float = 1.05
     resampling: ChainMixtureResampling | None = DEFAULT_RESAMPLING

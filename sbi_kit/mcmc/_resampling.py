@@ -66,7 +66,7 @@ class ChainMixtureResampling(eqx.Module):
         5
     """
 
-    draws_per_chain: int = 50
+    draws_per_chain: int = 25
     candidates_per_sample: int = 5
     num_moves: int = 3
     df: float = 5.0
@@ -88,6 +88,25 @@ class ChainMixtureResampling(eqx.Module):
             raise ValueError(
                 f"{owner}: min_ess_fraction must lie in (0, 1], got {self.min_ess_fraction!r}."
             )
+
+
+def draws_per_chain(
+    num_samples: int, num_chains: int, resampling: ChainMixtureResampling | None
+) -> int:
+    """How many draws each chain keeps (after thinning) for ``num_samples`` samples: with
+    ``resampling``, its ``draws_per_chain`` (the samples are then resampled from them);
+    without, ``ceil(num_samples / num_chains)`` (the draws are pooled).
+
+    Example:
+        >>> import sbi_kit as sk
+        >>> sk.mcmc.draws_per_chain(10_000, 20, None)
+        500
+        >>> sk.mcmc.draws_per_chain(10_000, 20, sk.mcmc.ChainMixtureResampling(draws_per_chain=25))
+        25
+    """
+    if resampling is None:
+        return -(-num_samples // num_chains)
+    return resampling.draws_per_chain
 
 
 def _components(z: Array) -> tuple[Array, Array]:

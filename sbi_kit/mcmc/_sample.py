@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from .._checks import check_key, check_positive_int, check_prior
 from .._types import Key
 from ._chains import pool, progress_bar, run_chains
-from ._resampling import ChainMixtureResampling, resample_chains
+from ._resampling import ChainMixtureResampling, draws_per_chain, resample_chains
 from ._result import MCMCResult
 from ._samplers import DEFAULT_SAMPLER, AbstractSampler
 
@@ -142,10 +141,7 @@ def sample(
                 f"{init.shape}."
             )
     key_run, key_pool = jax.random.split(key)
-    if resampling is None:
-        draws = math.ceil(num_samples / num_chains)
-    else:
-        draws = resampling.draws_per_chain
+    draws = draws_per_chain(num_samples, num_chains, resampling)
     start = time.perf_counter()
     with progress_bar(progress, num_warmup + draws * thinning):
         chains, divergent = run_chains(
@@ -184,8 +180,8 @@ def sample(
                 f"effective sample size is {importance_ess:.0f}, below "
                 f"{resampling.min_ess_fraction} × num_samples = "
                 f"{resampling.min_ess_fraction * num_samples:.0f} ({result.summary()}); raise "
-                "resampling.candidates_per_sample or draws_per_chain, run longer warm-up, or "
-                "check the density."
+                "resampling.candidates_per_sample or draws_per_chain, run longer warm-up, "
+                "give NUTS a larger max_tree_depth, or check the density."
             )
     elif max_r_hat is not None and not np.all(r_hat <= max_r_hat):
         message = (

@@ -55,7 +55,9 @@ def test_posterior_of_iid_observations_matches_the_conjugate_posterior(nle_poste
     x_o = jnp.array([[0.9], [0.4], [1.3]])
     samples, result = nle_posterior.sample(jax.random.key(4), x_o, 2000, return_diagnostics=True)
     mean, sd = _conjugate(np.asarray(x_o)[:, 0])
-    assert samples.shape == (2000, 1) and result.max_r_hat < 1.05
+    # the default resamples the chains: its diagnostic is the weights' ESS (of 10,000
+    # candidates), not the chains' R̂
+    assert samples.shape == (2000, 1) and result.importance_ess > 2000
     assert abs(float(samples.mean()) - mean) < 0.3 * sd
     np.testing.assert_allclose(float(samples.std()), sd, rtol=0.2)
     # log_prob is the unnormalised log posterior: differences match the analytic ones

@@ -100,7 +100,7 @@ def test_trained_nre_posterior_matches_the_conjugate_posterior(nre_posterior):
     x_o = jnp.array([[0.9], [0.4], [1.3]])
     samples, result = nre_posterior.sample(jax.random.key(2), x_o, 2000, return_diagnostics=True)
     mean, sd = _conjugate(np.asarray(x_o)[:, 0])
-    assert result.max_r_hat < 1.05
+    assert result.importance_ess is not None and result.importance_ess > 2000  # of 10,000
     assert abs(float(samples.mean()) - mean) < 0.3 * sd
     np.testing.assert_allclose(float(samples.std()), sd, rtol=0.25)
 
@@ -111,7 +111,7 @@ def test_nre_posterior_of_ten_iid_observations(nre_posterior):
     x_o = jnp.array([0.9, 0.4, 1.3, 0.2, 0.8, 1.1, 0.5, 0.6, 1.0, 0.7])[:, None]
     samples, result = nre_posterior.sample(jax.random.key(6), x_o, 2000, return_diagnostics=True)
     mean, sd = _conjugate(np.asarray(x_o)[:, 0])
-    assert result.max_r_hat < 1.05
+    assert result.importance_ess is not None and result.importance_ess > 2000  # of 10,000
     assert abs(float(samples.mean()) - mean) < 0.3 * sd, (float(samples.mean()), mean, sd)
     np.testing.assert_allclose(float(samples.std()), sd, rtol=0.25)
 

@@ -62,7 +62,7 @@ def _sample_gaussian(resampling, **kwargs):
 def test_sample_with_resampling_matches_a_correlated_gaussian_in_a_box():
     result = _sample_gaussian(sk.mcmc.ChainMixtureResampling())
     assert result.samples.shape == (5000, 3)
-    assert result.chains.shape == (6, 50, 3)  # draws_per_chain, not num_samples / chains
+    assert result.chains.shape == (6, 25, 3)  # draws_per_chain, not num_samples / chains
     assert result.importance_ess is not None and result.importance_ess > 5000
     assert "importance ESS" in result.summary()
     sd = jnp.sqrt(jnp.diag(_COV))
