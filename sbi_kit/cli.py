@@ -132,9 +132,20 @@ def _ratio_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
+REFERENCE_WARMUP = 500
+"""Warm-up steps of the ``--num-iid`` NUTS reference unless ``--mcmc-warmup`` is given (its
+draws are pooled, not resampled, so it warms up longer than the posteriors)."""
+
+
 def _mcmc_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--mcmc-chains", type=int, default=20, help="NUTS chains (vectorised)")
-    group.add_argument("--mcmc-warmup", type=int, default=500, help="NUTS warm-up steps per chain")
+    group.add_argument(
+        "--mcmc-warmup",
+        type=int,
+        default=None,
+        help="NUTS warm-up steps per chain (default: the posteriors' own, 50, with "
+        f"resampling; {REFERENCE_WARMUP} for the --num-iid reference)",
+    )
 
 
 def _sequential_options(group: argparse._ArgumentGroup) -> None:
@@ -157,7 +168,10 @@ OPTION_GROUPS: tuple[tuple[str, Callable[[argparse._ArgumentGroup], None]], ...]
 
 
 def _mcmc(args: argparse.Namespace) -> MCMCConfig:
-    return MCMCConfig(num_chains=args.mcmc_chains, num_warmup=args.mcmc_warmup)
+    config = MCMCConfig(num_chains=args.mcmc_chains)
+    if args.mcmc_warmup is None:
+        return config
+    return dataclasses.replace(config, num_warmup=args.mcmc_warmup)
 
 
 def _npe(args: argparse.Namespace, support: AbstractSupport) -> NPE:
@@ -589,7 +603,7 @@ def _iid_problem(key, task, args: argparse.Namespace, log) -> tuple[jax.Array, n
         args.num_samples,
         iid=True,
         num_chains=args.mcmc_chains,
-        num_warmup=args.mcmc_warmup,
+        num_warmup=REFERENCE_WARMUP if args.mcmc_warmup is None else args.mcmc_warmup,
         check=False,  # warns with the R̂; metrics.json records it
         progress=not args.no_progress,
     )
@@ -631,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
             "num_iid": 0,
         }
         for name, least in minimum.items():
-            if getattr(args, name) < least:
+            if getattr(args, name) is not None and getattr(args, name) < least:
                 option = "--" + name.replace("_", "-")
                 raise SystemExit(
                     f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
