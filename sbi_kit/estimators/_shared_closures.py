@@ -9,10 +9,12 @@ for each of them: sampling, MCMC, ``log_prob``. Each compilation also keeps its 
 mapped for the life of the process; a long sequential benchmark run died of it (LLVM "Cannot
 allocate memory" after about twenty rounds with MCMC).
 
-:func:`share_closures` replaces every closure leaf by the first one seen with the same code and
-equal captured values, which behaves identically,
-so equal networks compile once. Captured values are compared with ``eqx.tree_equal`` (arrays
-by shape, dtype and values).
+:func:`share_closures` replaces every function leaf by the first one seen with the same code,
+defaults, globals and equal captured values, which behaves identically, so equal networks
+compile once. Captured values are compared with ``eqx.tree_equal`` (arrays by shape, dtype and
+values) after their own function leaves are shared the same way: flowjax's spline, captured by
+the constructor, holds a ``lambda`` made afresh for every spline, and without this the
+constructors of two spline flows never compared equal.
 """
 
 from __future__ import annotations
@@ -34,16 +36,36 @@ def _same_values(a: tuple, b: tuple) -> bool:
         return False
 
 
-def _shared(leaf):
-    if not isinstance(leaf, types.FunctionType) or not leaf.__closure__:
-        return leaf
+_IN_PROGRESS: set[int] = set()
+"""Ids of the functions whose captured values are being canonicalised (a recursive closure
+refers to itself)."""
+
+
+def _captured(leaf: types.FunctionType) -> tuple | None:
+    """What makes ``leaf`` behave as it does beyond its code: its captured values (their own
+    function leaves shared first, so that e.g. a spline holding a fresh ``lambda`` compares
+    equal to another) and its default arguments; ``None`` if a cell is empty."""
     try:
-        values = tuple(cell.cell_contents for cell in leaf.__closure__)
+        cells = tuple(cell.cell_contents for cell in leaf.__closure__ or ())
     except ValueError:  # an empty cell
+        return None
+    _IN_PROGRESS.add(id(leaf))
+    try:
+        cells = share_closures(cells)
+    finally:
+        _IN_PROGRESS.discard(id(leaf))
+    return (cells, leaf.__defaults__, leaf.__kwdefaults__, id(leaf.__globals__))
+
+
+def _shared(leaf):
+    if not isinstance(leaf, types.FunctionType) or id(leaf) in _IN_PROGRESS:
+        return leaf
+    values = _captured(leaf)
+    if values is None:
         return leaf
     kept = _SHARED.setdefault(leaf.__code__, [])
     for other_values, other in kept:
-        if _same_values(values, other_values):
+        if other is leaf or _same_values(values, other_values):
             return other
     kept.append((values, leaf))
     return leaf

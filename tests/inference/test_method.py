@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import pytest
 
 import sbi_kit as sk
 from sbi_kit.inference import AbstractDensityPosterior, AbstractMethod, AbstractSupport, Bijection
@@ -86,13 +87,20 @@ def test_a_toy_method_trains_samples_saves_and_loads(gaussian_simulator, tmp_pat
     np.testing.assert_array_equal(loaded.sample(jax.random.key(2), x_o, 100), samples[:100])
 
 
-def test_posteriors_of_one_specification_compile_their_sampler_once(tmp_path):
+@pytest.mark.parametrize(
+    "flow",
+    [
+        sk.estimators.MAF(layers=1, width=8, depth=1),
+        # a spline holds a fresh lambda per instance (flowjax) and a tempered one a wrapper
+        sk.estimators.NSF(layers=1, width=8, depth=1, knots=4, knot_temperature=2.0),
+    ],
+    ids=["maf", "nsf"],
+)
+def test_posteriors_of_one_specification_compile_their_sampler_once(tmp_path, flow):
     # flowjax builds a new closure per flow; shared by content, two trainings of the same
     # specification have equal static parts, so jitted sampling is found again, not recompiled
     task = sk.tasks.get("two_moons")
-    npe = sk.NPE(
-        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=1)
-    )
+    npe = sk.NPE(flow=flow, training=sk.Training(max_epochs=1))
     posteriors = []
     for seed in (0, 1):
         theta, x = sk.simulate(jax.random.key(seed), task, 100, progress=False)
