@@ -130,9 +130,11 @@ class NRE(AbstractPotentialMethod):
 
     Args:
         loss_fn: the ratio loss (``loss`` is the interface's per-example loss method).
-        width: hidden units of the classifier MLP.
-        depth: hidden layers of the classifier MLP.
-        activation: activation name (smooth by default, which suits NUTS).
+        width: hidden units of the classifier MLP (100).
+        depth: hidden layers of the classifier MLP (4).
+        activation: activation name (``"relu"``; on two_moons 100 × 4 ReLU units gave C2ST
+            0.768 / 0.842 at 10⁴ / 10³ simulations against 0.795 / 0.874 for the earlier
+            50 × 2 GELU default, docs/nre.md).
         embedding: optional embedding spec for x, trained jointly.
         training: :class:`sk.Training` settings (``batch_size`` must exceed the loss's
             contrasts).
@@ -152,9 +154,9 @@ class NRE(AbstractPotentialMethod):
     """
 
     loss_fn: AbstractRatioLoss = eqx.field(default=NRE_C(), kw_only=True)
-    width: int = eqx.field(default=50, kw_only=True)
-    depth: int = eqx.field(default=2, kw_only=True)
-    activation: str = eqx.field(default="gelu", kw_only=True)
+    width: int = eqx.field(default=100, kw_only=True)
+    depth: int = eqx.field(default=4, kw_only=True)
+    activation: str = eqx.field(default="relu", kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
     training: Training = eqx.field(default=Training(), kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
