@@ -147,7 +147,7 @@ class NRE(AbstractPotentialMethod):
         >>> import jax, jax.numpy as jnp, sbi_kit as sk
         >>> task = sk.tasks.get("gaussian_linear")
         >>> theta, x = sk.simulate(jax.random.key(0), task, 300)
-        >>> nre = sk.NRE(training=sk.Training(max_epochs=2))
+        >>> nre = sk.NRE(width=16, depth=2, training=sk.Training(max_epochs=2))
         >>> posterior = nre.fit(jax.random.key(1), theta, x, prior=task.prior, progress=False)
         >>> posterior.log_prob(jnp.zeros((3, 10)), task.observation(1)).shape
         (3,)

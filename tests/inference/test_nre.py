@@ -84,6 +84,8 @@ def nre_posterior():
     theta, x = sk.simulate(jax.random.key(0), sim, 3000)
     nre = sk.NRE(
         width=32,
+        depth=2,  # smaller than the default classifier (100 x 4): a 1-d problem, test time
+        activation="gelu",
         training=sk.Training(max_epochs=100, patience=20, batch_size=100, learning_rate=2e-3),
         mcmc=sk.mcmc.MCMCConfig(num_chains=4, num_warmup=150),
     )
