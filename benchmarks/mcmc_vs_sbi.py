@@ -124,15 +124,15 @@ def variant(posterior, name: str):
 
     import sbi_kit as sk
 
-    if name == "depth10":
-        config = sk.mcmc.MCMCConfig(
+    configs = {
+        "depth10": sk.mcmc.MCMCConfig(
             sampler=sk.mcmc.NUTS(),
             num_warmup=200,
             resampling=sk.mcmc.ChainMixtureResampling(draws_per_chain=50),
-        )
-    else:
-        config = sk.mcmc.MCMCConfig(sampler=sk.mcmc.NUTS(), num_warmup=500, resampling=None)
-    return rebuilt(posterior, mcmc=config)
+        ),
+        "pooled": sk.mcmc.MCMCConfig(sampler=sk.mcmc.NUTS(), num_warmup=500, resampling=None),
+    }
+    return rebuilt(posterior, mcmc=configs[name])
 
 
 def sample_sbi_kit(posterior, x_o, num_samples: int, seed: int, i: int):
@@ -318,8 +318,7 @@ def main(argv=None) -> None:
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
 
-    names = {VARIANTS[v]: v for v in variants}
-    samplers = [DEFAULT, *names] + [f"sbi {m}" for m in sbi_methods]
+    samplers = [DEFAULT, *(VARIANTS[v] for v in variants)] + [f"sbi {m}" for m in sbi_methods]
     for task_name in tasks:
         task = sk.tasks.get(task_name)
         cells = results["tasks"].setdefault(task_name, {"train_seconds": {}, "samplers": {}})
@@ -337,16 +336,16 @@ def main(argv=None) -> None:
         print(f"[train] {task_name}: sbi NLE", flush=True)
         theirs, cells["train_seconds"]["sbi"] = train_sbi(task, sims.theta, sims.x, args.seed)
         save()
+        # sbi_kit's rows: the trained posterior with each set of MCMC settings
+        ours_by_row = {DEFAULT: ours} | {VARIANTS[v]: variant(ours, v) for v in variants}
         for sampler in samplers:
             per_obs = cells["samplers"].setdefault(sampler, {})
             warmed = False
             for n_call, i in enumerate(observations):
                 if sampler == "sbi nuts_pyro" and i not in pyro_observations:
                     continue
-                if sampler == DEFAULT:
-                    call = functools.partial(sample_sbi_kit, ours)
-                elif sampler in names:
-                    call = functools.partial(sample_sbi_kit, variant(ours, names[sampler]))
+                if sampler in ours_by_row:
+                    call = functools.partial(sample_sbi_kit, ours_by_row[sampler])
                 else:
                     call = functools.partial(sample_sbi, theirs, sampler.removeprefix("sbi "))
                 timed = functools.partial(

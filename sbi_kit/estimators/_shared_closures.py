@@ -25,7 +25,7 @@ import equinox as eqx
 import jax
 
 _SHARED: dict = {}
-"""Per code object, the closures kept so far with their captured values (a few per layout)."""
+"""Per code object, the functions kept so far with what they capture (a few per layout)."""
 
 
 def _same_values(a: tuple, b: tuple) -> bool:
@@ -72,7 +72,7 @@ def _shared(leaf):
 
 
 def share_closures(tree):
-    """``tree`` with each closure leaf replaced by the shared one of equal code and contents.
+    """``tree`` with each function leaf replaced by the shared one of equal code and contents.
 
     Args:
         tree: any pytree, e.g. a network of flowjax flows.
