@@ -120,6 +120,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--observations", default="1-10", help="e.g. 1-10 or 1,4 (default: %(default)s)")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-2 (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=10, help="sequential rounds (default: 10)")
+    p.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        help="sequential methods: new networks every round (default: continue the previous)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
@@ -170,6 +176,7 @@ def markdown(results: dict) -> str:
         f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}), {m['cpu']} ({m['cpu_count']} cores), "
         f"CPU. Measured {m['date']}. `{s['estimator']}` (library defaults)"
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
+        + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
         + f"; {s['num_samples']:,} samples per observation, C2ST against 10,000 reference "
         f"samples (sbibm's classifier); observations {s['observations']}, seeds {s['seeds']}.",
         "",
@@ -213,6 +220,12 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+_WARM_START = {
+    True: ", each round continuing the previous round's networks (warm start)",
+    False: ", new networks every round",
+}
+
+
 def _draw(sk, posterior, key, x_o, num_samples, run, i):
     """Samples for observation ``i``, recording R̂ for MCMC posteriors."""
     if isinstance(posterior, sk.inference.AbstractPotentialPosterior):
@@ -241,6 +254,7 @@ def main(argv=None) -> None:
         "estimator": repr(method),
         "sequential": entry.sequential,
         "rounds": args.rounds if entry.sequential else 1,
+        "warm_start": args.warm_start if entry.sequential else None,
         "tasks": tasks,
         "simulations": budgets,
         "observations": observations,
@@ -255,7 +269,9 @@ def main(argv=None) -> None:
         "runs": {},
     }
     previous = None if args.fresh else read_json(json_path)
-    if previous and previous["settings"]["estimator"] == settings["estimator"]:
+    if previous and all(
+        previous["settings"].get(k) == settings[k] for k in ("estimator", "warm_start")
+    ):
         results["runs"] = previous["runs"]
         old = previous["settings"]
         settings["observations"] = sorted(set(observations) | set(old["observations"]))
@@ -308,6 +324,7 @@ def main(argv=None) -> None:
                             task.observation(i),
                             rounds=args.rounds,
                             simulations_per_round=n // args.rounds,
+                            warm_start=args.warm_start,
                             progress=False,
                         )
                         samples = _draw(

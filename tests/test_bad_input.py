@@ -322,6 +322,11 @@ FIT_ROWS = [
         dict(theta=lambda p: _with(p.theta, (slice(None), 0), 0.25)),
         Warns(UserWarning, "column 0 of `theta` is constant"),
     ),
+    (
+        "init-string",
+        dict(init="posterior"),
+        Raises(TypeError, "`init` must be a posterior of this method"),
+    ),
 ]
 
 
@@ -331,6 +336,17 @@ def test_fit_refuses_bad_input(method, problem, changes, expect):
     for name, value in changes.items():
         args[name] = value(problem) if callable(value) and name in ("theta", "x") else value
     _run(lambda: method.fit(progress=False, **args), expect)
+
+
+def test_fit_refuses_an_init_of_other_dimensions_or_another_method(method, problem):
+    prior3 = dist.Uniform(-jnp.ones(3), jnp.ones(3)).to_event(1)
+    args = dict(theta=problem.theta, x=problem.x, prior=PRIOR, progress=False)
+    three = method.init(jax.random.key(0), 3, (2,), prior3)
+    with pytest.raises(ValueError, match=re.escape("`init` was trained for 3 parameters")):
+        method.fit(jax.random.key(0), init=three, **args)
+    other = next(m for m in METHODS if type(m) is not type(method))
+    with pytest.raises(TypeError, match="`init` must be a posterior of this method.*got"):
+        method.fit(jax.random.key(0), init=other.init(jax.random.key(0), 2, (2,), PRIOR), **args)
 
 
 # --- the method's own settings -----------------------------------------------------------------

@@ -120,6 +120,7 @@ class AbstractMethod(eqx.Module):
         *,
         prior: dist.Distribution,
         progress: bool = True,
+        init: AbstractPosterior | None = None,
     ) -> AbstractPosterior:
         """Trains the method on simulated pairs and returns the posterior.
 
@@ -131,16 +132,21 @@ class AbstractMethod(eqx.Module):
                 *x_shape)`` with an embedding).
             prior: numpyro distribution with event shape ``(dim_theta,)``.
             progress: show a progress bar over epochs.
+            init: a posterior of this method for the same dimensions (a previous fit) to
+                continue training from (a warm start, as :func:`~sbi_kit.sequential` does
+                between rounds): its networks are the starting point and its z-scoring is kept
+                instead of being fitted to this data. ``None`` (default): fresh networks.
 
         Returns:
             the trained posterior; its ``history`` says how training went.
 
         Raises:
-            TypeError: for a key that is not a JAX PRNG key or a prior that is not a numpyro
-                distribution.
+            TypeError: for a key that is not a JAX PRNG key, a prior that is not a numpyro
+                distribution, or an ``init`` that is not a posterior of this method.
             ValueError: on mismatched shapes or lengths, too few simulations for the
                 validation split, a prior of the wrong event shape, non-finite data, θ outside
-                the prior's support, or a column that cannot be z-scored.
+                the prior's support, a column that cannot be z-scored, or an ``init`` whose
+                networks or dimensions differ from this method's.
 
         Warns:
             UserWarning: naming the columns of ``theta`` or ``x`` that are constant (passed
@@ -149,6 +155,13 @@ class AbstractMethod(eqx.Module):
         name = type(self).__name__
         fn = f"{name}.fit"
         key = check_key(key, fn)
+        if init is not None and not (
+            isinstance(init, AbstractPosterior) and type(init.method) is type(self)
+        ):
+            raise TypeError(
+                f"{fn}: `init` must be a posterior of this method (an earlier {name}.fit's "
+                f"result), got {type(init).__name__}."
+            )
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
         )
@@ -159,10 +172,15 @@ class AbstractMethod(eqx.Module):
                 f"{name} learns on the prior's support and cannot use them."
             )
         z = jax.vmap(self.support.transform(prior).inv)(theta)
-        z_scaler = Standardizer.fit(z, name="theta", fn=fn)  # may refuse or warn: before init
-        x_scaler = Standardizer.fit(x, name="x", fn=fn)
         key_init, key_train = jax.random.split(key)
-        posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+        if init is None:
+            z_scaler = Standardizer.fit(z, name="theta", fn=fn)  # may refuse or warn: before init
+            x_scaler = Standardizer.fit(x, name="x", fn=fn)
+            posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+        else:
+            skeleton = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+            posterior = _warm_start(skeleton, init, fn)
+            z_scaler, x_scaler = init.theta_standardizer, init.x_standardizer
         posterior = eqx.tree_at(
             lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
         )
@@ -178,6 +196,30 @@ class AbstractMethod(eqx.Module):
             reuse=(self, theta.shape[1], tuple(x.shape[1:])),
         )
         return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
+
+
+def _warm_start(skeleton: AbstractPosterior, init: AbstractPosterior, fn: str) -> AbstractPosterior:
+    """``skeleton`` (this method's untrained posterior) holding ``init``'s trained arrays.
+
+    The network's non-array part (activations, flowjax's closures) stays the skeleton's, so the
+    compiled training steps of this method are reused; ``init`` must match it array for array.
+    """
+    if init.dim_theta != skeleton.dim_theta or init.x_shape != skeleton.x_shape:
+        raise ValueError(
+            f"{fn}: `init` was trained for {init.dim_theta} parameters and observations of shape "
+            f"{init.x_shape}; this data has {skeleton.dim_theta} and {skeleton.x_shape}."
+        )
+    arrays = eqx.filter(init.net, eqx.is_array)
+    expected = eqx.filter(skeleton.net, eqx.is_array)
+    if jax.tree_util.tree_structure(arrays) != jax.tree_util.tree_structure(expected) or [
+        a.shape for a in jax.tree_util.tree_leaves(arrays)
+    ] != [a.shape for a in jax.tree_util.tree_leaves(expected)]:
+        raise ValueError(
+            f"{fn}: `init`'s networks differ from this method's (another architecture or "
+            "ensemble size); warm-start only from a fit of the same method."
+        )
+    net = eqx.combine(arrays, eqx.filter(skeleton.net, eqx.is_array, inverse=True))
+    return eqx.tree_at(lambda p: p.net, skeleton, net)
 
 
 @jax.jit

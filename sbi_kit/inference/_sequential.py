@@ -97,14 +97,17 @@ def sequential(
     rounds: int,
     simulations_per_round: int,
     truncation: float = 1e-4,
+    warm_start: bool = True,
     progress: bool = True,
 ) -> SequentialResult:
     """Multi-round inference for one observation: SNPE (truncated), SNLE or SNRE.
 
     Round 1 simulates from the prior and trains ``method``; each later round simulates
     ``simulations_per_round`` more pairs where the current posterior of ``x_o`` puts its mass
-    (see the module docstring for how, per kind of posterior) and retrains from scratch on all
-    rounds' data. The result is amortised no longer: it is accurate for ``x_o``.
+    (see the module docstring for how, per kind of posterior) and trains on all rounds' data,
+    continuing from the previous round's networks and z-scoring (``warm_start``, as ``sbi``
+    does by default) or from scratch. The result is amortised no longer: it is accurate for
+    ``x_o``.
 
     Args:
         key: PRNG key.
@@ -114,6 +117,10 @@ def sequential(
         rounds: number of rounds (≥ 1).
         simulations_per_round: simulations in each round.
         truncation: TSNPE's HPD mass left out (``1e-4`` as in the paper).
+        warm_start: each round after the first continues training the previous round's
+            networks (``fit(..., init=previous)``; they keep round 1's z-scoring) instead of
+            initialising new ones. Early rounds hold few simulations and stop after few
+            gradient steps; carrying their networks forward accumulates training.
         progress: progress bars.
 
     Returns:
@@ -141,6 +148,8 @@ def sequential(
     per_round = check_positive_int(simulations_per_round, "simulations_per_round", fn)
     if not 0 < truncation < 1:
         raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
+    if not isinstance(warm_start, bool):
+        raise TypeError(f"{fn}: `warm_start` must be True or False, got {warm_start!r}.")
     x_o = jnp.asarray(x_o)
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
@@ -165,6 +174,7 @@ def sequential(
             np.concatenate(xs),
             prior=sim.prior,
             progress=progress,
+            init=posterior if warm_start else None,
         )
         posteriors.append(posterior)
     assert posterior is not None

@@ -75,6 +75,16 @@ def test_sequential_rejects_bad_input():
             simulations_per_round=10,
             truncation=1.5,
         )
+    with pytest.raises(TypeError, match="`warm_start` must be True or False, got 'yes'"):
+        sk.sequential(
+            jax.random.key(0),
+            sk.NPE(),
+            SIM,
+            X_O,
+            rounds=1,
+            simulations_per_round=10,
+            warm_start="yes",
+        )
 
 
 @pytest.mark.slow
