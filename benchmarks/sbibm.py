@@ -121,6 +121,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-2 (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=10, help="sequential rounds (default: 10)")
     p.add_argument(
+        "--snpe",
+        choices=("tsnpe", "apt"),
+        default="tsnpe",
+        help="snpe: truncated proposals (default) or APT's atomic loss",
+    )
+    p.add_argument(
         "--no-warm-start",
         dest="warm_start",
         action="store_false",
@@ -177,6 +183,7 @@ def markdown(results: dict) -> str:
         f"CPU. Measured {m['date']}. `{s['estimator']}` (library defaults)"
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
         + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
+        + {"apt": " (APT, atomic loss)", "tsnpe": " (TSNPE)"}.get(s.get("snpe") or "", "")
         + f"; {s['num_samples']:,} samples per observation, C2ST against 10,000 reference "
         f"samples (sbibm's classifier); observations {s['observations']}, seeds {s['seeds']}.",
         "",
@@ -255,6 +262,7 @@ def main(argv=None) -> None:
         "sequential": entry.sequential,
         "rounds": args.rounds if entry.sequential else 1,
         "warm_start": args.warm_start if entry.sequential else None,
+        "snpe": args.snpe if args.method == "snpe" else None,
         "tasks": tasks,
         "simulations": budgets,
         "observations": observations,
@@ -270,7 +278,7 @@ def main(argv=None) -> None:
     }
     previous = None if args.fresh else read_json(json_path)
     if previous and all(
-        previous["settings"].get(k) == settings[k] for k in ("estimator", "warm_start")
+        previous["settings"].get(k) == settings[k] for k in ("estimator", "warm_start", "snpe")
     ):
         results["runs"] = previous["runs"]
         old = previous["settings"]
@@ -325,6 +333,7 @@ def main(argv=None) -> None:
                             rounds=args.rounds,
                             simulations_per_round=n // args.rounds,
                             warm_start=args.warm_start,
+                            snpe=sk.inference.APT() if args.snpe == "apt" else None,
                             progress=False,
                         )
                         samples = _draw(

@@ -52,8 +52,11 @@ from ._ratio_losses import AbstractRatioLoss as AbstractRatioLoss
 from ._ratio_losses import BalancedNRE as BalancedNRE
 from ._sequential import SequentialResult as SequentialResult
 from ._sequential import sequential as sequential
-from ._sequential import truncated_prior_sample as truncated_prior_sample
 from ._smc import SMC as SMC
+from ._snpe_rounds import APT as APT
+from ._snpe_rounds import TSNPE as TSNPE
+from ._snpe_rounds import AbstractSNPE as AbstractSNPE
+from ._snpe_rounds import truncated_prior_sample as truncated_prior_sample
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
 from ._support import Rejection as Rejection
@@ -119,6 +122,9 @@ __all__ = [
     "SequentialResult",
     "sequential",
     "truncated_prior_sample",
+    "AbstractSNPE",
+    "TSNPE",
+    "APT",
     "Rejection",
     "ScoreField",
     "ReverseSDE",

@@ -3,12 +3,14 @@
 A functional API, no mutable builder: :func:`sequential` returns the final posterior, every
 round's posterior and all simulations as values.
 
-* Density posteriors (NPE) use truncated sequential NPE (TSNPE; Deistler, Gonçalves & Macke
-  2022): later rounds draw θ from the prior restricted to the current posterior's highest-density
-  region of mass ``1 − truncation``. Because the proposal is the prior times an indicator, the
-  plain NPE loss stays valid and no correction is needed (unlike APT / SNPE-C, whose atomic loss
-  needs the proposal densities and can leak mass outside the prior); it is also the variant
-  with the better-calibrated results in that paper.
+* Density posteriors (NPE) follow an :class:`~sbi_kit.inference.AbstractSNPE` strategy
+  (``snpe=``): truncated sequential NPE (:class:`~sbi_kit.inference.TSNPE`, the default;
+  Deistler, Gonçalves & Macke 2022) draws θ from the prior restricted to the current
+  posterior's highest-density region of mass ``1 − truncation``, so the plain NPE loss stays
+  valid and the posterior stays calibrated over that region (the better-calibrated variant in
+  that paper); :class:`~sbi_kit.inference.APT` (SNPE-C, what sbibm's SNPE numbers are) draws
+  from the posterior itself and trains with the atomic loss, which concentrates the
+  simulations further (see ``docs/sequential.md`` for when each wins).
 * Potential posteriors (NLE, NRE) draw θ from the current posterior by MCMC (SNLE, SNRE): the
   learned likelihood q(x | θ) does not depend on where θ came from, and a ratio classifier's
   logit stays ``log p(x | θ) + c(x)``, so ``p(θ) Π_j exp potential`` is still the posterior.
@@ -27,8 +29,9 @@ from .._checks import check_key, check_positive_int
 from .._types import Key
 from ..simulators import as_simulator, simulate
 from ..training import History
-from ._method import AbstractMethod
+from ._method import AbstractMethod, AbstractPotentialMethod
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
+from ._snpe_rounds import TSNPE, AbstractSNPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,42 +55,6 @@ class SequentialResult:
     round_index: np.ndarray
 
 
-def truncated_prior_sample(
-    key: Key,
-    posterior: AbstractDensityPosterior,
-    x_o: Array,
-    num_samples: int,
-    *,
-    truncation: float = 1e-4,
-    num_quantile_samples: int = 10_000,
-    max_batches: int = 1000,
-) -> Array:
-    """Prior draws inside the posterior's highest-density region of mass ``1 − truncation``.
-
-    The region is ``{θ : log q(θ | x_o) ≥ τ}`` with τ the ``truncation`` quantile of
-    ``log q`` over ``num_quantile_samples`` posterior draws; prior draws are kept when inside.
-
-    Raises:
-        RuntimeError: if ``max_batches`` batches of prior draws do not fill the request.
-    """
-    key_q, key_prior = jax.random.split(key)
-    draws = posterior.sample(key_q, x_o, num_quantile_samples)
-    threshold = jnp.quantile(posterior.log_prob(draws, x_o), truncation)
-    kept, total = [], 0
-    for i in range(max_batches):
-        candidates = posterior.prior.sample(jax.random.fold_in(key_prior, i), (num_samples,))
-        inside = np.asarray(posterior.log_prob(candidates, x_o) >= threshold)
-        kept.append(np.asarray(candidates)[inside])
-        total += int(inside.sum())
-        if total >= num_samples:
-            return jnp.asarray(np.concatenate(kept)[:num_samples])
-    raise RuntimeError(
-        f"truncated_prior_sample: {max_batches} batches of {num_samples} prior draws gave only "
-        f"{total} inside the posterior's HPD region (acceptance below "
-        f"{total / (max_batches * num_samples):.2g}); raise max_batches or truncation."
-    )
-
-
 def sequential(
     key: Key,
     method: AbstractMethod,
@@ -96,7 +63,8 @@ def sequential(
     *,
     rounds: int,
     simulations_per_round: int,
-    truncation: float = 1e-4,
+    truncation: float | None = None,
+    snpe: AbstractSNPE | None = None,
     warm_start: bool = True,
     progress: bool = True,
 ) -> SequentialResult:
@@ -116,7 +84,10 @@ def sequential(
         x_o: the observation (for NLE / NRE also a stack of i.i.d. observations).
         rounds: number of rounds (≥ 1).
         simulations_per_round: simulations in each round.
-        truncation: TSNPE's HPD mass left out (``1e-4`` as in the paper).
+        truncation: shorthand for ``snpe=sk.inference.TSNPE(truncation)``.
+        snpe: how density posteriors (NPE) spend the later rounds:
+            :class:`~sbi_kit.inference.TSNPE` (default, ``truncation=1e-4``) or
+            :class:`~sbi_kit.inference.APT`. Ignored by NLE and NRE.
         warm_start: each round after the first continues training the previous round's
             networks (``fit(..., init=previous)``; they keep round 1's z-scoring) instead of
             initialising new ones. Early rounds hold few simulations and stop after few
@@ -146,8 +117,22 @@ def sequential(
     sim = as_simulator(simulator)
     rounds = check_positive_int(rounds, "rounds", fn)
     per_round = check_positive_int(simulations_per_round, "simulations_per_round", fn)
-    if not 0 < truncation < 1:
-        raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
+    if truncation is not None and snpe is not None:
+        raise ValueError(f"{fn}: give `truncation` or `snpe`, not both.")
+    if snpe is None:
+        if truncation is not None and (
+            isinstance(truncation, bool) or not isinstance(truncation, int | float)
+        ):
+            raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
+        if truncation is not None and not 0 < truncation < 1:
+            raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
+        snpe = TSNPE() if truncation is None else TSNPE(float(truncation))
+    if not isinstance(snpe, AbstractSNPE):
+        raise TypeError(
+            f"{fn}: `snpe` must be sk.inference.TSNPE(...) or sk.inference.APT(...), got {snpe!r}."
+        )
+    if not isinstance(method, AbstractPotentialMethod):
+        snpe.check(method, fn)
     if not isinstance(warm_start, bool):
         raise TypeError(f"{fn}: `warm_start` must be True or False, got {warm_start!r}.")
     x_o = jnp.asarray(x_o)
@@ -159,23 +144,34 @@ def sequential(
         if posterior is None:
             proposal = None  # the prior
         elif isinstance(posterior, AbstractDensityPosterior):
-            proposal = truncated_prior_sample(
-                key_proposal, posterior, x_o, per_round, truncation=truncation
-            )
+            proposal = snpe.propose(key_proposal, posterior, x_o, per_round)
         else:
             proposal = posterior.sample(key_proposal, x_o, per_round)
         sims = simulate(key_sim, sim, per_round, theta=proposal, progress=progress)
         thetas.append(np.asarray(sims.theta))
         xs.append(np.asarray(sims.x))
         index.append(np.full(sims.num_valid, r))
-        posterior = method.fit(
-            key_fit,
-            np.concatenate(thetas),
-            np.concatenate(xs),
-            prior=sim.prior,
-            progress=progress,
-            init=posterior if warm_start else None,
-        )
+        theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
+        if isinstance(posterior, AbstractDensityPosterior):
+            posterior = snpe.fit(
+                key_fit,
+                method,
+                theta_all,
+                x_all,
+                prior=sim.prior,
+                previous=posterior,
+                warm_start=warm_start,
+                progress=progress,
+            )
+        else:
+            posterior = method.fit(
+                key_fit,
+                theta_all,
+                x_all,
+                prior=sim.prior,
+                progress=progress,
+                init=posterior if warm_start else None,
+            )
         posteriors.append(posterior)
     assert posterior is not None
     return SequentialResult(

@@ -40,6 +40,35 @@ def test_truncated_npe_simulates_the_second_round_inside_the_posterior_region():
     np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
 
 
+def test_apt_undoes_the_proposal_that_plain_npe_learns():
+    """2,000 pairs with θ from a proposal N(0.5, 0.15²) instead of the prior N(0, 1). Plain NPE
+    learns the posterior under the proposal (analytic: mean 0.638, sd 0.083); APT's atomic loss,
+    started from that network, recovers the prior's posterior (mean 0.693, sd 0.0995): mean
+    within 0.2 sd and sd within 10 %, where plain NPE is 0.55 sd and 16 % off."""
+    key_theta, key_x = jax.random.split(jax.random.key(0))
+    theta = 0.5 + 0.15 * jax.random.normal(key_theta, (2000, 1))
+    x = theta + NOISE * jax.random.normal(key_x, (2000, 1))
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=16, depth=1),
+        training=sk.Training(max_epochs=60, patience=10, learning_rate=3e-3),
+    )
+    plain = npe.fit(jax.random.key(1), theta, x, prior=PRIOR, progress=False)
+    apt = sk.inference.APT(num_atoms=10).fit(
+        jax.random.key(2),
+        npe,
+        theta,
+        x,
+        prior=PRIOR,
+        previous=plain,
+        warm_start=True,
+        progress=False,
+    )
+    for posterior, mean, sd in ((plain, 0.638, 0.083), (apt, MEAN, SD)):
+        samples = np.asarray(posterior.sample(jax.random.key(3), X_O, 10_000))
+        assert abs(float(samples.mean()) - mean) < 0.2 * SD
+        np.testing.assert_allclose(float(samples.std()), sd, rtol=0.1)
+
+
 @pytest.mark.slow
 def test_sequential_nle_proposes_from_the_mcmc_posterior():
     nle = sk.NLE(
@@ -75,6 +104,41 @@ def test_sequential_rejects_bad_input():
             simulations_per_round=10,
             truncation=1.5,
         )
+    with pytest.raises(ValueError, match="give `truncation` or `snpe`, not both"):
+        sk.sequential(
+            jax.random.key(0),
+            sk.NPE(),
+            SIM,
+            X_O,
+            rounds=1,
+            simulations_per_round=10,
+            truncation=1e-3,
+            snpe=sk.inference.TSNPE(),
+        )
+    with pytest.raises(TypeError, match="`snpe` must be sk.inference.TSNPE"):
+        sk.sequential(
+            jax.random.key(0),
+            sk.NPE(),
+            SIM,
+            X_O,
+            rounds=1,
+            simulations_per_round=10,
+            snpe="apt",
+        )
+    with pytest.raises(TypeError, match="APT trains an sk.NPE flow with the atomic loss; got FMPE"):
+        sk.sequential(
+            jax.random.key(0),
+            sk.FMPE(),
+            SIM,
+            X_O,
+            rounds=1,
+            simulations_per_round=10,
+            snpe=sk.inference.APT(),
+        )
+    with pytest.raises(ValueError, match="APT: `num_atoms` must be an integer ≥ 2, got 1"):
+        sk.inference.APT(num_atoms=1)
+    with pytest.raises(ValueError, match="TSNPE: `truncation` must lie in"):
+        sk.inference.TSNPE(truncation=0.0)
     with pytest.raises(TypeError, match="`warm_start` must be True or False, got 'yes'"):
         sk.sequential(
             jax.random.key(0),
