@@ -44,6 +44,7 @@ from ._compilation_cache import OFF_VALUES, set_compilation_cache
 from .diagnostics import c2st, calibrate
 from .estimators import NSF
 from .inference import (
+    APT,
     FMPE,
     NLE,
     NPE,
@@ -156,6 +157,13 @@ def _sequential_options(group: argparse._ArgumentGroup) -> None:
         help="rounds; each simulates --simulations / --rounds pairs where the current "
         "posterior of the observation puts its mass",
     )
+    group.add_argument(
+        "--snpe",
+        choices=("tsnpe", "apt"),
+        default=None,
+        help="snpe only: truncated proposals (tsnpe, default) or the posterior as proposal "
+        "with APT's atomic loss (apt, sbi's SNPE-C)",
+    )
 
 
 OPTION_GROUPS: tuple[tuple[str, Callable[[argparse._ArgumentGroup], None]], ...] = (
@@ -224,7 +232,9 @@ METHODS: dict[str, _MethodEntry] = {
         iid=True,
     ),
     "fmpe": _MethodEntry("flow-matching posterior estimation (ODE sampling)", _fmpe, False, 100),
-    "snpe": _MethodEntry("truncated sequential NPE (TSNPE), --rounds rounds", _npe, True),
+    "snpe": _MethodEntry(
+        "sequential NPE (TSNPE, or APT with --snpe apt), --rounds rounds", _npe, True
+    ),
     "snle": _MethodEntry("sequential NLE: later rounds simulate from the posterior", _nle, True),
     "snre": _MethodEntry("sequential NRE: later rounds simulate from the posterior", _nre, True),
 }
@@ -433,6 +443,7 @@ def run(args: argparse.Namespace) -> dict:
             x_o,
             rounds=args.rounds,
             simulations_per_round=per_round,
+            snpe=APT() if args.snpe == "apt" else None,
             progress=progress,
         )
         posterior = result.posterior
@@ -530,6 +541,7 @@ def run(args: argparse.Namespace) -> dict:
         "simulations_valid": num_valid,
         "simulations_dropped": num_simulated - num_valid,
         "rounds": args.rounds if entry.sequential else 1,
+        "snpe": (args.snpe or "tsnpe") if args.method == "snpe" else None,
         "observation": args.observation,
         "num_iid": args.num_iid,
         "reference_mcmc": reference_mcmc,
@@ -656,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"i.i.d. observations ({', '.join(IID_METHODS)}); {args.method}'s posterior "
                 "takes one observation (npe and fmpe learn q(θ | x) for single x; a sequential "
                 "posterior is fitted to one observation)."
+            )
+        if args.snpe is not None and args.method != "snpe":
+            raise SystemExit(
+                f"sbi-kit: --snpe chooses how --method snpe spends its rounds; got --method "
+                f"{args.method}."
             )
         if args.simulations // args.rounds < 10:
             raise SystemExit(

@@ -1377,6 +1377,11 @@ CLI_ROWS = [
     ),
     ("num-iid-negative", "--num-iid -1", "--num-iid must be at least 0"),
     (
+        "snpe-strategy-for-nle",
+        "--method snle --snpe apt",
+        "--snpe chooses how --method snpe spends its rounds; got --method snle",
+    ),
+    (
         "num-iid-npe",
         "--num-iid 3",
         "i.i.d. observations (nle, nre, npse); npe's posterior takes one observation",
