@@ -123,13 +123,13 @@ def test_spline_flows_of_one_specification_share_their_functions():
 def test_fit_with_init_starts_from_that_posterior(gaussian_simulator):
     """A warm start (``fit(init=...)``, what ``sk.sequential`` does between rounds) begins at
     ``init``'s arrays and keeps its z-scoring. With a learning rate of 1e-9 every Adam step is
-    about 1e-9, so the warm fit ends where ``init`` was; a fresh fit starts elsewhere."""
-    theta, x = sk.simulate(jax.random.key(0), gaussian_simulator, 300)
+    about 1e-9, so the warm fit ends where ``init`` was; a fresh fit starts elsewhere. (One
+    setting and one data size for all three fits: one compilation.)"""
     prior = gaussian_simulator.prior
-    first = GaussianNPE(width=8, training=sk.Training(max_epochs=3)).fit(
-        jax.random.key(1), theta[:150], x[:150], prior=prior, progress=False
-    )
-    frozen = GaussianNPE(width=8, training=sk.Training(max_epochs=2, learning_rate=1e-9))
+    first_data = sk.simulate(jax.random.key(0), gaussian_simulator, 300)
+    theta, x = sk.simulate(jax.random.key(5), gaussian_simulator, 300)
+    frozen = GaussianNPE(width=8, training=sk.Training(max_epochs=1, learning_rate=1e-9))
+    first = frozen.fit(jax.random.key(1), *first_data, prior=prior, progress=False)
     warm = frozen.fit(jax.random.key(2), theta, x, prior=prior, progress=False, init=first)
     cold = frozen.fit(jax.random.key(2), theta, x, prior=prior, progress=False)
     assert eqx.tree_equal(warm.theta_standardizer, first.theta_standardizer)
