@@ -22,12 +22,13 @@ import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_training_data
 from .._types import Key
 from ..training import train
 from ._method import AbstractMethod
 from ._npe import NPE, NPEPosterior
 from ._posterior import AbstractDensityPosterior
+from ._support import inside
 
 
 class AbstractSNPE(eqx.Module):
@@ -140,12 +141,26 @@ class APT(AbstractSNPE):
 
     def fit(self, key, method, theta, x, *, prior, previous, warm_start, progress):
         del warm_start  # always: the atomic loss trains round 1's network on its z-scoring
-        assert isinstance(previous, NPEPosterior)
+        fn = "APT.fit"
+        self.check(method, fn)
+        if not isinstance(previous, NPEPosterior) or previous.method != method:
+            raise TypeError(
+                f"{fn}: `previous` must be a posterior of this NPE (an earlier round), got "
+                f"{type(previous).__name__}."
+            )
+        theta, x = check_training_data(
+            theta, x, prior, fn, validation_fraction=method.training.validation_fraction
+        )
+        outside = ~inside(prior, theta)
+        if bool(jnp.any(outside)):
+            raise ValueError(
+                f"{fn}: {int(outside.sum())} rows of `theta` lie outside the prior's support."
+            )
         transform = method.support.transform(prior)
-        z = jax.vmap(transform.inv)(jnp.asarray(theta))
+        z = jax.vmap(transform.inv)(theta)
         log_prior_z = jax.vmap(lambda zi: _log_prior_z(prior, transform, zi))(z)
         z_std = jax.vmap(previous.theta_standardizer)(z)
-        x_std = jax.vmap(previous.x_standardizer)(jnp.asarray(x))
+        x_std = jax.vmap(previous.x_standardizer)(x)
         net, history = train(
             key,
             previous.net,

@@ -135,6 +135,31 @@ def test_sequential_rejects_bad_input():
             simulations_per_round=10,
             snpe=sk.inference.APT(),
         )
+    apt, npe = sk.inference.APT(), sk.NPE(flow=sk.estimators.MAF(layers=1, width=4, depth=1))
+    theta, x = np.zeros((20, 1)), np.zeros((20, 1))
+    with pytest.raises(TypeError, match="`previous` must be a posterior of this NPE"):
+        apt.fit(
+            jax.random.key(0),
+            npe,
+            theta,
+            x,
+            prior=PRIOR,
+            previous=None,
+            warm_start=True,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="`x` holds 1 rows with NaN or inf"):
+        previous = npe.init(jax.random.key(0), 1, (1,), PRIOR)
+        apt.fit(
+            jax.random.key(0),
+            npe,
+            theta,
+            np.where(np.arange(20)[:, None] == 3, np.nan, x),
+            prior=PRIOR,
+            previous=previous,
+            warm_start=True,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="APT: `num_atoms` must be an integer ≥ 2, got 1"):
         sk.inference.APT(num_atoms=1)
     with pytest.raises(ValueError, match="TSNPE: `truncation` must lie in"):
