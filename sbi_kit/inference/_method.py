@@ -19,7 +19,6 @@ import abc
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -29,7 +28,7 @@ from ..estimators import Standardizer, share_closures
 from ..mcmc import MCMCConfig
 from ..training import Training, train
 from ._posterior import AbstractPosterior
-from ._support import AbstractSupport, inside
+from ._support import AbstractSupport, check_inside
 
 
 class AbstractMethod(eqx.Module):
@@ -165,12 +164,7 @@ class AbstractMethod(eqx.Module):
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
         )
-        outside = ~inside(prior, theta)
-        if bool(jnp.any(outside)):
-            raise ValueError(
-                f"{fn}: {int(outside.sum())} rows of `theta` lie outside the prior's support; "
-                f"{name} learns on the prior's support and cannot use them."
-            )
+        check_inside(prior, theta, fn, name)
         z = jax.vmap(self.support.transform(prior).inv)(theta)
         key_init, key_train = jax.random.split(key)
         if init is None:

@@ -28,7 +28,7 @@ from ..training import train
 from ._method import AbstractMethod
 from ._npe import NPE, NPEPosterior
 from ._posterior import AbstractDensityPosterior
-from ._support import inside
+from ._support import check_inside
 
 
 class AbstractSNPE(eqx.Module):
@@ -151,11 +151,7 @@ class APT(AbstractSNPE):
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=method.training.validation_fraction
         )
-        outside = ~inside(prior, theta)
-        if bool(jnp.any(outside)):
-            raise ValueError(
-                f"{fn}: {int(outside.sum())} rows of `theta` lie outside the prior's support."
-            )
+        check_inside(prior, theta, fn, "APT")
         transform = method.support.transform(prior)
         z = jax.vmap(transform.inv)(theta)
         log_prior_z = jax.vmap(lambda zi: _log_prior_z(prior, transform, zi))(z)

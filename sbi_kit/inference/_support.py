@@ -31,6 +31,17 @@ def inside(prior: dist.Distribution, theta: Array) -> Array:
     return jnp.all(prior.support(theta).reshape(theta.shape[0], -1), axis=1)
 
 
+def check_inside(prior: dist.Distribution, theta: Array, fn: str, learner: str) -> None:
+    """Raises ``ValueError`` with the count if rows of ``theta`` lie outside the prior's
+    support (``learner`` trains on that support and cannot use them)."""
+    outside = ~inside(prior, theta)
+    if bool(jnp.any(outside)):
+        raise ValueError(
+            f"{fn}: {int(outside.sum())} rows of `theta` lie outside the prior's support; "
+            f"{learner} learns on the prior's support and cannot use them."
+        )
+
+
 class AbstractSupport(eqx.Module):
     """How a method keeps posterior mass inside the prior's support."""
 

@@ -1,4 +1,7 @@
-"""Sequential rounds: TSNPE and SNLE on a conjugate Gaussian, the values they return."""
+"""Sequential rounds: TSNPE, APT and SNLE on a conjugate Gaussian, the values they return, and
+the bad-input tables of `sk.sequential`, `APT.fit` and the SNPE strategies."""
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -89,91 +92,62 @@ def test_sequential_nle_proposes_from_the_mcmc_posterior():
     np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
 
 
-def test_sequential_rejects_bad_input():
-    with pytest.raises(TypeError, match="`method` must be an inference method"):
-        sk.sequential(jax.random.key(0), "npe", SIM, X_O, rounds=2, simulations_per_round=10)
-    with pytest.raises(ValueError, match="`rounds` must be a positive integer"):
-        sk.sequential(jax.random.key(0), sk.NPE(), SIM, X_O, rounds=0, simulations_per_round=10)
-    with pytest.raises(ValueError, match="`truncation` must lie in"):
-        sk.sequential(
-            jax.random.key(0),
-            sk.NPE(),
-            SIM,
-            X_O,
-            rounds=1,
-            simulations_per_round=10,
-            truncation=1.5,
-        )
-    with pytest.raises(ValueError, match="give `truncation` or `snpe`, not both"):
-        sk.sequential(
-            jax.random.key(0),
-            sk.NPE(),
-            SIM,
-            X_O,
-            rounds=1,
-            simulations_per_round=10,
-            truncation=1e-3,
-            snpe=sk.inference.TSNPE(),
-        )
-    with pytest.raises(TypeError, match="`snpe` must be sk.inference.TSNPE"):
-        sk.sequential(
-            jax.random.key(0),
-            sk.NPE(),
-            SIM,
-            X_O,
-            rounds=1,
-            simulations_per_round=10,
-            snpe="apt",
-        )
-    with pytest.raises(TypeError, match="APT trains an sk.NPE flow with the atomic loss; got FMPE"):
-        sk.sequential(
-            jax.random.key(0),
-            sk.FMPE(),
-            SIM,
-            X_O,
-            rounds=1,
-            simulations_per_round=10,
-            snpe=sk.inference.APT(),
-        )
-    apt, npe = sk.inference.APT(), sk.NPE(flow=sk.estimators.MAF(layers=1, width=4, depth=1))
-    theta, x = np.zeros((20, 1)), np.zeros((20, 1))
-    with pytest.raises(TypeError, match="`previous` must be a posterior of this NPE"):
-        apt.fit(
-            jax.random.key(0),
-            npe,
-            theta,
-            x,
-            prior=PRIOR,
-            previous=None,
-            warm_start=True,
-            progress=False,
-        )
-    with pytest.raises(ValueError, match="`x` holds 1 rows with NaN or inf"):
-        previous = npe.init(jax.random.key(0), 1, (1,), PRIOR)
-        apt.fit(
-            jax.random.key(0),
-            npe,
-            theta,
-            np.where(np.arange(20)[:, None] == 3, np.nan, x),
-            prior=PRIOR,
-            previous=previous,
-            warm_start=True,
-            progress=False,
-        )
+SEQUENTIAL_ROWS = [
+    # (changes from a good call, error type, message fragment)
+    (dict(method="npe"), TypeError, "`method` must be an inference method"),
+    (dict(rounds=0), ValueError, "`rounds` must be a positive integer"),
+    (dict(truncation=1.5), ValueError, "`truncation` must lie in"),
+    (
+        dict(truncation=1e-3, snpe=sk.inference.TSNPE()),
+        ValueError,
+        "give `truncation` or `snpe`, not both",
+    ),
+    (dict(snpe="apt"), TypeError, "`snpe` must be sk.inference.TSNPE"),
+    (
+        dict(method=sk.FMPE(), snpe=sk.inference.APT()),
+        TypeError,
+        "APT trains an sk.NPE flow with the atomic loss; got FMPE",
+    ),
+    (dict(warm_start="yes"), TypeError, "`warm_start` must be True or False, got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("changes, error, match", SEQUENTIAL_ROWS)
+def test_sequential_rejects_bad_input(changes, error, match):
+    args = dict(method=sk.NPE(), simulator=SIM, x_o=X_O, rounds=1, simulations_per_round=10)
+    with pytest.raises(error, match=re.escape(match)):
+        sk.sequential(jax.random.key(0), **(args | changes))
+
+
+NPE_TINY = sk.NPE(flow=sk.estimators.MAF(layers=1, width=4, depth=1))
+X_NAN = np.where(np.arange(20)[:, None] == 3, np.nan, 0.0)
+APT_FIT_ROWS = [
+    (dict(previous=None), TypeError, "`previous` must be a posterior of this NPE"),
+    (dict(x=X_NAN), ValueError, "`x` holds 1 rows with NaN or inf"),
+    (dict(method=sk.NLE()), TypeError, "APT trains an sk.NPE flow with the atomic loss; got NLE"),
+]
+
+
+@pytest.mark.parametrize("changes, error, match", APT_FIT_ROWS)
+def test_apt_fit_rejects_bad_input(changes, error, match):
+    args = dict(
+        method=NPE_TINY,
+        theta=np.zeros((20, 1)),
+        x=np.zeros((20, 1)),
+        prior=PRIOR,
+        previous=NPE_TINY.init(jax.random.key(0), 1, (1,), PRIOR),
+        warm_start=True,
+        progress=False,
+    )
+    with pytest.raises(error, match=re.escape(match)):
+        sk.inference.APT().fit(jax.random.key(0), **(args | changes))
+
+
+def test_snpe_strategies_refuse_bad_settings():
     with pytest.raises(ValueError, match="APT: `num_atoms` must be an integer ≥ 2, got 1"):
         sk.inference.APT(num_atoms=1)
     with pytest.raises(ValueError, match="TSNPE: `truncation` must lie in"):
         sk.inference.TSNPE(truncation=0.0)
-    with pytest.raises(TypeError, match="`warm_start` must be True or False, got 'yes'"):
-        sk.sequential(
-            jax.random.key(0),
-            sk.NPE(),
-            SIM,
-            X_O,
-            rounds=1,
-            simulations_per_round=10,
-            warm_start="yes",
-        )
 
 
 @pytest.mark.slow
