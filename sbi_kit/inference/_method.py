@@ -164,6 +164,13 @@ class AbstractMethod(eqx.Module):
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
         )
+        if init is not None and (
+            init.dim_theta != theta.shape[1] or init.x_shape != tuple(x.shape[1:])
+        ):
+            raise ValueError(
+                f"{fn}: `init` was trained for {init.dim_theta} parameters and observations of "
+                f"shape {init.x_shape}; this data has {theta.shape[1]} and {tuple(x.shape[1:])}."
+            )
         check_inside(prior, theta, fn, name)
         z = jax.vmap(self.support.transform(prior).inv)(theta)
         key_init, key_train = jax.random.split(key)
@@ -198,11 +205,6 @@ def _warm_start(skeleton: AbstractPosterior, init: AbstractPosterior, fn: str) -
     The network's non-array part (activations, flowjax's closures) stays the skeleton's, so the
     compiled training steps of this method are reused; ``init`` must match it array for array.
     """
-    if init.dim_theta != skeleton.dim_theta or init.x_shape != skeleton.x_shape:
-        raise ValueError(
-            f"{fn}: `init` was trained for {init.dim_theta} parameters and observations of shape "
-            f"{init.x_shape}; this data has {skeleton.dim_theta} and {skeleton.x_shape}."
-        )
     arrays = eqx.filter(init.net, eqx.is_array)
     expected = eqx.filter(skeleton.net, eqx.is_array)
     if jax.tree_util.tree_structure(arrays) != jax.tree_util.tree_structure(expected) or [

@@ -68,7 +68,7 @@ def sequential(
     warm_start: bool = True,
     progress: bool = True,
 ) -> SequentialResult:
-    """Multi-round inference for one observation: SNPE (truncated), SNLE or SNRE.
+    """Multi-round inference for one observation: SNPE (TSNPE or APT), SNLE or SNRE.
 
     Round 1 simulates from the prior and trains ``method``; each later round simulates
     ``simulations_per_round`` more pairs where the current posterior of ``x_o`` puts its mass
@@ -120,13 +120,7 @@ def sequential(
     if truncation is not None and snpe is not None:
         raise ValueError(f"{fn}: give `truncation` or `snpe`, not both.")
     if snpe is None:
-        if truncation is not None and (
-            isinstance(truncation, bool) or not isinstance(truncation, int | float)
-        ):
-            raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
-        if truncation is not None and not 0 < truncation < 1:
-            raise ValueError(f"{fn}: `truncation` must lie in (0, 1), got {truncation!r}.")
-        snpe = TSNPE() if truncation is None else TSNPE(float(truncation))
+        snpe = TSNPE() if truncation is None else TSNPE(truncation)  # TSNPE checks it
     if not isinstance(snpe, AbstractSNPE):
         raise TypeError(
             f"{fn}: `snpe` must be sk.inference.TSNPE(...) or sk.inference.APT(...), got {snpe!r}."

@@ -14,6 +14,7 @@ first: where to simulate (:meth:`AbstractSNPE.propose`) and how to train on all 
 from __future__ import annotations
 
 import abc
+import numbers
 
 import equinox as eqx
 import jax
@@ -75,7 +76,7 @@ class TSNPE(AbstractSNPE):
 
     def __check_init__(self):
         t = self.truncation
-        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < 1:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t < 1:
             raise ValueError(f"TSNPE: `truncation` must lie in (0, 1), got {t!r}.")
 
     def propose(self, key, posterior, x_o, num_samples):
