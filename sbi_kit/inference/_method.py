@@ -185,7 +185,7 @@ class AbstractMethod(eqx.Module):
         posterior = eqx.tree_at(
             lambda p: (p.theta_standardizer, p.x_standardizer), posterior, (z_scaler, x_scaler)
         )
-        z_std, x_std = _standardize(z_scaler, x_scaler, z, x)
+        z_std, x_std = standardize(z_scaler, x_scaler, z, x)
         net, history = train(
             key_train,
             posterior.net,
@@ -219,8 +219,9 @@ def _warm_start(skeleton: AbstractPosterior, init: AbstractPosterior, fn: str) -
 
 
 @jax.jit
-def _standardize(z_scaler: Standardizer, x_scaler: Standardizer, z: Array, x: Array):
-    """The training data z-scored once, before training (not in every step)."""
+def standardize(z_scaler: Standardizer, x_scaler: Standardizer, z: Array, x: Array):
+    """The training data z-scored once, before training (not in every step); also APT's rounds
+    (``_snpe_rounds``), which z-score with the previous round's standardisers."""
     return jax.vmap(z_scaler)(z), jax.vmap(x_scaler)(x)
 
 

@@ -26,7 +26,7 @@ from jaxtyping import Array
 from .._checks import check_positive_int, check_training_data
 from .._types import Key
 from ..training import train
-from ._method import AbstractMethod
+from ._method import AbstractMethod, standardize
 from ._npe import NPE, NPEPosterior
 from ._posterior import AbstractDensityPosterior
 from ._support import check_inside
@@ -156,17 +156,17 @@ class APT(AbstractSNPE):
         transform = method.support.transform(prior)
         z = jax.vmap(transform.inv)(theta)
         log_prior_z = jax.vmap(lambda zi: _log_prior_z(prior, transform, zi))(z)
-        z_std = jax.vmap(previous.theta_standardizer)(z)
-        x_std = jax.vmap(previous.x_standardizer)(x)
+        z_std, x_std = standardize(previous.theta_standardizer, previous.x_standardizer, z, x)
+        loss = _AtomicLoss(method, self.num_atoms)
         net, history = train(
             key,
             previous.net,
-            _AtomicLoss(method, self.num_atoms),
+            loss,
             (z_std, x_std, log_prior_z),
             method.training,
             progress=progress,
             description="APT",
-            reuse=(_AtomicLoss(method, self.num_atoms), previous.dim_theta, previous.x_shape),
+            reuse=(loss, previous.dim_theta, previous.x_shape),
         )
         return eqx.tree_at(lambda p: p.net, previous, net).with_metadata(history=history)
 
