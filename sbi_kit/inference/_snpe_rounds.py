@@ -23,6 +23,7 @@ import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
+from .._acceptance import accept_in_batches
 from .._checks import check_positive_int, check_training_data
 from .._types import Key
 from ..training import train
@@ -224,16 +225,18 @@ def truncated_prior_sample(
     key_q, key_prior = jax.random.split(key)
     draws = posterior.sample(key_q, x_o, num_quantile_samples)
     threshold = jnp.quantile(posterior.log_prob(draws, x_o), truncation)
-    kept, total = [], 0
-    for i in range(max_batches):
-        candidates = posterior.prior.sample(jax.random.fold_in(key_prior, i), (num_samples,))
-        inside = np.asarray(posterior.log_prob(candidates, x_o) >= threshold)
-        kept.append(np.asarray(candidates)[inside])
-        total += int(inside.sum())
-        if total >= num_samples:
-            return jnp.asarray(np.concatenate(kept)[:num_samples])
-    raise RuntimeError(
-        f"truncated_prior_sample: {max_batches} batches of {num_samples} prior draws gave only "
-        f"{total} inside the posterior's HPD region (acceptance below "
-        f"{total / (max_batches * num_samples):.2g}); raise max_batches or truncation."
-    )
+
+    def draw(i: int) -> Array:
+        return posterior.prior.sample(jax.random.fold_in(key_prior, i), (num_samples,))
+
+    def inside(candidates: np.ndarray) -> np.ndarray:
+        return np.asarray(posterior.log_prob(jnp.asarray(candidates), x_o) >= threshold)
+
+    rows, total = accept_in_batches(draw, inside, num_samples, max_batches)
+    if rows is None:
+        raise RuntimeError(
+            f"truncated_prior_sample: {max_batches} batches of {num_samples} prior draws gave "
+            f"only {total} inside the posterior's HPD region (acceptance below "
+            f"{total / (max_batches * num_samples):.2g}); raise max_batches or truncation."
+        )
+    return jnp.asarray(rows)

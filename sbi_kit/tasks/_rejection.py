@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from .._acceptance import accept_in_batches
 from .._types import Key
 
 
@@ -40,17 +41,20 @@ def sample_in_box(
     Raises:
         RuntimeError: when fewer than ``num_samples`` draws were accepted in ``max_batches`` rounds.
     """
-    accepted: list[np.ndarray] = []
-    count = 0
-    for _ in range(max_batches):
-        key, sub = jax.random.split(key)
-        draws = np.asarray(propose(sub, batch_size))
-        keep = np.all((draws > low) & (draws < high), axis=1)
-        accepted.append(draws[keep])
-        count += int(keep.sum())
-        if count >= num_samples:
-            return jnp.asarray(np.concatenate(accepted)[:num_samples])
-    raise RuntimeError(
-        f"rejection sampling accepted only {count} of {num_samples} requested samples after "
-        f"{max_batches * batch_size} proposals."
-    )
+    chain = [key]
+
+    def draw(i: int) -> np.ndarray:
+        del i  # the keys form a chain: each batch splits the one before it
+        chain[0], sub = jax.random.split(chain[0])
+        return np.asarray(propose(sub, batch_size))
+
+    def inside(draws: np.ndarray) -> np.ndarray:
+        return np.all((draws > low) & (draws < high), axis=1)
+
+    rows, count = accept_in_batches(draw, inside, num_samples, max_batches)
+    if rows is None:
+        raise RuntimeError(
+            f"rejection sampling accepted only {count} of {num_samples} requested samples after "
+            f"{max_batches * batch_size} proposals."
+        )
+    return jnp.asarray(rows)
