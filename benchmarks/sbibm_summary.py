@@ -1,0 +1,165 @@
+"""One table of every method's sbibm C2ST beside sbibm's published number, from the result files.
+
+`sbibm.py` writes one result file per run (method, settings, seeds); over the sessions they
+became many. This script reads the files that hold each method's runs *with its current
+defaults* (listed by hand below, first file first: a multi-seed file before a single-seed one)
+and writes ``benchmarks/results/sbibm_summary.{json,md}``: per task and budget, the mean C2ST
+over observations 1–10 (and seeds), how many C2STs it averages, sbibm's published mean for
+the same method and budget, and the file it came from. Files from earlier settings are used
+only where no current run exists, and are marked. Nothing is run or recomputed here::
+
+    python benchmarks/sbibm_summary.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import RESULTS_DIR, fmt, read_json, table, write_json, write_markdown  # noqa: E402
+from sbibm import published  # noqa: E402
+
+BUDGETS = (1000, 10_000)
+TASKS = ("two_moons", "gaussian_linear", "slcp", "sir", "lotka_volterra")
+
+# method row -> (sbibm's method name, [(result file stem, runs with the current defaults?)])
+SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
+    "NPE": ("npe", [("sbibm_npe_seeds", True), ("sbibm_npe", False)]),
+    "NLE": (
+        "nle",
+        [
+            ("sbibm_nle_seeds", True),
+            ("sbibm_nle_short_chains", True),
+            ("sbibm_nle_short_chains_gl", True),
+            ("sbibm_nle_gl", True),
+            ("sbibm_nle_sir", True),
+            ("sbibm_nle", False),
+        ],
+    ),
+    "NRE": (
+        "nre",
+        [
+            ("sbibm_nre_seeds", True),
+            ("sbibm_nre_seeds_slcp", True),
+            ("sbibm_nre_gl", True),
+            ("sbibm_nre_sir", True),
+        ],
+    ),
+    "SNPE (TSNPE, default)": (
+        "snpe",
+        [("sbibm_snpe_warm", True), ("sbibm_snpe_gl", True), ("sbibm_snpe_sir", True)],
+    ),
+    "SNPE (APT)": ("snpe", [("sbibm_snpe_apt", True), ("sbibm_snpe_apt_slcp", True)]),
+    "SNLE": (
+        "snle",
+        [
+            ("sbibm_snle_warm", True),
+            ("sbibm_snle_slcp", True),
+            ("sbibm_snle_gl", True),
+            ("sbibm_snle_sir", True),
+        ],
+    ),
+    "SNRE": (
+        "snre",
+        [("sbibm_snre_warm", True), ("sbibm_snre_gl", True), ("sbibm_snre_sir", True)],
+    ),
+    "NPSE": ("npse", [("sbibm_npse", True)]),
+    "FMPE": ("fmpe", [("sbibm_fmpe", True)]),
+}
+
+
+def collect() -> list[dict]:
+    """One row per (method, task, budget) found in the listed files."""
+    rows = []
+    for name, (method, sources) in SOURCES.items():
+        for task in TASKS:
+            for n in BUDGETS:
+                for stem, current in sources:
+                    data = read_json(RESULTS_DIR / f"{stem}.json")
+                    found = [
+                        s
+                        for s in (data or {}).get("summary", [])
+                        if s["task"] == task and s["num_simulations"] == n
+                    ]
+                    if not found:
+                        continue
+                    s = found[0]
+                    runs = (data or {}).get("runs", {}).values()
+                    seeds = {
+                        r.get("seed", 0)
+                        for r in runs
+                        if r.get("task") == task and r.get("num_simulations") == n
+                    } or {0}
+                    reference = published(task, method, n)
+                    rows.append(
+                        {
+                            "method": name,
+                            "task": task,
+                            "num_simulations": n,
+                            "c2st_mean": s["c2st_mean"],
+                            "num_c2st": s["num_c2st"],
+                            "num_seeds": len(seeds),
+                            "sbibm": reference,
+                            "met": None if reference is None else s["c2st_mean"] <= reference,
+                            "file": f"{stem}.md",
+                            "current_defaults": current,
+                        }
+                    )
+                    break
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "# sbibm: every method beside sbibm's published C2ST",
+        "",
+        "Collected by `benchmarks/sbibm_summary.py` from the result files of "
+        "`benchmarks/sbibm.py` (and `sbibm_npe.py`); nothing is recomputed. C2ST: mean over "
+        "observations 1–10 (fewer where the count says so) and over seeds, 0.5 is ideal. "
+        "✔: at or below sbibm's published mean for the same method and budget; ✗: above. "
+        "NPSE and FMPE are compared with sbibm's NPE. † an earlier default's run (no run with "
+        "the current defaults yet). The counts are C2STs (observations × seeds).",
+        "",
+    ]
+    for task in TASKS:
+        body = []
+        for name in SOURCES:
+            cells = []
+            for n in BUDGETS:
+                r = next(
+                    (
+                        r
+                        for r in rows
+                        if r["method"] == name and r["task"] == task and r["num_simulations"] == n
+                    ),
+                    None,
+                )
+                if r is None:
+                    cells += ["–", "–"]
+                    continue
+                mark = "" if r["met"] is None else (" ✔" if r["met"] else " ✗")
+                dagger = "" if r["current_defaults"] else " †"
+                seeds = f", {r['num_seeds']} seeds" if r["num_seeds"] > 1 else ""
+                cells.append(
+                    f"{fmt(r['c2st_mean'])}{mark}{dagger} ({r['num_c2st']}{seeds}; `{r['file']}`)"
+                )
+                cells.append(fmt(r["sbibm"], 2))
+            if any(c != "–" for c in cells):
+                body.append([name, *cells])
+        if body:
+            head = ["method", "10³: C2ST", "sbibm 10³", "10⁴: C2ST", "sbibm 10⁴"]
+            lines += [f"## {task}", "", table(head, body), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    rows = collect()
+    write_json(RESULTS_DIR / "sbibm_summary.json", {"benchmark": "sbibm_summary", "rows": rows})
+    write_markdown(RESULTS_DIR / "sbibm_summary.md", markdown(rows))
+    print(f"wrote {RESULTS_DIR / 'sbibm_summary.md'}")
+
+
+if __name__ == "__main__":
+    main()
