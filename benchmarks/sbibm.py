@@ -24,6 +24,7 @@ same key.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -148,6 +149,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_false",
         help="sequential methods: new networks every round (default: continue the previous)",
     )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="training batch size (default: the method's; sbibm's sequential runs used 10000, "
+        "i.e. the whole data set at these budgets)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
@@ -267,6 +275,9 @@ def main(argv=None) -> None:
 
     entry = _methods()[args.method]
     method = entry.build()
+    if args.batch_size is not None:
+        training = dataclasses.replace(method.training, batch_size=args.batch_size)
+        method = dataclasses.replace(method, training=training)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
     observations = parse_int_list(args.observations)
