@@ -144,6 +144,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="snpe: truncated proposals (default) or APT's atomic loss",
     )
     p.add_argument(
+        "--quantile-samples",
+        type=int,
+        default=None,
+        help="snpe tsnpe: posterior draws that estimate the HPD threshold (default: TSNPE's)",
+    )
+    p.add_argument(
         "--no-warm-start",
         dest="warm_start",
         action="store_false",
@@ -207,7 +213,7 @@ def markdown(results: dict) -> str:
         f"CPU. Measured {m['date']}. `{s['estimator']}` (library defaults)"
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
         + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
-        + {"apt": " (APT, atomic loss)", "tsnpe": " (TSNPE)"}.get(s.get("snpe") or "", "")
+        + (f" ({_SNPE_TEXT.get(s['snpe'], s['snpe'])})" if s.get("snpe") else "")
         + f"; {s['num_samples']:,} samples per observation, C2ST against 10,000 reference "
         f"samples (sbibm's classifier); observations {s['observations']}, seeds {s['seeds']}.",
         "",
@@ -266,6 +272,25 @@ def _draw(sk, posterior, key, x_o, num_samples, run, i):
     return posterior.sample(key, x_o, num_samples)
 
 
+_SNPE_TEXT = {"apt": "APT, atomic loss", "tsnpe": "TSNPE"}
+
+
+def _snpe_label(args) -> str:
+    """How the settings and the table name the SNPE strategy ("tsnpe", "apt", or TSNPE with
+    its threshold estimated from another number of draws)."""
+    if args.snpe == "tsnpe" and args.quantile_samples is not None:
+        return f"TSNPE(num_quantile_samples={args.quantile_samples})"
+    return args.snpe
+
+
+def _snpe(sk, args):
+    if args.snpe == "apt":
+        return sk.inference.APT()
+    if args.quantile_samples is not None:
+        return sk.inference.TSNPE(num_quantile_samples=args.quantile_samples)
+    return None
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     import jax
@@ -289,7 +314,7 @@ def main(argv=None) -> None:
         "sequential": entry.sequential,
         "rounds": args.rounds if entry.sequential else 1,
         "warm_start": args.warm_start if entry.sequential else None,
-        "snpe": args.snpe if args.method == "snpe" else None,
+        "snpe": _snpe_label(args) if args.method == "snpe" else None,
         "tasks": tasks,
         "simulations": budgets,
         "observations": observations,
@@ -360,7 +385,7 @@ def main(argv=None) -> None:
                             rounds=args.rounds,
                             simulations_per_round=n // args.rounds,
                             warm_start=args.warm_start,
-                            snpe=sk.inference.APT() if args.snpe == "apt" else None,
+                            snpe=_snpe(sk, args),
                             progress=False,
                         )
                         samples = _draw(

@@ -24,7 +24,7 @@ import numpyro.distributions as dist
 from jaxtyping import Array
 
 from .._acceptance import accept_in_batches
-from .._checks import check_positive_int, check_training_data
+from .._checks import check_positive_int, check_setting_positive_int, check_training_data
 from .._types import Key
 from ..training import train
 from ._method import AbstractMethod, standardize
@@ -66,6 +66,8 @@ class TSNPE(AbstractSNPE):
 
     Args:
         truncation: the posterior mass left out of the region (``1e-4`` as in the paper).
+        num_quantile_samples: posterior draws whose log-densities estimate the region's
+            threshold (their ``truncation`` quantile).
 
     Examples:
         >>> import sbi_kit as sk
@@ -74,15 +76,22 @@ class TSNPE(AbstractSNPE):
     """
 
     truncation: float = 1e-4
+    num_quantile_samples: int = 10_000
 
     def __check_init__(self):
         t = self.truncation
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t < 1:
             raise ValueError(f"TSNPE: `truncation` must lie in (0, 1), got {t!r}.")
+        check_setting_positive_int("TSNPE", "num_quantile_samples", self.num_quantile_samples)
 
     def propose(self, key, posterior, x_o, num_samples):
         return truncated_prior_sample(
-            key, posterior, x_o, num_samples, truncation=float(self.truncation)
+            key,
+            posterior,
+            x_o,
+            num_samples,
+            truncation=float(self.truncation),
+            num_quantile_samples=self.num_quantile_samples,
         )
 
     def fit(self, key, method, theta, x, *, prior, previous, warm_start, progress):

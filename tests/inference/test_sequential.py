@@ -148,6 +148,8 @@ def test_snpe_strategies_refuse_bad_settings():
         sk.inference.APT(num_atoms=1)
     with pytest.raises(ValueError, match="TSNPE: `truncation` must lie in"):
         sk.inference.TSNPE(truncation=0.0)
+    with pytest.raises(ValueError, match="TSNPE: num_quantile_samples must be a positive integer"):
+        sk.inference.TSNPE(num_quantile_samples=0)
 
 
 @pytest.mark.slow
