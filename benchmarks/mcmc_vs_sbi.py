@@ -307,6 +307,16 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _complete(done: dict, rows: list[str], observations, pyro_observations) -> bool:
+    """Every cell of these sampler rows is recorded in ``done`` (one task's samplers); Pyro's
+    NUTS row has cells for ``pyro_observations`` only."""
+    return all(
+        str(i) in done.get(s, {})
+        for s in rows
+        for i in (pyro_observations if s == "sbi nuts_pyro" else observations)
+    )
+
+
 def _timed(call, *args):
     """``(call(*args), seconds)``."""
     start = time.perf_counter()
@@ -369,22 +379,15 @@ def main(argv=None) -> None:
         task = sk.tasks.get(task_name)
         cells = results["tasks"].setdefault(task_name, {"train_seconds": {}, "samplers": {}})
         done = cells["samplers"]
-        if all(
-            str(i) in done.get(s, {})
-            for s in samplers
-            for i in (pyro_observations if s == "sbi nuts_pyro" else observations)
-        ):
+        if _complete(done, samplers, observations, pyro_observations):
             print(f"[skip] {task_name}", flush=True)
             continue
         sims = sk.simulate(jax.random.key(args.seed), task, args.simulations, progress=False)
         print(f"[train] {task_name}: sbi_kit NLE", flush=True)
         ours, cells["train_seconds"]["sbi_kit"] = train_sbi_kit(task, sims.theta, sims.x, args.seed)
         theirs = None
-        if not all(
-            str(i) in done.get(s, {})
-            for s in theirs_rows
-            for i in (pyro_observations if s == "sbi nuts_pyro" else observations)
-        ):  # sbi's network is trained only when one of its rows has a missing cell
+        # sbi's network is trained only when one of its rows has a missing cell
+        if not _complete(done, theirs_rows, observations, pyro_observations):
             print(f"[train] {task_name}: sbi NLE", flush=True)
             theirs, cells["train_seconds"]["sbi"] = train_sbi(task, sims.theta, sims.x, args.seed)
         save()

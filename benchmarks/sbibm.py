@@ -275,20 +275,15 @@ def _draw(sk, posterior, key, x_o, num_samples, run, i):
 _SNPE_TEXT = {"apt": "APT, atomic loss", "tsnpe": "TSNPE"}
 
 
-def _snpe_label(args) -> str:
-    """How the settings and the table name the SNPE strategy ("tsnpe", "apt", or TSNPE with
-    its threshold estimated from another number of draws)."""
-    if args.snpe == "tsnpe" and args.quantile_samples is not None:
-        return f"TSNPE(num_quantile_samples={args.quantile_samples})"
-    return args.snpe
-
-
-def _snpe(sk, args):
+def _snpe(sk, args) -> tuple[object | None, str]:
+    """The SNPE strategy for ``sk.sequential`` (None: its default, TSNPE) and how the settings
+    and the table name it: "tsnpe", "apt", or the strategy's repr when it is not a default."""
     if args.snpe == "apt":
-        return sk.inference.APT()
+        return sk.inference.APT(), "apt"
     if args.quantile_samples is not None:
-        return sk.inference.TSNPE(num_quantile_samples=args.quantile_samples)
-    return None
+        strategy = sk.inference.TSNPE(num_quantile_samples=args.quantile_samples)
+        return strategy, repr(strategy)
+    return None, "tsnpe"
 
 
 def main(argv=None) -> None:
@@ -300,6 +295,7 @@ def main(argv=None) -> None:
 
     entry = _methods()[args.method]
     method = entry.build()
+    snpe, snpe_label = _snpe(sk, args)
     if args.batch_size is not None:
         training = dataclasses.replace(method.training, batch_size=args.batch_size)
         method = dataclasses.replace(method, training=training)
@@ -314,7 +310,7 @@ def main(argv=None) -> None:
         "sequential": entry.sequential,
         "rounds": args.rounds if entry.sequential else 1,
         "warm_start": args.warm_start if entry.sequential else None,
-        "snpe": _snpe_label(args) if args.method == "snpe" else None,
+        "snpe": snpe_label if args.method == "snpe" else None,
         "tasks": tasks,
         "simulations": budgets,
         "observations": observations,
@@ -385,7 +381,7 @@ def main(argv=None) -> None:
                             rounds=args.rounds,
                             simulations_per_round=n // args.rounds,
                             warm_start=args.warm_start,
-                            snpe=_snpe(sk, args),
+                            snpe=snpe,
                             progress=False,
                         )
                         samples = _draw(

@@ -71,25 +71,26 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
 
 
 def collect() -> list[dict]:
-    """One row per (method, task, budget) found in the listed files."""
+    """One row per (method, task, budget) found in the listed files (each file read once)."""
+    stems = {stem for _, sources in SOURCES.values() for stem, _ in sources}
+    files = {stem: read_json(RESULTS_DIR / f"{stem}.json") or {} for stem in stems}
     rows = []
     for name, (method, sources) in SOURCES.items():
         for task in TASKS:
             for n in BUDGETS:
                 for stem, current in sources:
-                    data = read_json(RESULTS_DIR / f"{stem}.json")
+                    data = files[stem]
                     found = [
                         s
-                        for s in (data or {}).get("summary", [])
+                        for s in data.get("summary", [])
                         if s["task"] == task and s["num_simulations"] == n
                     ]
                     if not found:
                         continue
                     s = found[0]
-                    runs = (data or {}).get("runs", {}).values()
                     seeds = {
                         r.get("seed", 0)
-                        for r in runs
+                        for r in data.get("runs", {}).values()
                         if r.get("task") == task and r.get("num_simulations") == n
                     } or {0}
                     reference = published(task, method, n)
@@ -123,19 +124,13 @@ def markdown(rows: list[dict]) -> str:
         "the current defaults yet). The counts are C2STs (observations × seeds).",
         "",
     ]
+    by_cell = {(r["method"], r["task"], r["num_simulations"]): r for r in rows}
     for task in TASKS:
         body = []
         for name in SOURCES:
             cells = []
             for n in BUDGETS:
-                r = next(
-                    (
-                        r
-                        for r in rows
-                        if r["method"] == name and r["task"] == task and r["num_simulations"] == n
-                    ),
-                    None,
-                )
+                r = by_cell.get((name, task, n))
                 if r is None:
                     cells += ["–", "–"]
                     continue
