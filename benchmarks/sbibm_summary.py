@@ -35,6 +35,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle_short_chains_gl", True),
             ("sbibm_nle_gl", True),
             ("sbibm_nle_sir", True),
+            ("sbibm_nle_lv", True),
             ("sbibm_nle", False),
         ],
     ),
@@ -45,6 +46,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_seeds_slcp", True),
             ("sbibm_nre_gl", True),
             ("sbibm_nre_sir", True),
+            ("sbibm_nre_lv", True),
         ],
     ),
     "SNPE (TSNPE, default)": (
