@@ -48,8 +48,21 @@ def write_json(path: Path, payload: dict) -> None:
     _write_atomic(path, json.dumps(_jsonable(payload), indent=2, sort_keys=False) + "\n")
 
 
+NOTES_MARKER = "<!-- notes by hand: write_markdown keeps everything from here on -->"
+"""A line in a results markdown file after which notes written by hand follow; a rerun of the
+benchmark regenerates the tables above it and keeps the notes."""
+
+
 def write_markdown(path: Path, text: str) -> None:
-    _write_atomic(path, text.rstrip() + "\n")
+    """Writes ``text`` to ``path``, keeping the hand-written notes of the file already there
+    (everything from :data:`NOTES_MARKER` on)."""
+    try:
+        previous = path.read_text()
+    except FileNotFoundError:
+        previous = ""
+    at = previous.find(NOTES_MARKER)
+    notes = "\n\n" + previous[at:].rstrip() if at >= 0 else ""
+    _write_atomic(path, text.rstrip() + notes + "\n")
 
 
 def read_json(path: Path) -> dict | None:
