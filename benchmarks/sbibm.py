@@ -162,6 +162,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="training batch size (default: the method's; sbibm's sequential runs used 10000, "
         "i.e. the whole data set at these budgets)",
     )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="early-stopping patience in epochs (default: the method's)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
@@ -296,8 +302,10 @@ def main(argv=None) -> None:
     entry = _methods()[args.method]
     method = entry.build()
     snpe, snpe_label = _snpe(sk, args)
-    if args.batch_size is not None:
-        training = dataclasses.replace(method.training, batch_size=args.batch_size)
+    changes = {"batch_size": args.batch_size, "patience": args.patience}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        training = dataclasses.replace(method.training, **changes)
         method = dataclasses.replace(method, training=training)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
