@@ -39,6 +39,14 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle", False),
         ],
     ),
+    "NLE (batch 50, patience 100)": (
+        "nle",
+        [
+            ("sbibm_nle_b50p100", True),
+            ("sbibm_nle_sir_b50p100", True),
+            ("sbibm_nle_b50p100_slcp", True),
+        ],
+    ),
     "NRE": (
         "nre",
         [
