@@ -315,6 +315,9 @@ def main(argv=None) -> None:
     settings = {
         "method": args.method,
         "estimator": repr(method),
+        # the whole training configuration, defaults included: repr(method) omits fields at
+        # their defaults, so it stays the same when a default changes
+        "training": repr(getattr(method, "training", None)),
         "sequential": entry.sequential,
         "rounds": args.rounds if entry.sequential else 1,
         "warm_start": args.warm_start if entry.sequential else None,
@@ -333,9 +336,18 @@ def main(argv=None) -> None:
         "runs": {},
     }
     previous = None if args.fresh else read_json(json_path)
-    if previous and all(
-        previous["settings"].get(k) == settings[k] for k in ("estimator", "warm_start", "snpe")
-    ):
+    if previous:
+        # files written before "training" was recorded resume on the other keys only
+        keys = ["estimator", "warm_start", "snpe"]
+        keys += ["training"] if "training" in previous["settings"] else []
+        differ = [k for k in keys if previous["settings"].get(k) != settings[k]]
+        if differ:
+            raise SystemExit(
+                f"{json_path} holds runs with other settings ({', '.join(differ)}: "
+                f"{[previous['settings'].get(k) for k in differ]} against "
+                f"{[settings[k] for k in differ]}); pass another --out, or --fresh to replace "
+                "them."
+            )
         results["runs"] = previous["runs"]
         old = previous["settings"]
         settings["observations"] = sorted(set(observations) | set(old["observations"]))
