@@ -18,7 +18,8 @@ Run from the repository root (see benchmarks/README.md)::
 
 Results go to ``benchmarks/results/sbibm_{method}.{json,md}`` after every C2ST; a rerun skips
 what is there (``--fresh`` starts over) and retrains a run whose C2STs are incomplete with the
-same key.
+same key. A file whose runs used other settings (estimator, training configuration with its
+defaults, sequential options) is refused rather than resumed: pass another ``--out``.
 """
 
 from __future__ import annotations

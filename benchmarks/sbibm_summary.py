@@ -46,6 +46,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle_sir_b50p100", True),
             ("sbibm_nle_b50p100_slcp", True),
             ("sbibm_nle_b50p100_slcp1k", True),
+            ("sbibm_nle_b50p100_gl", True),
         ],
     ),
     "NRE": (
