@@ -59,6 +59,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_lv", True),
         ],
     ),
+    "NRE (batch 50, patience 100)": ("nre", [("sbibm_nre_b50p100", True)]),
     "SNPE (TSNPE, default)": (
         "snpe",
         [("sbibm_snpe_warm", True), ("sbibm_snpe_gl", True), ("sbibm_snpe_sir", True)],
