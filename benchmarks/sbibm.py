@@ -217,7 +217,8 @@ def markdown(results: dict) -> str:
         f"# sbi_kit {method.upper()} on the sbibm tasks",
         "",
         f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}), {m['cpu']} ({m['cpu_count']} cores), "
-        f"CPU. Measured {m['date']}. `{s['estimator']}` (library defaults)"
+        f"CPU. Measured {m['date']}. `{s['estimator']}` "
+        "(settings not shown: the library defaults)"
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
         + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
         + (f" ({_SNPE_TEXT.get(s['snpe'], s['snpe'])})" if s.get("snpe") else "")
