@@ -209,6 +209,28 @@ def summarise(results: dict) -> list[dict]:
     return rows
 
 
+def without_training(estimator: str) -> str:
+    """An estimator's repr without its ``training=Training(...)`` argument."""
+    import re
+
+    text = re.sub(r"training=Training\([^()]*\)(, )?", "", estimator)
+    return text.replace(", )", ")")
+
+
+def training_text(recorded: str) -> str:
+    """A recorded ``repr(Training(...))`` with only the fields that differ from
+    ``sk.Training()``'s, so that a file says which training its runs used even after a method's
+    default changes."""
+    import re
+
+    from sbi_kit import Training
+
+    defaults = {f.name: repr(f.default) for f in dataclasses.fields(Training)}
+    pairs = re.findall(r"(\w+)=([^,()]+)", recorded)
+    changed = [f"{k}={v}" for k, v in pairs if defaults.get(k) != v]
+    return f"Training({', '.join(changed)})"
+
+
 def markdown(results: dict) -> str:
     s, m, v = results["settings"], results["machine"], results["versions"]
     method = s["method"]
@@ -219,6 +241,11 @@ def markdown(results: dict) -> str:
         f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}), {m['cpu']} ({m['cpu_count']} cores), "
         f"CPU. Measured {m['date']}. `{s['estimator']}` "
         "(settings not shown: the library defaults)"
+        + (
+            f", training `{training_text(s['training'])}`"
+            if s.get("training") not in (None, "None")
+            else ""
+        )
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
         + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
         + (f" ({_SNPE_TEXT.get(s['snpe'], s['snpe'])})" if s.get("snpe") else "")
@@ -339,10 +366,18 @@ def main(argv=None) -> None:
     }
     previous = None if args.fresh else read_json(json_path)
     if previous:
-        # files written before "training" was recorded resume on the other keys only
-        keys = ["estimator", "warm_start", "snpe"]
-        keys += ["training"] if "training" in previous["settings"] else []
-        differ = [k for k in keys if previous["settings"].get(k) != settings[k]]
+        # files written before "training" was recorded resume on the other keys only; where it
+        # was, it is compared in full and the estimator without it (whose repr shows the
+        # training only where it differs from the method's default of the day)
+        recorded = "training" in previous["settings"]
+        keys = ["estimator", "warm_start", "snpe"] + (["training"] if recorded else [])
+
+        def value(where: dict, key: str):
+            if key == "estimator" and recorded:
+                return without_training(where[key])
+            return where.get(key)
+
+        differ = [k for k in keys if value(previous["settings"], k) != value(settings, k)]
         if differ:
             raise SystemExit(
                 f"{json_path} holds runs with other settings ({', '.join(differ)}: "
