@@ -65,7 +65,16 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_lv", True),
         ],
     ),
-    "NRE (batch 50, patience 100)": ("nre", [("sbibm_nre_b50p100", True)]),
+    "NRE (batch 50, patience 100)": (
+        "nre",
+        [
+            ("sbibm_nre_b50p100", True),
+            ("sbibm_nre_b50p100_slcp", True),
+            ("sbibm_nre_b50p100_tm10k", True),
+            ("sbibm_nre_b50p100_gl", True),
+            ("sbibm_nre_b50p100_gl1k", True),
+        ],
+    ),
     "SNPE (TSNPE, default)": (
         "snpe",
         [("sbibm_snpe_warm", True), ("sbibm_snpe_gl", True), ("sbibm_snpe_sir", True)],
