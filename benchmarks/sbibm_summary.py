@@ -73,6 +73,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_b50p100_tm10k", True),
             ("sbibm_nre_b50p100_gl", True),
             ("sbibm_nre_b50p100_gl1k", True),
+            ("sbibm_nre_b50p100_sir", True),
         ],
     ),
     "SNPE (TSNPE, default)": (
