@@ -55,7 +55,25 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle", False),
         ],
     ),
+    # NRE's default training changed the same way in session 20
     "NRE": (
+        "nre",
+        [
+            ("sbibm_nre_b50p100", True),
+            ("sbibm_nre_b50p100_tm10k", True),
+            ("sbibm_nre_b50p100_gl1k", True),
+            ("sbibm_nre_b50p100_gl", True),
+            ("sbibm_nre_b50p100_slcp", True),
+            ("sbibm_nre_b50p100_slcp10k", True),
+            ("sbibm_nre_b50p100_sir", True),
+            ("sbibm_nre_seeds", False),
+            ("sbibm_nre_seeds_slcp", False),
+            ("sbibm_nre_gl", False),
+            ("sbibm_nre_sir", False),
+            ("sbibm_nre_lv", False),
+        ],
+    ),
+    "NRE, previous default (batch 200, patience 20)": (
         "nre",
         [
             ("sbibm_nre_seeds", True),
@@ -63,17 +81,6 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_gl", True),
             ("sbibm_nre_sir", True),
             ("sbibm_nre_lv", True),
-        ],
-    ),
-    "NRE (batch 50, patience 100)": (
-        "nre",
-        [
-            ("sbibm_nre_b50p100", True),
-            ("sbibm_nre_b50p100_slcp", True),
-            ("sbibm_nre_b50p100_tm10k", True),
-            ("sbibm_nre_b50p100_gl", True),
-            ("sbibm_nre_b50p100_gl1k", True),
-            ("sbibm_nre_b50p100_sir", True),
         ],
     ),
     "SNPE (TSNPE, default)": (
@@ -104,6 +111,18 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         ],
     ),
     "SNRE": (
+        "snre",
+        [
+            ("sbibm_snre_b50p100", True),
+            ("sbibm_snre_b50p100_gl", True),
+            ("sbibm_snre_b50p100_slcp", True),
+            ("sbibm_snre_b50p100_sir", True),
+            ("sbibm_snre_warm", False),
+            ("sbibm_snre_gl", False),
+            ("sbibm_snre_sir", False),
+        ],
+    ),
+    "SNRE, previous default (batch 200, patience 20)": (
         "snre",
         [("sbibm_snre_warm", True), ("sbibm_snre_gl", True), ("sbibm_snre_sir", True)],
     ),
