@@ -234,18 +234,17 @@ def training_text(recorded: str) -> str:
 def markdown(results: dict) -> str:
     s, m, v = results["settings"], results["machine"], results["versions"]
     method = s["method"]
+    recorded = s.get("training") not in (None, "None")
+    # the training is printed once, from its record, where the file has one
+    estimator = without_training(s["estimator"]) if recorded else s["estimator"]
     compared = {"npse": "NPE", "fmpe": "NPE"}.get(method, method.upper())
     lines = [
         f"# sbi_kit {method.upper()} on the sbibm tasks",
         "",
         f"sbi_kit {v.get('sbi_kit')} (jax {v.get('jax')}), {m['cpu']} ({m['cpu_count']} cores), "
-        f"CPU. Measured {m['date']}. `{s['estimator']}` "
+        f"CPU. Measured {m['date']}. `{estimator}` "
         "(settings not shown: the library defaults)"
-        + (
-            f", training `{training_text(s['training'])}`"
-            if s.get("training") not in (None, "None")
-            else ""
-        )
+        + (f", training `{training_text(s['training'])}`" if recorded else "")
         + (f", {s['rounds']} rounds sharing each budget" if s["sequential"] else "")
         + (_WARM_START.get(s.get("warm_start"), "") if s["sequential"] else "")
         + (f" ({_SNPE_TEXT.get(s['snpe'], s['snpe'])})" if s.get("snpe") else "")

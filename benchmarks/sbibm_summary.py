@@ -29,7 +29,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     "NPE": ("npe", [("sbibm_npe_seeds", True), ("sbibm_npe", False)]),
     # NLE's default training became sk.Training(batch_size=50, patience=100) in session 20
     # (it was sk.Training(): batch 200, patience 20); runs of the old default are kept below
-    # as their own row and fill the new rows' gaps, marked †
+    # as their own row (for SNLE and SNRE they also fill the new rows' gaps, marked †)
     "NLE": (
         "nle",
         [
@@ -41,7 +41,6 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle_b50p100_slcp10k", True),
             ("sbibm_nle_sir_b50p100", True),
             ("sbibm_nle_b50p100_lv", True),
-            ("sbibm_nle_lv", False),
         ],
     ),
     "NLE, previous default (batch 200, patience 20)": (
@@ -68,11 +67,6 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_b50p100_slcp10k", True),
             ("sbibm_nre_b50p100_sir", True),
             ("sbibm_nre_b50p100_lv", True),
-            ("sbibm_nre_seeds", False),
-            ("sbibm_nre_seeds_slcp", False),
-            ("sbibm_nre_gl", False),
-            ("sbibm_nre_sir", False),
-            ("sbibm_nre_lv", False),
         ],
     ),
     "NRE, previous default (batch 200, patience 20)": (
