@@ -15,7 +15,7 @@ of members). Three experiments, each printed as it finishes:
   product of the network's single-observation posteriors' Gaussian fits.
 
 It reaches into sbi_kit's private composition helpers (the per-observation score and the
-DPM-Solver++ step) on purpose: it is a diagnosis of their internals, not a use of the API.
+DPM-Solver++ moments) on purpose: it is a diagnosis of their internals, not a use of the API.
 Results (the printed lines) are kept in ``benchmarks/results/composition_error_sources.md``.
 
     python benchmarks/composition_error_sources.py bias
@@ -43,7 +43,7 @@ from compositional import CHECKPOINTS, Gaussian10, sliced_wasserstein  # noqa: E
 
 import sbi_kit as sk  # noqa: E402
 from sbi_kit.inference import GAUSS  # noqa: E402
-from sbi_kit.inference._composition import _solve, standardized_prior  # noqa: E402
+from sbi_kit.inference._composition import sample_moments, standardized_prior  # noqa: E402
 
 PROBLEM = Gaussian10()
 BUDGET = 10_000
@@ -125,12 +125,9 @@ class Composer:
 
     def fitted_moments(self, key):
         def one(c, k):
-            def single(y, t):
-                return self.post._obs_score(y, t, c), jnp.zeros(())
-
-            y0 = self.sde.prior_sample(k, (1000, self.loc.shape[0]))
-            draws, _ = jax.vmap(lambda y: _solve(single, y, self.sde, 20, 2))(y0)
-            return draws.mean(0), jnp.cov(draws, rowvar=False)
+            return sample_moments(
+                k, lambda y, t: self.post._obs_score(y, t, c), self.sde, self.loc.shape[0], 1000, 20
+            )
 
         return jax.jit(jax.vmap(one))(self.ctx, jax.random.split(key, self.x.shape[0]))
 

@@ -244,18 +244,26 @@ class LearnedPrior(AbstractDiffusedPrior):
         return _sym(jnp.linalg.inv(cov))
 
 
-def sample_covariance(
+def sample_moments(
     key: Key, score: Callable[[Array, Array], Array], sde: VPSDE, dim: int, num: int, steps: int
-) -> Array:
-    """The sample covariance ``(d, d)`` of ``num`` draws of ``score(y, t)``'s distribution
-    (DPM-Solver++(2M) on its probability-flow ODE with ``steps`` steps)."""
+) -> tuple[Array, Array]:
+    """The sample mean ``(d,)`` and covariance ``(d, d)`` of ``num`` draws of ``score(y, t)``'s
+    distribution (DPM-Solver++(2M) on its probability-flow ODE with ``steps`` steps)."""
 
     def single(y, t):
         return score(y, t), jnp.zeros(())
 
     y0 = sde.prior_sample(key, (num, dim))
     draws, _ = jax.vmap(lambda y: _solve(single, y, sde, steps, 2))(y0)
-    return jnp.atleast_2d(jnp.cov(draws, rowvar=False))
+    return draws.mean(0), jnp.atleast_2d(jnp.cov(draws, rowvar=False))
+
+
+def sample_covariance(
+    key: Key, score: Callable[[Array, Array], Array], sde: VPSDE, dim: int, num: int, steps: int
+) -> Array:
+    """The sample covariance ``(d, d)`` of ``num`` draws of ``score(y, t)``'s distribution
+    (:func:`sample_moments`)."""
+    return sample_moments(key, score, sde, dim, num, steps)[1]
 
 
 def _uniform_bounds(prior: dist.Distribution) -> tuple[Array, Array] | None:
