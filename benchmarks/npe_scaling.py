@@ -1,8 +1,9 @@
 """How NPE's cost grows with the number of simulations and of posterior draws.
 
 For two_moons and slcp and 10^3 ... 10^6 simulations, each size in a fresh Python process (so
-that the peak resident memory is that size's own): simulate, then ``sk.NPE()`` (the defaults)
-trained for a fixed number of epochs (``--epochs``, default 3; training to convergence would
+that the peak resident memory is that size's own): simulate, then ``sk.NPE()``'s flow trained with
+``sk.Training(max_epochs=E)`` (batch 200, ``sk.NPE()``'s default until 2026-12-05; it now trains
+with batch 50) for a fixed number of epochs (``--epochs``, default 3; training to convergence would
 take hours at 10^6 on a CPU), reporting the compile time, the time per epoch without it and the
 process's peak resident memory. Then, from the 10^4 posterior, the warm time to draw 10^3 ...
 10^6 samples for one observation (and the peak memory of that process).
@@ -121,7 +122,8 @@ def markdown(results: dict) -> str:
         f"{m['date']}; load average before / after: "
         f"{results['load_average'][0]:.2f} / {results['load_average'][1]:.2f}.",
         "",
-        f"`sk.NPE()` (defaults) trained for {s['epochs']} epochs at each size, each size in a "
+        f"`sk.NPE(training=sk.Training(max_epochs={s['epochs']}))` (default flow, batch 200) "
+        f"trained for {s['epochs']} epochs at each size, each size in a "
         "fresh process with the persistent compilation cache off (so compile time is paid in "
         "full); 's per epoch' is (training time - compile time) / epochs, so at small sizes it is "
         "mostly the fixed set-up of a fit (z-scoring, initialisation, dispatch), not epochs; peak "

@@ -26,7 +26,25 @@ TASKS = ("two_moons", "gaussian_linear", "slcp", "sir", "lotka_volterra")
 
 # method row -> (sbibm's method name, [(result file stem, runs with the current defaults?)])
 SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
-    "NPE": ("npe", [("sbibm_npe_seeds", True), ("sbibm_npe", False)]),
+    # NPE's default training became sk.Training(batch_size=50, patience=100) in session 21 (as
+    # NLE's and NRE's in session 20); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
+    "NPE": (
+        "npe",
+        [
+            ("sbibm_npe_b50p100_seeds", True),
+            ("sbibm_npe_b50p100", True),
+            ("sbibm_npe_b50p100_glslcp", True),
+            ("sbibm_npe", False),
+        ],
+    ),
+    "NPE, previous default (batch 200, patience 20)": (
+        "npe",
+        [
+            ("sbibm_npe_seeds", True),
+            ("sbibm_npe_default", True),
+            ("sbibm_npe_default_glslcp", True),
+        ],
+    ),
     # NLE's default training became sk.Training(batch_size=50, patience=100) in session 20
     # (it was sk.Training(): batch 200, patience 20); runs of the old default are kept below
     # as their own row (for SNLE and SNRE they also fill the new rows' gaps, marked †)
@@ -81,9 +99,29 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     ),
     "SNPE (TSNPE, default)": (
         "snpe",
-        [("sbibm_snpe_warm", True), ("sbibm_snpe_gl", True), ("sbibm_snpe_sir", True)],
+        [
+            ("sbibm_snpe_b50p100", True),
+            ("sbibm_snpe_b50p100_tm10k", True),
+            ("sbibm_snpe_b50p100_gl", True),
+            ("sbibm_snpe_b50p100_slcp", True),
+            ("sbibm_snpe_b50p100_sir", True),
+            ("sbibm_snpe_warm", False),
+            ("sbibm_snpe_gl", False),
+            ("sbibm_snpe_gl10k", False),
+            ("sbibm_snpe_sir", False),
+        ],
     ),
-    "SNPE (APT)": ("snpe", [("sbibm_snpe_apt", True), ("sbibm_snpe_apt_slcp", True)]),
+    "SNPE (TSNPE), previous default (batch 200, patience 20)": (
+        "snpe",
+        [
+            ("sbibm_snpe_warm", True),
+            ("sbibm_snpe_gl", True),
+            ("sbibm_snpe_gl10k", True),
+            ("sbibm_snpe_sir", True),
+        ],
+    ),
+    # APT's runs used the NPE training of before session 21 (batch 200, patience 20)
+    "SNPE (APT)": ("snpe", [("sbibm_snpe_apt", False), ("sbibm_snpe_apt_slcp", False)]),
     "SNLE": (
         "snle",
         [
@@ -177,8 +215,9 @@ def markdown(rows: list[dict]) -> str:
         "`benchmarks/sbibm.py` (and `sbibm_npe.py`); nothing is recomputed. C2ST: mean over "
         "observations 1–10 (fewer where the count says so) and over seeds, 0.5 is ideal. "
         "✔: at or below sbibm's published mean for the same method and budget; ✗: above. "
-        "NPSE and FMPE are compared with sbibm's NPE. † an earlier default's run (no run with "
-        "the current defaults yet). The counts are C2STs (observations × seeds).",
+        "NPSE and FMPE are compared with sbibm's NPE. † a run with an earlier default or other "
+        "settings (no run with the current defaults yet). The counts are C2STs "
+        "(observations × seeds).",
         "",
     ]
     by_cell = {(r["method"], r["task"], r["num_simulations"]): r for r in rows}

@@ -16,15 +16,9 @@ from ..estimators import NSF, AbstractFlow, Standardizer
 from ..mcmc import MCMCConfig
 from ..training import Training
 from ._likelihood import LearnedLikelihood
-from ._method import AbstractPotentialMethod
+from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
 from ._posterior import AbstractPotentialPosterior
 from ._support import AbstractSupport, Bijection
-
-#: NLE's default training: smaller batches and a longer patience than :class:`sk.Training`'s
-#: (200, 20). A conditional flow over x goes on improving slowly long after 20 epochs without
-#: a new best; stopping there left sbibm's sir posterior 2-5x too wide (C2ST 0.951 at 1,000
-#: simulations against 0.737 with these settings; docs/nle.md has the measurements).
-NLE_TRAINING = Training(batch_size=50, patience=100)
 
 
 class LikelihoodNet(eqx.Module):
@@ -115,7 +109,7 @@ class NLE(AbstractPotentialMethod):
     """
 
     flow: AbstractFlow = eqx.field(default=NSF(), kw_only=True)
-    training: Training = eqx.field(default=NLE_TRAINING, kw_only=True)
+    training: Training = eqx.field(default=DEFAULT_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     mcmc: MCMCConfig = eqx.field(default=MCMCConfig(), kw_only=True)

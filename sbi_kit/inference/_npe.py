@@ -15,7 +15,7 @@ from .._types import Key
 from ..estimators import NSF, AbstractFlow, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._method import AbstractMethod
+from ._method import DEFAULT_TRAINING, AbstractMethod
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection
 
@@ -88,7 +88,10 @@ class NPE(AbstractMethod):
         flow: flow spec (:class:`sk.estimators.NSF` by default, or :class:`sk.estimators.MAF`).
         embedding: optional embedding spec for x (e.g. :class:`sk.nn.MLPEmbedding`), trained
             jointly with the flow.
-        training: :class:`sk.Training` settings.
+        training: :class:`sk.Training` settings; by default
+            ``sk.Training(batch_size=50, patience=100)``, as for NLE and NRE (docs/training.md
+            says why). A ``training=`` replaces all of it: to change one setting and keep the
+            others, pass ``dataclasses.replace(sk.NPE().training, max_epochs=...)``.
         ensemble_size: number of independently initialised flows trained together (one
             ``vmap``); the posterior is their equal-weight mixture.
         support: how posterior mass is kept inside the prior's support:
@@ -111,7 +114,7 @@ class NPE(AbstractMethod):
 
     flow: AbstractFlow = eqx.field(default=NSF(), kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
-    training: Training = eqx.field(default=Training(), kw_only=True)
+    training: Training = eqx.field(default=DEFAULT_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
 

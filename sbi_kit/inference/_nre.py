@@ -16,16 +16,10 @@ from ..estimators import Standardizer
 from ..mcmc import MCMCConfig
 from ..nn import AbstractEmbedding, activation
 from ..training import Training
-from ._method import AbstractPotentialMethod
+from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
 from ._posterior import AbstractPotentialPosterior
 from ._ratio_losses import NRE_C, AbstractRatioLoss
 from ._support import AbstractSupport, Bijection
-
-#: NRE's default training: as NLE's, smaller batches and a longer patience than
-#: :class:`sk.Training`'s (200, 20). On sbibm's two_moons at 10,000 simulations the classifier
-#: stopped by a patience of 20 gave C2ST 0.768 against 0.601 with these settings (same keys;
-#: docs/nre.md has the measurements on every task).
-NRE_TRAINING = Training(batch_size=50, patience=100)
 
 
 class RatioNet(eqx.Module):
@@ -166,7 +160,7 @@ class NRE(AbstractPotentialMethod):
     depth: int = eqx.field(default=4, kw_only=True)
     activation: str = eqx.field(default="relu", kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
-    training: Training = eqx.field(default=NRE_TRAINING, kw_only=True)
+    training: Training = eqx.field(default=DEFAULT_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     mcmc: MCMCConfig = eqx.field(default=MCMCConfig(), kw_only=True)

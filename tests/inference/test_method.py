@@ -141,3 +141,12 @@ def test_fit_with_init_starts_from_that_posterior(gaussian_simulator):
     for w, f in zip(warm_w, first_w, strict=True):
         np.testing.assert_allclose(w, f, atol=1e-6)
     assert max(float(jnp.abs(c - f).max()) for c, f in zip(cold_w, first_w, strict=True)) > 0.1
+
+
+def test_default_training_of_the_density_and_ratio_methods():
+    # NPE, NLE and NRE share one default (docs/training.md), which differs from sk.Training()'s
+    # sbi-like defaults only in batch size and patience.
+    expected = sk.Training(batch_size=50, patience=100)
+    for method in (sk.NPE(), sk.NLE(), sk.NRE()):
+        assert method.training == expected, type(method).__name__
+    assert (sk.Training().batch_size, sk.Training().patience) == (200, 20)
