@@ -238,7 +238,7 @@ class LearnedPrior(AbstractDiffusedPrior):
     def gaussian_precision(self, key, sde, num_samples, num_steps) -> Array:
         """The inverse sample covariance of draws from the learned prior."""
         vp = _require_vp("the learned prior's Gaussian fit", sde)
-        cov = sample_covariance(
+        _, cov = sample_moments(
             key, lambda y, t: self.diffused_score(y, t, vp), vp, self.dim, num_samples, num_steps
         )
         return _sym(jnp.linalg.inv(cov))
@@ -256,14 +256,6 @@ def sample_moments(
     y0 = sde.prior_sample(key, (num, dim))
     draws, _ = jax.vmap(lambda y: _solve(single, y, sde, steps, 2))(y0)
     return draws.mean(0), jnp.atleast_2d(jnp.cov(draws, rowvar=False))
-
-
-def sample_covariance(
-    key: Key, score: Callable[[Array, Array], Array], sde: VPSDE, dim: int, num: int, steps: int
-) -> Array:
-    """The sample covariance ``(d, d)`` of ``num`` draws of ``score(y, t)``'s distribution
-    (:func:`sample_moments`)."""
-    return sample_moments(key, score, sde, dim, num, steps)[1]
 
 
 def _uniform_bounds(prior: dist.Distribution) -> tuple[Array, Array] | None:
@@ -567,7 +559,7 @@ class GAUSS(_PrecisionComposition):
         """``Σ_j``: the sample covariance of each single-observation posterior, ``(n, d, d)``."""
 
         def one(c, k):
-            return sample_covariance(
+            _, cov = sample_moments(
                 k,
                 lambda y, t: score(y, t, c),
                 sde,
@@ -575,6 +567,7 @@ class GAUSS(_PrecisionComposition):
                 self.covariance_samples,
                 self.covariance_steps,
             )
+            return cov
 
         n = jax.tree_util.tree_leaves(contexts)[0].shape[0]
         return jax.vmap(one)(contexts, jax.random.split(key, n))
