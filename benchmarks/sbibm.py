@@ -128,6 +128,9 @@ def _methods() -> dict[str, _Entry]:
 
 
 METHOD_NAMES = ("npe", "nle", "nre", "npse", "fmpe", "snpe", "snle", "snre")
+FLOW_METHODS = ("npe", "nle", "snpe", "snle")
+# --flow: the estimators' flow specs by their class names (each at its defaults)
+FLOWS = {"nsf": "NSF", "maf": "MAF", "coupling_nsf": "CouplingNSF"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -169,10 +172,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="early-stopping patience in epochs (default: the method's)",
     )
+    p.add_argument(
+        "--flow",
+        choices=tuple(FLOWS),
+        default=None,
+        help="npe/nle and their sequential variants: the flow, at its defaults (default: the "
+        "method's, NSF)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
     args = p.parse_args(argv)
+    if args.flow is not None and args.method not in FLOW_METHODS:
+        p.error(f"--flow applies to {', '.join(FLOW_METHODS)}, not --method {args.method}")
     if args.out is None:
         args.out = RESULTS_DIR / f"sbibm_{args.method}"
     return args
@@ -335,6 +347,8 @@ def main(argv=None) -> None:
     if changes:
         training = dataclasses.replace(method.training, **changes)
         method = dataclasses.replace(method, training=training)
+    if args.flow is not None:
+        method = dataclasses.replace(method, flow=getattr(sk.estimators, FLOWS[args.flow])())
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
     observations = parse_int_list(args.observations)
