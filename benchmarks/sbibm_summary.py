@@ -73,6 +73,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle", False),
         ],
     ),
+    # `sbibm.py --flow maf`: sbibm's NLE and SNLE used MAFs (ours default to NSF)
+    "NLE with MAF": ("nle", [("sbibm_nle_maf_slcp", True)]),
     # NRE's default training changed the same way in session 20
     "NRE": (
         "nre",
@@ -105,6 +107,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_b50p100_gl", True),
             ("sbibm_snpe_b50p100_slcp", True),
             ("sbibm_snpe_b50p100_sir", True),
+            ("sbibm_snpe_b50p100_sir10k", True),
+            ("sbibm_snpe_b50p100_slcp10k", True),
             ("sbibm_snpe_warm", False),
             ("sbibm_snpe_gl", False),
             ("sbibm_snpe_gl10k", False),
@@ -120,8 +124,17 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_sir", True),
         ],
     ),
-    # APT's runs used the NPE training of before session 21 (batch 200, patience 20)
-    "SNPE (APT)": ("snpe", [("sbibm_snpe_apt", False), ("sbibm_snpe_apt_slcp", False)]),
+    # APT with NPE's current training (session 22); the older runs (batch 200, patience 20)
+    # fill the gaps, marked †
+    "SNPE (APT)": (
+        "snpe",
+        [
+            ("sbibm_snpe_apt_b50p100", True),
+            ("sbibm_snpe_apt_b50p100_sir", True),
+            ("sbibm_snpe_apt", False),
+            ("sbibm_snpe_apt_slcp", False),
+        ],
+    ),
     "SNLE": (
         "snle",
         [
@@ -130,6 +143,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_b50p100_gl", True),
             ("sbibm_snle_b50p100_slcp", True),
             ("sbibm_snle_b50p100_gl10k", True),
+            ("sbibm_snle_b50p100_sir", True),
             ("sbibm_snle_warm", False),
             ("sbibm_snle_slcp", False),
             ("sbibm_snle_gl", False),
@@ -145,6 +159,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_sir", True),
         ],
     ),
+    "SNLE with MAF": ("snle", [("sbibm_snle_maf_slcp", True)]),
     "SNRE": (
         "snre",
         [
@@ -153,6 +168,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snre_b50p100_slcp", True),
             ("sbibm_snre_b50p100_sir", True),
             ("sbibm_snre_b50p100_gl10k", True),
+            ("sbibm_snre_b50p100_tm10k", True),
+            ("sbibm_snre_b50p100_sir10k", True),
             ("sbibm_snre_warm", False),
             ("sbibm_snre_gl", False),
             ("sbibm_snre_sir", False),
