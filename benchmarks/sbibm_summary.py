@@ -74,7 +74,10 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         ],
     ),
     # `sbibm.py --flow maf`: sbibm's NLE and SNLE used MAFs (ours default to NSF)
-    "NLE with MAF": ("nle", [("sbibm_nle_maf_slcp", True)]),
+    "NLE with MAF": (
+        "nle",
+        [("sbibm_nle_maf", True), ("sbibm_nle_maf_slcp", True), ("sbibm_nle_maf_glsir", True)],
+    ),
     # NRE's default training changed the same way in session 20
     "NRE": (
         "nre",
