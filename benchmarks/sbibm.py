@@ -143,9 +143,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=10, help="sequential rounds (default: 10)")
     p.add_argument(
         "--snpe",
-        choices=("tsnpe", "apt"),
-        default="tsnpe",
-        help="snpe: truncated proposals (default) or APT's atomic loss",
+        choices=("apt", "tsnpe"),
+        default="apt",
+        help="snpe: APT's atomic loss (default, as sk.sequential's for NPE since session 22) or "
+        "truncated proposals (the default before; its result files say tsnpe)",
     )
     p.add_argument(
         "--quantile-samples",
@@ -183,6 +184,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
     args = p.parse_args(argv)
+    if args.quantile_samples is not None and args.snpe != "tsnpe":
+        p.error("--quantile-samples sets TSNPE's threshold: give it with --snpe tsnpe")
     if args.flow is not None and args.method not in FLOW_METHODS:
         p.error(f"--flow applies to {', '.join(FLOW_METHODS)}, not --method {args.method}")
     if args.out is None:
@@ -321,15 +324,16 @@ def _draw(sk, posterior, key, x_o, num_samples, run, i):
 _SNPE_TEXT = {"apt": "APT, atomic loss", "tsnpe": "TSNPE"}
 
 
-def _snpe(sk, args) -> tuple[object | None, str]:
-    """The SNPE strategy for ``sk.sequential`` (None: its default, TSNPE) and how the settings
-    and the table name it: "tsnpe", "apt", or the strategy's repr when it is not a default."""
+def _snpe(sk, args) -> tuple[object, str]:
+    """The SNPE strategy for ``sk.sequential`` (always explicit, so a change of the library's
+    default cannot change what a label means) and how the settings and the table name it:
+    "apt", "tsnpe", or the strategy's repr when it is not at its defaults."""
     if args.snpe == "apt":
         return sk.inference.APT(), "apt"
     if args.quantile_samples is not None:
         strategy = sk.inference.TSNPE(num_quantile_samples=args.quantile_samples)
         return strategy, repr(strategy)
-    return None, "tsnpe"
+    return sk.inference.TSNPE(), "tsnpe"
 
 
 def main(argv=None) -> None:

@@ -102,7 +102,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_lv", True),
         ],
     ),
-    "SNPE (TSNPE, default)": (
+    "SNPE (TSNPE)": (
         "snpe",
         [
             ("sbibm_snpe_b50p100", True),
@@ -118,7 +118,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_sir", False),
         ],
     ),
-    "SNPE (TSNPE), previous default (batch 200, patience 20)": (
+    "SNPE (TSNPE), NPE's previous training (batch 200, patience 20)": (
         "snpe",
         [
             ("sbibm_snpe_warm", True),
@@ -127,9 +127,9 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_sir", True),
         ],
     ),
-    # APT with NPE's current training (session 22); the older runs (batch 200, patience 20)
-    # fill the gaps, marked †
-    "SNPE (APT)": (
+    # APT is sk.sequential's default for NPE since session 22 (TSNPE before); runs with NPE's
+    # current training first, the older ones (batch 200, patience 20) fill the gaps, marked †
+    "SNPE (APT, default)": (
         "snpe",
         [
             ("sbibm_snpe_apt_b50p100", True),

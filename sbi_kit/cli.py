@@ -53,12 +53,14 @@ from .inference import (
     NRE_A,
     NRE_B,
     NRE_C,
+    TSNPE,
     AbstractMethod,
     AbstractPotentialPosterior,
     AbstractSupport,
     BalancedNRE,
     Bijection,
     Rejection,
+    default_snpe,
     sequential,
 )
 from .io import save
@@ -161,8 +163,8 @@ def _sequential_options(group: argparse._ArgumentGroup) -> None:
         "--snpe",
         choices=("tsnpe", "apt"),
         default=None,
-        help="snpe only: truncated proposals (tsnpe, default) or the posterior as proposal "
-        "with APT's atomic loss (apt, sbi's SNPE-C)",
+        help="snpe only: the posterior as proposal with APT's atomic loss (apt, sbi's SNPE-C; "
+        "default) or truncated prior proposals (tsnpe: cheaper training)",
     )
 
 
@@ -233,7 +235,7 @@ METHODS: dict[str, _MethodEntry] = {
     ),
     "fmpe": _MethodEntry("flow-matching posterior estimation (ODE sampling)", _fmpe, False, 100),
     "snpe": _MethodEntry(
-        "sequential NPE (TSNPE, or APT with --snpe apt), --rounds rounds", _npe, True
+        "sequential NPE (APT, or TSNPE with --snpe tsnpe), --rounds rounds", _npe, True
     ),
     "snle": _MethodEntry("sequential NLE: later rounds simulate from the posterior", _nle, True),
     "snre": _MethodEntry("sequential NRE: later rounds simulate from the posterior", _nre, True),
@@ -443,7 +445,7 @@ def run(args: argparse.Namespace) -> dict:
             x_o,
             rounds=args.rounds,
             simulations_per_round=per_round,
-            snpe=APT() if args.snpe == "apt" else None,
+            snpe=APT() if args.snpe == "apt" else TSNPE() if args.snpe == "tsnpe" else None,
             progress=progress,
         )
         posterior = result.posterior
@@ -541,7 +543,9 @@ def run(args: argparse.Namespace) -> dict:
         "simulations_valid": num_valid,
         "simulations_dropped": num_simulated - num_valid,
         "rounds": args.rounds if entry.sequential else 1,
-        "snpe": (args.snpe or "tsnpe") if args.method == "snpe" else None,
+        "snpe": (args.snpe or type(default_snpe(method)).__name__.lower())
+        if args.method == "snpe"
+        else None,
         "observation": args.observation,
         "num_iid": args.num_iid,
         "reference_mcmc": reference_mcmc,

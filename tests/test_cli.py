@@ -100,6 +100,7 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
     assert main([*args.split(), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == method and 0.5 <= metrics["c2st"] <= 1.0
+    assert metrics["snpe"] == ("apt" if method == "snpe" else None)  # the library's default
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 300
     written = {"metrics.json", "pair_plot.png", "loss_curve.png", "posterior.sbi"}
     if metrics["calibration_skipped"] and method in ("npse", "fmpe"):

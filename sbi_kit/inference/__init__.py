@@ -56,6 +56,7 @@ from ._smc import SMC as SMC
 from ._snpe_rounds import APT as APT
 from ._snpe_rounds import TSNPE as TSNPE
 from ._snpe_rounds import AbstractSNPE as AbstractSNPE
+from ._snpe_rounds import default_snpe as default_snpe
 from ._snpe_rounds import truncated_prior_sample as truncated_prior_sample
 from ._support import AbstractSupport as AbstractSupport
 from ._support import Bijection as Bijection
@@ -125,6 +126,7 @@ __all__ = [
     "AbstractSNPE",
     "TSNPE",
     "APT",
+    "default_snpe",
     "Rejection",
     "ScoreField",
     "ReverseSDE",

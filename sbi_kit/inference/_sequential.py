@@ -3,14 +3,15 @@
 A functional API, no mutable builder: :func:`sequential` returns the final posterior, every
 round's posterior and all simulations as values.
 
-* Density posteriors (NPE) follow an :class:`~sbi_kit.inference.AbstractSNPE` strategy
-  (``snpe=``): truncated sequential NPE (:class:`~sbi_kit.inference.TSNPE`, the default;
-  Deistler, Gonçalves & Macke 2022) draws θ from the prior restricted to the current
-  posterior's highest-density region of mass ``1 − truncation``, so the plain NPE loss stays
-  valid and the posterior stays calibrated over that region (the better-calibrated variant in
-  that paper); :class:`~sbi_kit.inference.APT` (SNPE-C, what sbibm's SNPE numbers are) draws
-  from the posterior itself and trains with the atomic loss, which concentrates the
-  simulations further (see ``docs/sequential.md`` for when each wins).
+* Density posteriors (NPE, NPSE, FMPE) follow an :class:`~sbi_kit.inference.AbstractSNPE`
+  strategy (``snpe=``). :class:`~sbi_kit.inference.APT` (SNPE-C, sbi's and sbibm's SNPE; the
+  default for NPE) draws from the current posterior itself and trains with the atomic loss,
+  which concentrates the simulations where the posterior is. Truncated sequential NPE
+  (:class:`~sbi_kit.inference.TSNPE`; Deistler, Gonçalves & Macke 2022; the default for NPSE
+  and FMPE, which have no atomic loss) draws θ from the prior restricted to the current
+  posterior's highest-density region of mass ``1 − truncation``, so the plain loss stays valid
+  and the posterior stays calibrated over that region, at a fraction of APT's training cost
+  (see ``docs/sequential.md`` for the measurements).
 * Potential posteriors (NLE, NRE) draw θ from the current posterior by MCMC (SNLE, SNRE): the
   learned likelihood q(x | θ) does not depend on where θ came from, and a ratio classifier's
   logit stays ``log p(x | θ) + c(x)``, so ``p(θ) Π_j exp potential`` is still the posterior.
@@ -31,7 +32,7 @@ from ..simulators import as_simulator, simulate
 from ..training import History
 from ._method import AbstractMethod, AbstractPotentialMethod
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
-from ._snpe_rounds import TSNPE, AbstractSNPE
+from ._snpe_rounds import TSNPE, AbstractSNPE, default_snpe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class SequentialResult:
         theta: all rounds' parameters, ``(n, dim_theta)``.
         x: all rounds' observations, ``(n, *x_shape)``.
         round_index: the round that simulated each row, ``(n,)``.
+        snpe: the strategy that ran the rounds of a density method (None for NLE and NRE).
     """
 
     posterior: AbstractPosterior
@@ -53,6 +55,7 @@ class SequentialResult:
     theta: Array
     x: Array
     round_index: np.ndarray
+    snpe: AbstractSNPE | None = None
 
 
 def sequential(
@@ -85,9 +88,10 @@ def sequential(
         rounds: number of rounds (≥ 1).
         simulations_per_round: simulations in each round.
         truncation: shorthand for ``snpe=sk.inference.TSNPE(truncation)``.
-        snpe: how density posteriors (NPE) spend the later rounds:
-            :class:`~sbi_kit.inference.TSNPE` (default, ``truncation=1e-4``) or
-            :class:`~sbi_kit.inference.APT`. Ignored by NLE and NRE.
+        snpe: how density posteriors spend the later rounds:
+            :class:`~sbi_kit.inference.APT` or :class:`~sbi_kit.inference.TSNPE`; default
+            :func:`~sbi_kit.inference.default_snpe` (APT for NPE, TSNPE for NPSE and FMPE).
+            Ignored by NLE and NRE.
         warm_start: each round after the first continues training the previous round's
             networks (``fit(..., init=previous)``; they keep round 1's z-scoring) instead of
             initialising new ones. Early rounds hold few simulations and stop after few
@@ -107,6 +111,8 @@ def sequential(
         ...                        rounds=2, simulations_per_round=200, progress=False)
         >>> result.theta.shape, len(result.posteriors), int(result.round_index.max())
         ((400, 2), 2, 1)
+        >>> result.snpe  # the default for NPE
+        APT()
     """
     fn = "sk.sequential"
     key = check_key(key, fn)
@@ -120,7 +126,7 @@ def sequential(
     if truncation is not None and snpe is not None:
         raise ValueError(f"{fn}: give `truncation` or `snpe`, not both.")
     if snpe is None:
-        snpe = TSNPE() if truncation is None else TSNPE(truncation)  # TSNPE checks it
+        snpe = default_snpe(method) if truncation is None else TSNPE(truncation)  # checks it
     if not isinstance(snpe, AbstractSNPE):
         raise TypeError(
             f"{fn}: `snpe` must be sk.inference.TSNPE(...) or sk.inference.APT(...), got {snpe!r}."
@@ -175,4 +181,5 @@ def sequential(
         theta=jnp.asarray(np.concatenate(thetas)),
         x=jnp.asarray(np.concatenate(xs)),
         round_index=np.concatenate(index),
+        snpe=None if isinstance(method, AbstractPotentialMethod) else snpe,
     )

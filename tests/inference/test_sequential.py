@@ -29,8 +29,16 @@ def test_truncated_npe_simulates_the_second_round_inside_the_posterior_region():
         training=sk.Training(max_epochs=60, patience=10, learning_rate=3e-3),
     )
     result = sk.sequential(
-        jax.random.key(0), npe, SIM, X_O, rounds=2, simulations_per_round=1000, progress=False
+        jax.random.key(0),
+        npe,
+        SIM,
+        X_O,
+        rounds=2,
+        simulations_per_round=1000,
+        snpe=sk.inference.TSNPE(),
+        progress=False,
     )
+    assert result.snpe == sk.inference.TSNPE()
     assert result.theta.shape == (2000, 1) and result.x.shape == (2000, 1)
     assert len(result.posteriors) == 2 and all(h is not None for h in result.histories)
     second = np.asarray(result.theta[result.round_index == 1, 0])
@@ -86,10 +94,18 @@ def test_sequential_nle_proposes_from_the_mcmc_posterior():
     # round 2 simulates at round 1's MCMC posterior draws: about the posterior's location and
     # width (round 1 saw 500 simulations, so within 1 sd and 2x the width)
     assert abs(second.mean() - MEAN) < SD and second.std() < 2 * SD
-    assert isinstance(result.posterior, sk.NLEPosterior)
+    assert isinstance(result.posterior, sk.NLEPosterior) and result.snpe is None
     samples = np.asarray(result.posterior.sample(jax.random.key(3), X_O, 2000))
     assert abs(float(samples.mean()) - MEAN) < 0.3 * SD
     np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
+
+
+def test_default_snpe_is_apt_for_npe_and_tsnpe_for_the_vector_field_methods():
+    """APT's atomic loss needs a flow's density at other pairs' parameters: NPE has it, NPSE
+    and FMPE (densities through an ODE) get TSNPE. NLE and NRE never use a strategy."""
+    assert sk.inference.default_snpe(sk.NPE()) == sk.inference.APT()
+    for method in (sk.NPSE(), sk.FMPE(), sk.NLE(), sk.NRE()):
+        assert sk.inference.default_snpe(method) == sk.inference.TSNPE()
 
 
 SEQUENTIAL_ROWS = [
@@ -172,6 +188,7 @@ def test_two_rounds_of_tsnpe_beat_one_round_on_two_moons_at_the_same_budget():
             x_o,
             rounds=rounds,
             simulations_per_round=1000 // rounds,
+            snpe=sk.inference.TSNPE(),
             progress=False,
         )
         samples = np.asarray(result.posterior.sample(jax.random.key(9), x_o, 1000))
