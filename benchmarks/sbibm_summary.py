@@ -134,6 +134,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         [
             ("sbibm_snpe_apt_b50p100", True),
             ("sbibm_snpe_apt_b50p100_sir", True),
+            ("sbibm_snpe_apt_b50p100_gl", True),
             ("sbibm_snpe_apt", False),
             ("sbibm_snpe_apt_slcp", False),
         ],
