@@ -60,7 +60,6 @@ from .inference import (
     BalancedNRE,
     Bijection,
     Rejection,
-    default_snpe,
     sequential,
 )
 from .io import save
@@ -448,10 +447,11 @@ def run(args: argparse.Namespace) -> dict:
             snpe=APT() if args.snpe == "apt" else TSNPE() if args.snpe == "tsnpe" else None,
             progress=progress,
         )
-        posterior = result.posterior
+        posterior, snpe_used = result.posterior, result.snpe
         num_simulated, num_valid = per_round * args.rounds, int(result.theta.shape[0])
         t_sim, t_fit = None, time.perf_counter() - t0  # rounds interleave the two
     else:
+        snpe_used = None
         log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
         t0 = time.perf_counter()
         simulations = simulate(key_sim, task, args.simulations, progress=progress)
@@ -543,9 +543,8 @@ def run(args: argparse.Namespace) -> dict:
         "simulations_valid": num_valid,
         "simulations_dropped": num_simulated - num_valid,
         "rounds": args.rounds if entry.sequential else 1,
-        "snpe": (args.snpe or type(default_snpe(method)).__name__.lower())
-        if args.method == "snpe"
-        else None,
+        # the strategy that ran (SNPE only): "apt" or "tsnpe"
+        "snpe": None if snpe_used is None else type(snpe_used).__name__.lower(),
         "observation": args.observation,
         "num_iid": args.num_iid,
         "reference_mcmc": reference_mcmc,

@@ -257,10 +257,17 @@ def default_snpe(method: AbstractMethod) -> AbstractSNPE:
     simulations it beat TSNPE by 0.06–0.08 in C2ST, ``docs/sequential.md``), :class:`TSNPE`
     for the other density methods (NPSE, FMPE), whose networks have no atomic loss.
 
+    Raises:
+        TypeError: ``method`` is not an inference method.
+
     Examples:
         >>> import sbi_kit as sk
         >>> from sbi_kit.inference import default_snpe
         >>> default_snpe(sk.NPE()), default_snpe(sk.FMPE())
         (APT(), TSNPE())
     """
+    if not isinstance(method, AbstractMethod):
+        raise TypeError(
+            f"default_snpe: `method` must be an inference method such as sk.NPE(), got {method!r}."
+        )
     return APT() if isinstance(method, NPE) else TSNPE()

@@ -106,6 +106,8 @@ def test_default_snpe_is_apt_for_npe_and_tsnpe_for_the_vector_field_methods():
     assert sk.inference.default_snpe(sk.NPE()) == sk.inference.APT()
     for method in (sk.NPSE(), sk.FMPE(), sk.NLE(), sk.NRE()):
         assert sk.inference.default_snpe(method) == sk.inference.TSNPE()
+    with pytest.raises(TypeError, match="default_snpe: `method` must be an inference method"):
+        sk.inference.default_snpe("npe")
 
 
 SEQUENTIAL_ROWS = [
