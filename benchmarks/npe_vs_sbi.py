@@ -274,6 +274,27 @@ def torch_prior(prior):
 # ----------------------------------------------------------------------------- libraries
 
 
+def sbi_kit_defaults_spec() -> str:
+    """``sk.NPE()``'s settings in full, so a run timed under an earlier default is not resumed."""
+    import dataclasses
+
+    import sbi_kit as sk
+
+    method = sk.NPE()
+    parts = []
+    for field in dataclasses.fields(method):
+        value = getattr(method, field.name)
+        if dataclasses.is_dataclass(value):
+            inner = ", ".join(
+                f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value)
+            )
+            value = f"{type(value).__name__}({inner})"
+        else:
+            value = repr(value)
+        parts.append(f"{field.name}={value}")
+    return "NPE(" + ", ".join(parts) + ")"
+
+
 def sbi_kit_method(config: str, args):
     """The sbi_kit NPE of a configuration."""
     import sbi_kit as sk
@@ -628,8 +649,10 @@ def markdown(results: dict) -> str:
         f"{s['seeds']}, {s['num_simulations']:,} simulations per task and seed.",
         "",
         "Configurations. **defaults**: `sk.NPE()` against sbi's `NPE(prior)` with `train()`'s "
-        "defaults (sbi 0.27: MAF, 5 affine autoregressive layers of 50 hidden units). "
-        "**matched**: sbi_kit `NSF(knot_temperature="
+        "defaults (sbi 0.27: MAF, 5 affine autoregressive layers of 50 hidden units, batch 200, "
+        "patience 20). "
+        + (f"`sk.NPE()` here is `{s['sbi_kit_defaults']}`. " if "sbi_kit_defaults" in s else "")
+        + "**matched**: sbi_kit `NSF(knot_temperature="
         f"{s['sbi_kit_knot_temperature']:.3g})` (5 MAF-RQS layers, MLP 2x50, 10 knots; bounded "
         f"priors: {s['sbi_kit_support']}) against sbi "
         f'`posterior_nn(model="{s["sbi_model"]}", hidden_features=50, num_transforms=5, '
@@ -856,6 +879,7 @@ def main(argv=None) -> None:
         "num_heldout": NUM_HELDOUT,
         "load_factor": LOAD_FACTOR,
         "retries": args.retries,
+        "sbi_kit_defaults": sbi_kit_defaults_spec(),
     }
     results = {
         "benchmark": NAME,
@@ -879,7 +903,13 @@ def main(argv=None) -> None:
     }
     same = ("sbi_model", "sbi_kit_support", "sbi_kit_knot_temperature", "num_samples")
     if previous and all(previous.get("settings", {}).get(k) == settings[k] for k in same):
-        results["runs"] = {k: r for k, r in previous.get("runs", {}).items() if "config" in r}
+        # A ``defaults`` run is kept only if ``sk.NPE()`` still means what it meant then.
+        same_defaults = previous["settings"].get("sbi_kit_defaults") == settings["sbi_kit_defaults"]
+        results["runs"] = {
+            k: r
+            for k, r in previous.get("runs", {}).items()
+            if "config" in r and (r["config"] != "defaults" or same_defaults)
+        }
 
     def save():
         results["summary"] = summarise(results)
