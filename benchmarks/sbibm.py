@@ -145,7 +145,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--snpe",
         choices=("apt", "tsnpe"),
         default="apt",
-        help="snpe: APT's atomic loss (default, as sk.sequential's for NPE since session 22) or "
+        help="snpe: APT's atomic loss (default, as sk.sequential's for NPE since 2026-12-06) or "
         "truncated proposals (the default before; its result files say tsnpe)",
     )
     p.add_argument(

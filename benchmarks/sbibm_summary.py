@@ -26,8 +26,8 @@ TASKS = ("two_moons", "gaussian_linear", "slcp", "sir", "lotka_volterra")
 
 # method row -> (sbibm's method name, [(result file stem, runs with the current defaults?)])
 SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
-    # NPE's default training became sk.Training(batch_size=50, patience=100) in session 21 (as
-    # NLE's and NRE's in session 20); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
+    # NPE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05 (as
+    # NLE's and NRE's earlier that day); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
     "NPE": (
         "npe",
         [
@@ -45,7 +45,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_npe_default_glslcp", True),
         ],
     ),
-    # NLE's default training became sk.Training(batch_size=50, patience=100) in session 20
+    # NLE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05
     # (it was sk.Training(): batch 200, patience 20); runs of the old default are kept below
     # as their own row (for SNLE and SNRE they also fill the new rows' gaps, marked †)
     "NLE": (
@@ -78,7 +78,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         "nle",
         [("sbibm_nle_maf", True), ("sbibm_nle_maf_slcp", True), ("sbibm_nle_maf_glsir", True)],
     ),
-    # NRE's default training changed the same way in session 20
+    # NRE's default training changed the same way on 2026-12-05
     "NRE": (
         "nre",
         [
@@ -127,7 +127,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_sir", True),
         ],
     ),
-    # APT is sk.sequential's default for NPE since session 22 (TSNPE before); runs with NPE's
+    # APT is sk.sequential's default for NPE since 2026-12-06 (TSNPE before); runs with NPE's
     # current training first, the older ones (batch 200, patience 20) fill the gaps, marked †
     "SNPE (APT, default)": (
         "snpe",
