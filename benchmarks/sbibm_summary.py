@@ -45,6 +45,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_npe_default_glslcp", True),
         ],
     ),
+    # `sbibm.py --batch-size 50 --patience 20` at 10,000 simulations: what patience costs
+    "NPE, batch 50, patience 20": ("npe", [("sbibm_npe_b50p20_10k", True)]),
     # NLE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05
     # (it was sk.Training(): batch 200, patience 20); runs of the old default are kept below
     # as their own row (for SNLE and SNRE they also fill the new rows' gaps, marked †)
@@ -135,6 +137,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_b50p100", True),
             ("sbibm_snpe_apt_b50p100_sir", True),
             ("sbibm_snpe_apt_b50p100_gl", True),
+            ("sbibm_snpe_apt_b50p100_slcp", True),
+            ("sbibm_snpe_apt_b50p100_lv", True),
             ("sbibm_snpe_apt", False),
             ("sbibm_snpe_apt_slcp", False),
         ],
@@ -148,6 +152,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_b50p100_slcp", True),
             ("sbibm_snle_b50p100_gl10k", True),
             ("sbibm_snle_b50p100_sir", True),
+            ("sbibm_snle_b50p100_lv", True),
             ("sbibm_snle_warm", False),
             ("sbibm_snle_slcp", False),
             ("sbibm_snle_gl", False),
@@ -174,6 +179,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snre_b50p100_gl10k", True),
             ("sbibm_snre_b50p100_tm10k", True),
             ("sbibm_snre_b50p100_sir10k", True),
+            ("sbibm_snre_b50p100_lv", True),
             ("sbibm_snre_warm", False),
             ("sbibm_snre_gl", False),
             ("sbibm_snre_sir", False),
