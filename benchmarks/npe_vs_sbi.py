@@ -558,14 +558,15 @@ def summarise(results: dict) -> list[dict]:
         c2st = {lib: [] for lib in LIBRARIES}
         flagged = 0
         for runs in seeds.values():
+            complete = all(lib in runs for lib in LIBRARIES)
             # Paired: a seed's observations count only where both libraries have a C2ST.
             observed = [set(run.get("c2st", {})) for run in runs.values()]
-            common = set.intersection(*observed) if len(runs) == len(LIBRARIES) else None
+            common = set.intersection(*observed) if complete else None
             for lib, run in runs.items():
                 c2st[lib] += [
                     v for obs, v in run.get("c2st", {}).items() if common is None or obs in common
                 ]
-            if not all(lib in runs for lib in LIBRARIES):
+            if not complete:
                 continue
             a, b = runs["sbi_kit"], runs["sbi"]
             if not (a["load"]["ok"] and b["load"]["ok"]):
