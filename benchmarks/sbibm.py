@@ -181,6 +181,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "method's, NSF)",
     )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
+    p.add_argument(
+        "--ppc",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also run sk.diagnostics.posterior_predictive_check with M replicates on every "
+        "posterior and record its p-value beside the C2ST (default: 0, not run)",
+    )
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
     args = p.parse_args(argv)
@@ -303,7 +311,32 @@ def markdown(results: dict) -> str:
         )
     ]
     lines += [table(["task", "simulations", "seed"] + [str(i) for i in obs], body)]
+    checked = [run for run in results["runs"].values() if run.get("ppc_p")]
+    if checked:
+        lines += [
+            "",
+            "## Posterior predictive check",
+            "",
+            "p-value of `sk.diagnostics.posterior_predictive_check` (replicates: "
+            f"{s.get('ppc')}) per observation, **bold** where it fails at its level 0.01; "
+            "the C2ST of the same posterior in brackets.",
+            "",
+        ]
+        body = [
+            [run["task"], f"{run['num_simulations']:,}", str(run["seed"])]
+            + [_ppc_cell(run, i) for i in obs]
+            for run in sorted(checked, key=lambda r: (r["task"], r["num_simulations"], r["seed"]))
+        ]
+        lines += [table(["task", "simulations", "seed"] + [str(i) for i in obs], body)]
     return "\n".join(lines)
+
+
+def _ppc_cell(run: dict, i: int) -> str:
+    p = run["ppc_p"].get(str(i))
+    if p is None:
+        return "–"
+    text = f"**{p:.3f}**" if p < 0.01 else f"{p:.3f}"
+    return f"{text} ({fmt(run['c2st'].get(str(i)))})"
 
 
 _WARM_START = {
@@ -373,6 +406,7 @@ def main(argv=None) -> None:
         "observations": observations,
         "seeds": seeds,
         "num_samples": args.num_samples,
+        "ppc": args.ppc,
     }
     results = {
         "benchmark": f"sbibm_{args.method}",
@@ -411,6 +445,20 @@ def main(argv=None) -> None:
         results["summary"] = summarise(results)
         write_json(json_path, results)
         write_markdown(md_path, markdown(results))
+
+    def ppc(posterior, task, i, run):
+        if not args.ppc:
+            return
+        check = sk.diagnostics.posterior_predictive_check(
+            jax.random.fold_in(jax.random.key(17), i),
+            posterior,
+            task,
+            task.observation(i),
+            num_simulations=args.ppc,
+            warn=False,
+        )
+        run.setdefault("ppc_p", {})[str(i)] = check.p_value
+        print(f"  obs {i}: predictive check p = {check.p_value:.3f}", flush=True)
 
     def c2st(samples, reference, run, i):
         try:
@@ -468,6 +516,7 @@ def main(argv=None) -> None:
                             i,
                         )
                         run["seconds"][str(i)] = time.perf_counter() - start
+                        ppc(result.posterior, task, i, run)
                         c2st(samples, task.reference_samples(i), run, i)
                     continue
                 print(f"[train] {key}", flush=True)
@@ -489,6 +538,7 @@ def main(argv=None) -> None:
                         i,
                     )
                     run["seconds"][str(i)] = train_s + time.perf_counter() - start
+                    ppc(posterior, task, i, run)
                     c2st(samples, task.reference_samples(i), run, i)
     save()
     print(f"wrote {json_path} and {md_path}")

@@ -6,7 +6,9 @@ Calibration: :func:`tarp`, :func:`sbc_ranks` / :func:`sbc_test`, :func:`expected
 :class:`UStatistic`, :class:`VStatistic`, :class:`LinearStatistic`, and the optimally-weighted
 estimator with :func:`optimal_weights`), :func:`mmd_test`, and minimum-distance estimation with
 the MMD (:func:`minimum_mmd_estimate`, :func:`mmd_abc`) for the base-space simulators of
-:mod:`sbi_kit.simulators`.
+:mod:`sbi_kit.simulators`. Posterior predictive checks of one observation:
+:func:`posterior_predictive_check` on a trained posterior, :func:`predictive_check` on arrays,
+both returning a :class:`PredictiveCheck`.
 """
 
 from ._c2st import c2st as c2st
@@ -33,6 +35,9 @@ from ._mmd import mmd as mmd
 from ._mmd import mmd_test as mmd_test
 from ._optimal_weights import kernel_mean as kernel_mean
 from ._optimal_weights import optimal_weights as optimal_weights
+from ._ppc import PredictiveCheck as PredictiveCheck
+from ._ppc import posterior_predictive_check as posterior_predictive_check
+from ._ppc import predictive_check as predictive_check
 from ._sbc import SBCTest as SBCTest
 from ._sbc import default_rank_bins as default_rank_bins
 from ._sbc import sbc_ranks as sbc_ranks
@@ -57,6 +62,7 @@ __all__ = [
     "ManhattanDistance",
     "MaternKernel",
     "MinimumMMDResult",
+    "PredictiveCheck",
     "SBCTest",
     "UStatistic",
     "VStatistic",
@@ -73,6 +79,8 @@ __all__ = [
     "mmd_abc",
     "mmd_test",
     "optimal_weights",
+    "posterior_predictive_check",
+    "predictive_check",
     "sbc_ranks",
     "sbc_test",
     "tarp",
