@@ -318,7 +318,7 @@ def markdown(results: dict) -> str:
             "## Posterior predictive check",
             "",
             "p-value of `sk.diagnostics.posterior_predictive_check` (replicates: "
-            f"{s.get('ppc')}) per observation, **bold** where it fails at its level 0.01; "
+            f"{s.get('ppc')}) per observation, **bold** where it fails at its default level 0.05; "
             "the C2ST of the same posterior in brackets.",
             "",
         ]
@@ -335,7 +335,7 @@ def _ppc_cell(run: dict, i: int) -> str:
     p = run["ppc_p"].get(str(i))
     if p is None:
         return "–"
-    text = f"**{p:.3f}**" if p < 0.01 else f"{p:.3f}"
+    text = f"**{p:.3f}**" if p < 0.05 else f"{p:.3f}"
     return f"{text} ({fmt(run['c2st'].get(str(i)))})"
 
 

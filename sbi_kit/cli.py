@@ -41,7 +41,7 @@ import numpy as np
 from . import __version__
 from . import tasks as task_registry
 from ._compilation_cache import OFF_VALUES, set_compilation_cache
-from .diagnostics import c2st, calibrate
+from .diagnostics import c2st, calibrate, posterior_predictive_check
 from .estimators import NSF
 from .inference import (
     APT,
@@ -327,6 +327,13 @@ def _parser() -> argparse.ArgumentParser:
         default=500,
         help="posterior samples per calibration simulation",
     )
+    run.add_argument(
+        "--predictive-simulations",
+        type=int,
+        default=200,
+        help="replicates of the posterior predictive check at the observation (0 switches it "
+        "off; it applies to sequential posteriors too)",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for title, add_options in OPTION_GROUPS:
         add_options(run.add_argument_group(title))
@@ -518,6 +525,30 @@ def run(args: argparse.Namespace) -> dict:
             if calibration.coverage is not None:
                 _save_figure(coverage_plot(calibration), out, "coverage.png", written)
 
+    predictive, t_ppc = None, 0.0
+    if args.predictive_simulations > 0:
+        log(f"[sbi-kit] posterior predictive check ({args.predictive_simulations} replicates)")
+        t0 = time.perf_counter()
+        check = posterior_predictive_check(
+            jax.random.fold_in(key_cal, 1),
+            posterior,
+            task,
+            x_o,
+            num_simulations=max(2, args.predictive_simulations),
+            warn=False,
+        )
+        t_ppc = time.perf_counter() - t0
+        predictive = {
+            "p_value": check.p_value,
+            "passed": check.passed,
+            "level": check.level,
+            "statistic": check.statistic,
+            "num_replicates": check.num_replicates,
+            "num_dropped": check.num_dropped,
+        }
+        verdict = "passed" if check.passed else "FAILED"
+        log(f"[sbi-kit] predictive check {verdict}: {check.message()}")
+
     fig = pair_plot(
         {"reference": reference, type(method).__name__: samples},
         labels=task.simulator.labels(),
@@ -558,12 +589,14 @@ def run(args: argparse.Namespace) -> dict:
         "best_validation_loss": min(posterior.history.validation_loss),
         "calibration": None if calibration is None else calibration.metrics(),
         "calibration_skipped": calibration_skipped,
+        "predictive_check": predictive,
         "seconds": {
             "simulate": t_sim,
             "train": t_fit,
             "sample": t_sample,
             "c2st": t_c2st,
             "calibration": t_cal,
+            "predictive_check": t_ppc,
         },
         "sbi_kit_version": __version__,
         "jax_version": jax.__version__,
@@ -657,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             "mcmc_warmup": 1,
             "calibration_simulations": 0,
             "calibration_samples": 1,
+            "predictive_simulations": 0,
             "num_iid": 0,
         }
         for name, least in minimum.items():

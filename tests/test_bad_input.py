@@ -1198,6 +1198,116 @@ def test_c2st_refuses_bad_input(changes, expect):
     _run(lambda: sk.diagnostics.c2st(**args), expect)
 
 
+_REPLICATES = RNG.normal(size=(20, 2))
+PREDICTIVE_CHECK_ROWS = [
+    (
+        "replicates-other-shape",
+        dict(replicates=RNG.normal(size=(20, 3))),
+        Raises(ValueError, "`replicates` must have shape (m, *x_o.shape) = (m, 2), got shape"),
+    ),
+    (
+        "one-replicate",
+        dict(replicates=_REPLICATES[:1]),
+        Raises(ValueError, "predictive_check: needs at least 2 replicates, got 1"),
+    ),
+    (
+        "replicates-nan",
+        dict(replicates=_with(_REPLICATES, (3, 1), np.nan)),
+        Raises(ValueError, "predictive_check: `replicates` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "x_o-inf",
+        dict(x_o=np.array([0.0, np.inf])),
+        Raises(ValueError, "predictive_check: `x_o` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "replicates-strings",
+        dict(replicates=np.array([["a", "b"]] * 20)),
+        Raises(TypeError, "predictive_check: `replicates` must be a numeric array"),
+    ),
+    ("iid-string", dict(iid="yes"), Raises(TypeError, "`iid` must be True or False, got 'yes'")),
+    (
+        "iid-one-observation",
+        dict(iid=True),
+        Raises(
+            ValueError, "with iid=True, `x_o` must be a stack (n_obs, *x_shape), got shape (2,)"
+        ),
+    ),
+    ("level-zero", dict(level=0), Raises(ValueError, "`level` must be a number in (0, 1), got 0")),
+    ("level-bool", dict(level=True), Raises(ValueError, "`level` must be a number in (0, 1)")),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(PREDICTIVE_CHECK_ROWS))
+def test_predictive_check_refuses_bad_input(changes, expect):
+    args = dict(replicates=_REPLICATES, x_o=np.zeros(2)) | changes
+    _run(lambda: sk.diagnostics.predictive_check(**args), expect)
+
+
+_PRIOR_3D = dist.Uniform(-jnp.ones(3), jnp.ones(3)).to_event(1)
+POSTERIOR_PREDICTIVE_CHECK_ROWS = [
+    (
+        "key-int",
+        dict(key=0),
+        Raises(TypeError, "`key` must be one JAX PRNG key such as jax.random.key(0), got int 0"),
+    ),
+    (
+        "posterior-none",
+        dict(posterior=None),
+        Raises(TypeError, "`posterior` must be a trained posterior (an sk.inference.Abstract"),
+    ),
+    (
+        "simulator-other-dim_theta",
+        dict(simulator=sk.Simulator(_PRIOR_3D, lambda k, th: th[:2])),
+        Raises(ValueError, "the posterior has dim_theta = 2 but the simulator's prior has 3"),
+    ),
+    (
+        "simulator-other-x_shape",
+        dict(simulator=sk.Simulator(PRIOR, lambda k, th: jnp.r_[th, th[:1]])),
+        Raises(ValueError, "the simulator returns x of shape (3,), the posterior expects (2,)"),
+    ),
+    (
+        "x_o-other-shape",
+        dict(x_o=np.zeros(3)),
+        Raises(ValueError, "`x_o` must have the posterior's x_shape (2,) or be a stack (n_obs, 2)"),
+    ),
+    (
+        "x_o-empty-stack",
+        dict(x_o=np.zeros((0, 2))),
+        Raises(ValueError, "`x_o` must have the posterior's x_shape (2,) or be a stack (n_obs, 2)"),
+    ),
+    (
+        "x_o-nan",
+        dict(x_o=np.array([np.nan, 0.0])),
+        Raises(ValueError, "posterior_predictive_check: `x_o` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "num_simulations-one",
+        dict(num_simulations=1),
+        Raises(ValueError, "posterior_predictive_check: needs at least 2 simulations, got 1"),
+    ),
+    (
+        "num_simulations-bool",
+        dict(num_simulations=True),
+        Raises(ValueError, "`num_simulations` must be a positive integer, got True"),
+    ),
+    ("level-above-one", dict(level=1.5), Raises(ValueError, "`level` must be a number in (0, 1)")),
+    ("warn-string", dict(warn="yes"), Raises(TypeError, "`warn` must be True or False, got 'yes'")),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(POSTERIOR_PREDICTIVE_CHECK_ROWS))
+def test_posterior_predictive_check_refuses_bad_input(problem, changes, expect):
+    args = dict(
+        key=jax.random.key(0),
+        posterior=_trained(METHODS[0], problem),
+        simulator=SIM,
+        x_o=np.zeros(2),
+        num_simulations=20,
+    )
+    _run(lambda: sk.diagnostics.posterior_predictive_check(**(args | changes)), expect)
+
+
 KEY_ROWS = [
     (
         "tarp-int-key",

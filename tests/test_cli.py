@@ -59,6 +59,9 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
     assert cal["num_simulations"] == 40 and cal["num_posterior_samples"] == 50
     assert -1.0 <= cal["tarp_atc"] <= 1.0 and set(cal["sbc_pvalues"]) == {"θ1", "θ2", "-log q"}
     _assert_verdicts_follow_the_numbers(cal)
+    ppc = metrics["predictive_check"]  # on by default: 200 replicates at the observation
+    assert ppc["num_replicates"] == 200 and 1 / 201 <= ppc["p_value"] <= 1.0
+    assert ppc["passed"] == (ppc["p_value"] >= ppc["level"] == 0.05)
     for name in ("pair_plot.png", "loss_curve.png", "tarp.png", "sbc_ranks.png", "coverage.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the closing message and metrics["files"] list every file written: all seven here
@@ -115,6 +118,8 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
     else:
         assert metrics["rounds"] == 2 and metrics["calibration"] is None
         assert "fitted to one observation" in metrics["calibration_skipped"]
+    # the check that does apply to a sequential posterior, run for every method
+    assert metrics["predictive_check"]["num_replicates"] == 200
     assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}
     posterior = sk.load(out / "posterior.sbi")
     expected = {
@@ -207,6 +212,7 @@ def test_run_with_iid_observations_compares_with_a_nuts_reference(tmp_path, meth
     reference = metrics["reference_mcmc"]
     assert reference["max_r_hat"] < 1.1 and reference["num_divergent"] == 0
     assert "4 chains" in reference["summary"]
+    assert metrics["predictive_check"]["num_replicates"] == 200  # stacks of 5 per draw
     assert set(metrics["files"]) == {
         "metrics.json",
         "pair_plot.png",

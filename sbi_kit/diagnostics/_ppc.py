@@ -154,7 +154,7 @@ def _outlyingness(rows: np.ndarray, obs_rows: np.ndarray, groups: np.ndarray):
 
 
 def predictive_check(
-    replicates: Array, x_o: Array, *, iid: bool = False, level: float = 0.01
+    replicates: Array, x_o: Array, *, iid: bool = False, level: float = 0.05
 ) -> PredictiveCheck:
     """Posterior predictive check on arrays: is ``x_o`` an outlier among ``replicates``?
 
@@ -240,7 +240,7 @@ def posterior_predictive_check(
     x_o: Array,
     *,
     num_simulations: int = 200,
-    level: float = 0.01,
+    level: float = 0.05,
     warn: bool = True,
 ) -> PredictiveCheck:
     """Posterior predictive check of a trained posterior at one observation (or stack).

@@ -39,7 +39,7 @@ def test_a_shifted_observation_fails_at_the_smallest_p_value():
     assert not check.passed
     assert check.p_value == pytest.approx(1 / (M + 1))
     assert check.num_replicates == M and check.statistics.shape == (M,)
-    assert "below the level 0.01" in check.message()
+    assert "below the level 0.05" in check.message()
     typical = sk.diagnostics.predictive_check(replicates, np.zeros(3))
     assert typical.passed and typical.p_value > 0.5
     assert typical.message().endswith(").")
