@@ -102,7 +102,15 @@ def sequential_case(sk, jax, i: int, m: int) -> dict:
         ).p_value
         for k in range(10)
     ]
-    return {"c2st": c2st, "max_r_hat": mcmc.max_r_hat, "p_values": p}
+    reference = np.asarray(task.reference_samples(i))
+    return {
+        "c2st": c2st,
+        "max_r_hat": mcmc.max_r_hat,
+        "p_values": p,
+        "posterior_mean": np.asarray(samples).mean(0).tolist(),
+        "reference_mean": reference.mean(0).tolist(),
+        "reference_sd": reference.std(0).tolist(),
+    }
 
 
 def markdown(result: dict) -> str:
@@ -152,9 +160,15 @@ def markdown(result: dict) -> str:
                     f"{sum(p < LEVEL for p in ps)} of {len(ps)}",
                     fmt(float(np.median(ps))),
                     f"{min(ps):.3f}–{max(ps):.3f}",
+                    ", ".join(f"{v:.3g}" for v in case["posterior_mean"]),
+                    ", ".join(
+                        f"{v:.3g} ± {e:.2g}"
+                        for v, e in zip(case["reference_mean"], case["reference_sd"], strict=True)
+                    ),
                 ]
             )
         head = ["observation", "C2ST", "max R̂", f"failed (p < {LEVEL})", "median p", "range"]
+        head += ["posterior mean", "reference mean ± sd"]
         lines += [table(head, rows), ""]
     lines += [machine_line(result)]
     return "\n".join(lines)
