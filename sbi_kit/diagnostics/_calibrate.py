@@ -348,12 +348,7 @@ def _check_arguments(
 ) -> tuple[Simulator, AbstractDistance]:
     """The simulator (of a task) and the TARP distance, once every argument is checked."""
     check_key(key, fn)
-    if not isinstance(posterior, AbstractPosterior):
-        raise TypeError(
-            f"{fn}: `posterior` must be a trained posterior (an sk.inference.AbstractPosterior "
-            f"such as the result of sk.NPE().fit), got {type(posterior).__name__}."
-        )
-    sim = as_simulator(simulator)
+    sim = check_posterior_and_simulator(fn, posterior, simulator)
     for name, v in (
         ("num_simulations", num_simulations),
         ("num_posterior_samples", num_posterior_samples),
@@ -366,12 +361,23 @@ def _check_arguments(
     if not 0 < significance < 1:
         raise ValueError(f"{fn}: significance must lie in (0, 1), got {significance!r}.")
     metric = check_metric(metric, fn)
+    return sim, metric
+
+
+def check_posterior_and_simulator(fn: str, posterior, simulator) -> Simulator:
+    """The simulator (of a task), once ``posterior`` is a trained posterior of its θ."""
+    if not isinstance(posterior, AbstractPosterior):
+        raise TypeError(
+            f"{fn}: `posterior` must be a trained posterior (an sk.inference.AbstractPosterior "
+            f"such as the result of sk.NPE().fit), got {type(posterior).__name__}."
+        )
+    sim = as_simulator(simulator)
     if posterior.dim_theta != sim.dim_theta:
         raise ValueError(
             f"{fn}: the posterior has dim_theta = {posterior.dim_theta} but the simulator's "
             f"prior has {sim.dim_theta}."
         )
-    return sim, metric
+    return sim
 
 
 def _get_simulations(

@@ -21,7 +21,8 @@ from scipy.special import ndtri
 from .._checks import check_finite_rows, check_key, check_positive_int, is_concrete
 from .._types import Key
 from ..inference import AbstractPosterior
-from ..simulators import as_simulator, simulate
+from ..simulators import simulate
+from ._calibrate import check_posterior_and_simulator
 
 _MAD_TO_SD = 1.4826  # the median absolute deviation of a normal is 0.6745 sd
 
@@ -282,17 +283,7 @@ def posterior_predictive_check(
     """
     fn = "posterior_predictive_check"
     key = check_key(key, fn)
-    if not isinstance(posterior, AbstractPosterior):
-        raise TypeError(
-            f"{fn}: `posterior` must be a trained posterior (an sk.inference.AbstractPosterior "
-            f"such as the result of sk.NPE().fit), got {type(posterior).__name__}."
-        )
-    sim = as_simulator(simulator)
-    if posterior.dim_theta != sim.dim_theta:
-        raise ValueError(
-            f"{fn}: the posterior has dim_theta = {posterior.dim_theta} but the simulator's "
-            f"prior has {sim.dim_theta}."
-        )
+    sim = check_posterior_and_simulator(fn, posterior, simulator)
     m = check_positive_int(num_simulations, "num_simulations", fn)
     level = _check_level(level, fn)
     if m < 2:
