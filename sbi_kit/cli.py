@@ -534,7 +534,7 @@ def run(args: argparse.Namespace) -> dict:
             posterior,
             task,
             x_o,
-            num_simulations=max(2, args.predictive_simulations),
+            num_simulations=args.predictive_simulations,
             warn=False,
         )
         t_ppc = time.perf_counter() - t0
@@ -699,6 +699,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(
                     f"sbi-kit: {option} must be at least {least}, got {getattr(args, name)}."
                 )
+        if args.predictive_simulations == 1:
+            raise SystemExit(
+                "sbi-kit: --predictive-simulations must be 0 (off) or at least 2 (the check "
+                "compares x_o with its replicates), got 1."
+            )
         if args.num_iid > 0 and entry is not None and not entry.iid:
             raise SystemExit(
                 f"sbi-kit: --num-iid needs a method whose posterior conditions on a stack of "

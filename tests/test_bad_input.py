@@ -1487,6 +1487,16 @@ CLI_ROWS = [
     ),
     ("num-iid-negative", "--num-iid -1", "--num-iid must be at least 0"),
     (
+        "predictive-negative",
+        "--predictive-simulations -1",
+        "--predictive-simulations must be at least 0",
+    ),
+    (
+        "predictive-one",
+        "--predictive-simulations 1",
+        "--predictive-simulations must be 0 (off) or at least 2",
+    ),
+    (
         "snpe-strategy-for-nle",
         "--method snle --snpe apt",
         "--snpe chooses how --method snpe spends its rounds; got --method snle",
