@@ -342,4 +342,10 @@ def _groups(theta_rows: np.ndarray, kept: np.ndarray, per: int) -> np.ndarray:
         if j < len(kept) and np.array_equal(row, kept[j]):
             groups[j] = i // per
             j += 1
+    if j != len(kept):  # the simulator changed θ on the way (a dtype): no safe grouping
+        raise RuntimeError(
+            "posterior_predictive_check: could not match the kept simulations to their "
+            "posterior draws after some were dropped; pass replicates you simulated yourself "
+            "to sk.diagnostics.predictive_check."
+        )
     return groups
