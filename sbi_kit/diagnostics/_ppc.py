@@ -131,12 +131,12 @@ def _outlyingness(rows: np.ndarray, obs_rows: np.ndarray, groups: np.ndarray):
     total, dim = pooled.shape
     scores = _normal_scores(pooled)
     spread = scores.std(axis=0)
-    unit = scores / np.where(spread > 0, spread, 1.0)  # a constant coordinate scores 0
+    scale = np.where(spread > 0, spread, 1.0)  # a constant coordinate scores 0 anyway
+    unit = scores / scale
     correlation = unit.T @ unit / total
     shrink = dim / (dim + total)
-    precision = np.linalg.pinv(
-        (1 - shrink) * correlation + shrink * np.eye(dim), hermitian=True
-    ) / np.outer(np.where(spread > 0, spread, 1.0), np.where(spread > 0, spread, 1.0))
+    shrunk = (1 - shrink) * correlation + shrink * np.eye(dim)
+    precision = np.linalg.pinv(shrunk, hermitian=True) / np.outer(scale, scale)
     ids = np.concatenate([groups, np.full(len(obs_rows), groups.max() + 1)])
     num = int(ids.max()) + 1
     counts = np.bincount(ids, minlength=num)
