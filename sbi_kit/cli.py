@@ -538,14 +538,7 @@ def run(args: argparse.Namespace) -> dict:
             warn=False,
         )
         t_ppc = time.perf_counter() - t0
-        predictive = {
-            "p_value": check.p_value,
-            "passed": check.passed,
-            "level": check.level,
-            "statistic": check.statistic,
-            "num_replicates": check.num_replicates,
-            "num_dropped": check.num_dropped,
-        }
+        predictive = check.metrics()
         verdict = "passed" if check.passed else "FAILED"
         log(f"[sbi-kit] predictive check {verdict}: {check.message()}")
 

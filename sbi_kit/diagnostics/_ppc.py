@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Any
 
 import jax
 import numpy as np
@@ -57,6 +58,27 @@ class PredictiveCheck:
     @property
     def num_replicates(self) -> int:
         return int(self.statistics.shape[0])
+
+    def metrics(self) -> dict[str, Any]:
+        """The headline numbers as a flat JSON-ready dict (``metrics.json``'s
+        ``"predictive_check"``; the per-replicate statistics are left out).
+
+        Examples:
+            >>> import numpy as np
+            >>> from sbi_kit.diagnostics import predictive_check
+            >>> reps = np.random.default_rng(0).normal(size=(99, 3))
+            >>> m = predictive_check(reps, np.full(3, 4.0)).metrics()
+            >>> m["p_value"], m["passed"], m["num_replicates"]
+            (0.01, False, 99)
+        """
+        return {
+            "p_value": self.p_value,
+            "passed": self.passed,
+            "level": self.level,
+            "statistic": self.statistic,
+            "num_replicates": self.num_replicates,
+            "num_dropped": self.num_dropped,
+        }
 
     def message(self) -> str:
         """One sentence: the distances, the p-value and, if it failed, what it may mean."""
