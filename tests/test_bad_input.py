@@ -443,6 +443,16 @@ TRAINING_ROWS = [
         Raises(ValueError, "Training: ema_decay must lie in (0, 1)"),
     ),
     (
+        "weight_decay-negative",
+        dict(weight_decay=-0.1),
+        Raises(ValueError, "Training: weight_decay must be >= 0"),
+    ),
+    (
+        "weight_decay-string",
+        dict(weight_decay="1"),
+        Raises(TypeError, "Training: weight_decay must be a number"),
+    ),
+    (
         "validation_fraction-one",
         dict(validation_fraction=1.0),
         Raises(ValueError, "Training: validation_fraction must lie in (0, 1)"),

@@ -7,6 +7,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import sbi_kit as sk
@@ -87,6 +88,20 @@ def test_ema_returns_the_moving_average_of_the_parameters():
     last, mean = float(raw.loc[0, 0]), float(averaged.loc[0, 0])
     assert last > 0.2, last  # nine Adam steps of 0.05 from 0 towards 1
     assert 0.3 * last < mean < 0.9 * last, (mean, last)
+
+
+def test_weight_decay_shrinks_every_parameter_by_learning_rate_times_decay():
+    """AdamW's decoupled decay: with a zero gradient one step moves each parameter by exactly
+    ``-learning_rate * weight_decay * parameter``; with ``weight_decay=0`` (the default) the
+    optimiser is plain Adam and leaves it unchanged."""
+    params = {"w": jnp.array([1.0, -2.0, 4.0]), "b": jnp.array(0.5)}
+    zero = jax.tree_util.tree_map(jnp.zeros_like, params)
+    for decay, factor in ((0.0, 1.0), (0.5, 1.0 - 0.01 * 0.5), (2.0, 1.0 - 0.01 * 2.0)):
+        opt = sk.Training(learning_rate=0.01, weight_decay=decay).optimizer()
+        updates, _ = opt.update(zero, opt.init(params), params)
+        moved = optax.apply_updates(params, updates)
+        for name in params:
+            np.testing.assert_allclose(moved[name], factor * params[name], rtol=1e-6)
 
 
 def test_non_finite_loss_stops_and_keeps_best_parameters():
