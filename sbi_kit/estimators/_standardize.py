@@ -67,8 +67,10 @@ class Standardizer(eqx.Module):
                 standardised values would overflow); the message names the component.
 
         Warns:
-            UserWarning: once, naming the constant components (they carry no information),
-                and once naming the components whose scale is set by a few extreme values.
+            UserWarning: once, naming the constant components (they carry no information);
+                once naming the components whose scale is set by a few extreme values; and
+                once naming the nearly constant ones, which take one value in all but a few
+                rows (at most ``BULK_SHARE`` of them at each end).
         """
         data = jnp.asarray(data)
         # The statistics every existing posterior was trained with: kept bit for bit where exact.
@@ -150,6 +152,11 @@ def _host_statistics(data: Array, loc: np.ndarray, std: np.ndarray, name: str, f
         ordered = np.partition(values[:, varying], (k, n - 1 - k), axis=0)
         bulk = (ordered[n - 1 - k].astype(np.float64) - ordered[k]) / scale[varying]
         dominated = (bulk > 0) & (bulk < MIN_BULK_SPREAD)
+        lumped = bulk == 0  # all but at most 2k rows share one value
+        if lumped.any():
+            _warn_nearly_constant(
+                varying[lumped], values, z, ordered[k, lumped], event_shape, name, fn
+            )
         if dominated.any():
             cols = varying[dominated]
             j, b = int(cols[0]), float(bulk[dominated][0])
@@ -171,6 +178,27 @@ def _host_statistics(data: Array, loc: np.ndarray, std: np.ndarray, name: str, f
 
 
 ARE = ("is", "are")
+
+
+def _warn_nearly_constant(
+    cols, values, z, common, event_shape: tuple[int, ...], name: str, fn: str
+) -> None:
+    """One warning for columns that take one value (``common``) in all but a few rows."""
+    j = int(cols[0])
+    others = int(np.sum(values[:, j] != common[0]))
+    far = float(np.max(np.abs(z[:, j])))
+    first = "it" if cols.size == 1 else _column(j, event_shape, name)
+    n = values.shape[0]
+    rest = "the other one lies" if others == 1 else f"the other {others} lie up to"
+    warnings.warn(
+        f"{fn}: {_columns(cols, event_shape, name, ARE)} nearly constant: {first} takes the "
+        f"value {common[0]:.6g} in {n - others} of its {n} simulations, and z-scored "
+        f"{rest} {far:.3g} standard deviations out. Such a column carries little "
+        "information, and a flow can fit a spike at the common value, so that a rare value in "
+        "the validation set makes the loss non-finite. Consider dropping it before fitting.",
+        UserWarning,
+        stacklevel=5,
+    )
 
 
 def _column(j: int, event_shape: tuple[int, ...], name: str) -> str:

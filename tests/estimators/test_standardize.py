@@ -83,6 +83,30 @@ def test_one_extreme_outlier_is_named(two_moons_x):
     _fit_quietly(cauchy)
 
 
+def test_a_nearly_constant_column_is_named_with_its_counts(two_moons_x):
+    """SIR's first count: 0 in 999 of 1,000 simulations, one 1 that z-scores to 31.6 sd (an
+    NLE with a MAF fitted to such data turned non-finite in its first epochs); the rows are
+    counted and the distance given. A binary column with 3 % ones has a bulk spread and is
+    z-scored without a word, as are the varying columns beside it."""
+    data = two_moons_x[:1000].at[:, 0].set(0.0).at[454, 0].set(1.0)
+    with pytest.warns(UserWarning, match=r"column 0 of `x` is nearly constant") as w:
+        Standardizer.fit(data, name="x", fn="NLE.fit")
+    assert len(w) == 1
+    message = str(w[0].message)
+    assert "takes the value 0 in 999 of its 1000 simulations" in message, message
+    assert "the other one lies 31.6 standard deviations out" in message, message
+    seven = data.at[:, 0].set(-1.0).at[:7, 0].set(2.5)  # 7 rare values, 1 % at each end: 10
+    with pytest.warns(UserWarning, match=r"column 0 of `x` is nearly constant") as w:
+        Standardizer.fit(seven, name="x")
+    assert len(w) == 1 and "the other 7 lie up to 11.9 standard" in str(w[0].message)
+    both = seven.at[:, 1].set(data[:, 0])
+    with pytest.warns(UserWarning, match=r"2 columns \[0, 1\] of `x` are nearly constant"):
+        Standardizer.fit(both, name="x")
+    binary = data.at[:, 0].set(jnp.where(jnp.arange(1000) % 33 == 0, 1.0, 0.0))
+    s = _fit_quietly(binary)
+    assert float(s.scale[0]) == pytest.approx(float(jnp.std(binary[:, 0])))
+
+
 def test_a_column_whose_z_scores_overflow_is_refused():
     col = jnp.full((10, 1), -3.4e38).at[0, 0].set(3.4e38)
     data = jnp.concatenate([jnp.linspace(0.0, 1.0, 10)[:, None], col], axis=1)
