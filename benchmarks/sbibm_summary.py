@@ -78,7 +78,12 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     # `sbibm.py --flow maf`: sbibm's NLE and SNLE used MAFs (ours default to NSF)
     "NLE with MAF": (
         "nle",
-        [("sbibm_nle_maf", True), ("sbibm_nle_maf_slcp", True), ("sbibm_nle_maf_glsir", True)],
+        [
+            ("sbibm_nle_maf", True),
+            ("sbibm_nle_maf_slcp", True),
+            ("sbibm_nle_maf_glsir", True),
+            ("sbibm_nle_maf_slcp10k", True),
+        ],
     ),
     # NRE's default training changed the same way on 2026-12-05
     "NRE": (
