@@ -157,7 +157,8 @@ class AbstractMethod(eqx.Module):
 
         Warns:
             UserWarning: naming the columns of ``theta`` or ``x`` that are constant (passed
-                through unscaled) or whose scale is set by a few extreme values.
+                through unscaled), nearly constant (one value in all but a few rows), or
+                whose scale is set by a few extreme values.
         """
         name = type(self).__name__
         fn = f"{name}.fit"
