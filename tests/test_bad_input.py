@@ -313,6 +313,11 @@ FIT_ROWS = [
         Warns(UserWarning, "column 1 of `x` is dominated by a few extreme values"),
     ),
     (
+        "x-nearly-constant-column",  # sir's first count: one value but in a row or two
+        dict(x=lambda p: _with(_constant_column(p.x), (7, 1), 1.0)),
+        Warns(UserWarning, "column 1 of `x` is nearly constant: it takes the value"),
+    ),
+    (
         "x-unscalable",
         dict(x=lambda p: _with(_with(p.x, (slice(None), 0), -3.4e38), (0, 0), 3.4e38)),
         Raises(ValueError, "column 0 of `x` cannot be z-scored in float32"),
