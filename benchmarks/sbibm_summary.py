@@ -187,6 +187,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snre_b50p100_sir10k", True),
             ("sbibm_snre_b50p100_lv", True),
             ("sbibm_snre_b50p100_slcp10k", True),
+            ("sbibm_snre_b50p100_lv10k", True),
             ("sbibm_snre_warm", False),
             ("sbibm_snre_gl", False),
             ("sbibm_snre_sir", False),
