@@ -1,0 +1,209 @@
+"""Which NPE flow fits best: held-out log-density, and on gaussian_linear the exact KL.
+
+For each task, seed and flow spec: ``sk.NPE(flow=spec)`` trained with its default training
+(optionally with ``Training(weight_decay=w)``) on ``sk.simulate(key(seed), task, n)`` — the data
+of ``npe_vs_sbi.py``'s seeds — with fit key ``key(10_000 + seed)``, then scored on 5,000 fresh
+pairs from ``key(2**20 + seed)``: the mean held-out ``log q(θ | x)`` (higher is better; the
+amortised, prior-predictive average of what C2ST checks at single observations). On
+gaussian_linear, whose posterior is exact (``N(x/2, 0.05·I)``), also the mean of
+``log p(θ | x) − log q(θ | x)``: the KL divergence from the exact posterior averaged over x.
+No C2ST and no sampling: a cheap, low-noise screen for flow settings before a C2ST benchmark.
+
+Writes ``benchmarks/results/npe_flows.{json,md}`` (resumes: cells on disk are skipped)::
+
+    python benchmarks/npe_flows.py --tasks gaussian_linear --seeds 0-1 --flows nsf,maf
+        [--simulations 10000] [--weight-decay 0,1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import (  # noqa: E402
+    RESULTS_DIR,
+    fmt,
+    machine,
+    machine_line,
+    parse_int_list,
+    read_json,
+    table,
+    versions,
+    write_json,
+    write_markdown,
+)
+
+NAME = "npe_flows"
+NUM_TEST = 5_000
+
+
+def flow_specs(sk) -> dict:
+    """The flow specs this script knows, by the name used on its command line."""
+    from sbi_kit.estimators import MAF, NSF
+
+    t = math.sqrt(50)  # sbi's knot temperature for its 50-unit conditioners
+    return {
+        "nsf": NSF(),
+        "maf": MAF(),
+        "maf_l10": MAF(layers=10),
+        "nsf_tanh": NSF(activation="tanh"),
+        "nsf_t7": NSF(knot_temperature=t),
+        "nsf_t7tanh": NSF(knot_temperature=t, activation="tanh"),
+        "nsf_k4": NSF(knots=4),
+        "nsf_l2": NSF(layers=2),
+        "nsf_w32": NSF(width=32),
+        "nsf_d1": NSF(depth=1),
+        "nsf_i3": NSF(interval=3.0),
+    }
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default="gaussian_linear")
+    p.add_argument("--simulations", type=int, default=10_000)
+    p.add_argument("--seeds", default="0", help="e.g. 0-2 (default: %(default)s)")
+    p.add_argument("--flows", default="nsf,maf", help="comma-separated names (see flow_specs)")
+    p.add_argument("--weight-decay", default="0", help="comma-separated values (default: 0)")
+    p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
+    return p.parse_args(argv)
+
+
+def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: float) -> dict:
+    import dataclasses
+
+    import equinox as eqx
+    import numpyro.distributions as dist
+
+    task = sk.tasks.get(task_name)
+    theta, x = sk.simulate(jax.random.key(seed), task, n, progress=False)
+    theta_test, x_test = sk.simulate(jax.random.key(2**20 + seed), task, NUM_TEST, progress=False)
+    npe = sk.NPE(flow=spec)
+    if weight_decay:
+        training = dataclasses.replace(npe.training, weight_decay=weight_decay)
+        npe = sk.NPE(flow=spec, training=training)
+    start = time.perf_counter()
+    posterior = npe.fit(jax.random.key(10_000 + seed), theta, x, prior=task.prior, progress=False)
+    seconds = time.perf_counter() - start
+    log_q = eqx.filter_jit(jax.vmap(lambda t, xo: posterior.log_prob(t, xo)))
+    lq = np.asarray(log_q(theta_test, x_test), dtype=np.float64)
+    history = posterior.history
+    val = np.asarray(history.validation_loss)
+    best = int(np.argmin(val))
+    out = {
+        "seconds": seconds,
+        "epochs": len(val),
+        "best_epoch": best + 1,
+        "train_loss_at_best": float(history.train_loss[best]),
+        "train_loss_last": float(history.train_loss[-1]),
+        "validation_loss_best": float(val[best]),
+        "validation_loss_last": float(val[-1]),
+        "heldout_log_q": float(lq.mean()),
+        "heldout_se": float(lq.std() / math.sqrt(lq.size)),
+    }
+    if task_name == "gaussian_linear":  # exact posterior N(x/2, 0.05 I) (the task's docstring)
+        exact = dist.Normal(x_test / 2, math.sqrt(0.05)).to_event(1).log_prob(theta_test)
+        gap = np.asarray(exact, dtype=np.float64) - lq
+        out["kl"] = float(gap.mean())
+        out["kl_se"] = float(gap.std() / math.sqrt(gap.size))
+    return out
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# NPE flows: held-out log-density and, on gaussian_linear, the KL from the exact "
+        "posterior",
+        "",
+        f"Each row: `sk.NPE(flow=...)` with its default training (and the weight decay shown) on "
+        f"`sk.simulate(key(seed), task, n)`, fit key `key(10000 + seed)`, scored on {NUM_TEST:,} "
+        "fresh pairs. Held-out: mean `log q(θ | x)` ± its standard error (higher is better). "
+        "KL: mean `log p(θ | x) − log q(θ | x)` under the exact posterior (gaussian_linear "
+        "only; 0 is perfect). Best epoch: the kept one (lowest validation loss) of those run.",
+        "",
+    ]
+    head = [
+        "task",
+        "n",
+        "seed",
+        "flow",
+        "weight decay",
+        "held-out log q",
+        "KL",
+        "best epoch / epochs",
+        "train loss at best → last",
+        "validation loss best → last",
+        "s",
+    ]
+    rows = []
+    for key in sorted(result["cells"]):
+        c = result["cells"][key]
+        task, n, seed, flow, wd = key.split("/")
+        kl = f"{fmt(c['kl'])} ± {fmt(c['kl_se'])}" if "kl" in c else "-"
+        rows.append(
+            [
+                task,
+                n,
+                seed,
+                f"`{flow}`",
+                wd,
+                f"{fmt(c['heldout_log_q'])} ± {fmt(c['heldout_se'])}",
+                kl,
+                f"{c['best_epoch']} / {c['epochs']}",
+                f"{fmt(c['train_loss_at_best'])} → {fmt(c['train_loss_last'])}",
+                f"{fmt(c['validation_loss_best'])} → {fmt(c['validation_loss_last'])}",
+                fmt(c["seconds"], 1),
+            ]
+        )
+    specs = ", ".join(f"`{k}`: `{v}`" for k, v in result["specs"].items())
+    lines += [table(head, rows), "", f"Flows: {specs}.", "", machine_line(result), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import jax
+
+    import sbi_kit as sk
+
+    specs = flow_specs(sk)
+    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
+    unknown = [f for f in flows if f not in specs]
+    if unknown:
+        raise SystemExit(f"npe_flows.py: unknown flows {unknown}; known: {sorted(specs)}")
+    decays = [float(w) for w in args.weight_decay.split(",")]
+    json_path = args.out.with_suffix(".json")
+    result = (None if args.fresh else read_json(json_path)) or {"cells": {}}
+    result.update(
+        benchmark=NAME,
+        machine=machine(),
+        versions=versions(["sbi_kit", "jax", "flowjax", "optax"]),
+    )
+    result.setdefault("specs", {})
+    for task in args.tasks.split(","):
+        for seed in parse_int_list(args.seeds):
+            for flow in flows:
+                for wd in decays:
+                    key = f"{task}/{args.simulations}/{seed}/{flow}/{wd:g}"
+                    if key in result["cells"]:
+                        continue
+                    print(f"[{key}]", flush=True)
+                    cell = run_cell(sk, jax, task, args.simulations, seed, specs[flow], wd)
+                    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in cell.items()), flush=True)
+                    result["cells"][key] = cell
+                    result["specs"][flow] = repr(specs[flow])
+                    write_json(json_path, result)
+                    write_markdown(args.out.with_suffix(".md"), markdown(result))
+    write_json(json_path, result)
+    write_markdown(args.out.with_suffix(".md"), markdown(result))
+    print(f"wrote {json_path} and {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
