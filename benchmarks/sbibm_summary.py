@@ -83,6 +83,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle_maf_slcp", True),
             ("sbibm_nle_maf_glsir", True),
             ("sbibm_nle_maf_slcp10k", True),
+            ("sbibm_nle_maf_tm10k", True),
         ],
     ),
     # NRE's default training changed the same way on 2026-12-05
