@@ -198,7 +198,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         "snre",
         [("sbibm_snre_warm", True), ("sbibm_snre_gl", True), ("sbibm_snre_sir", True)],
     ),
-    "NPSE": ("npse", [("sbibm_npse", True)]),
+    "NPSE": ("npse", [("sbibm_npse", True), ("sbibm_npse_glslcp", True)]),
     "FMPE": ("fmpe", [("sbibm_fmpe", True)]),
 }
 
