@@ -426,6 +426,10 @@ def main(argv=None) -> None:
         def value(where: dict, key: str):
             if key == "estimator" and recorded:
                 return without_training(where[key])
+            if key == "training" and where.get(key) not in (None, "None"):
+                # the fields that differ from sk.Training()'s: a file written before a field
+                # existed (e.g. weight_decay) ran with that field's default
+                return training_text(where[key])
             return where.get(key)
 
         differ = [k for k in keys if value(previous["settings"], k) != value(settings, k)]
