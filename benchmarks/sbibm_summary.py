@@ -199,7 +199,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         [("sbibm_snre_warm", True), ("sbibm_snre_gl", True), ("sbibm_snre_sir", True)],
     ),
     "NPSE": ("npse", [("sbibm_npse", True), ("sbibm_npse_glslcp", True)]),
-    "FMPE": ("fmpe", [("sbibm_fmpe", True)]),
+    "FMPE": ("fmpe", [("sbibm_fmpe", True), ("sbibm_fmpe_slcp", True)]),
 }
 
 
