@@ -44,7 +44,7 @@ NAME = "npe_flows"
 NUM_TEST = 5_000
 
 
-def flow_specs(sk) -> dict:
+def flow_specs() -> dict:
     """The flow specs this script knows, by the name used on its command line."""
     from sbi_kit.estimators import MAF, NSF
 
@@ -88,7 +88,7 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: flo
     npe = sk.NPE(flow=spec)
     if weight_decay:
         training = dataclasses.replace(npe.training, weight_decay=weight_decay)
-        npe = sk.NPE(flow=spec, training=training)
+        npe = dataclasses.replace(npe, training=training)
     start = time.perf_counter()
     posterior = npe.fit(jax.random.key(10_000 + seed), theta, x, prior=task.prior, progress=False)
     seconds = time.perf_counter() - start
@@ -172,7 +172,7 @@ def main(argv=None) -> None:
 
     import sbi_kit as sk
 
-    specs = flow_specs(sk)
+    specs = flow_specs()
     flows = [f.strip() for f in args.flows.split(",") if f.strip()]
     unknown = [f for f in flows if f not in specs]
     if unknown:
@@ -186,6 +186,7 @@ def main(argv=None) -> None:
         versions=versions(["sbi_kit", "jax", "flowjax", "optax"]),
     )
     result.setdefault("specs", {})
+    ran = 0
     for task in args.tasks.split(","):
         for seed in parse_int_list(args.seeds):
             for flow in flows:
@@ -198,11 +199,10 @@ def main(argv=None) -> None:
                     print("  " + ", ".join(f"{k} {v:.4g}" for k, v in cell.items()), flush=True)
                     result["cells"][key] = cell
                     result["specs"][flow] = repr(specs[flow])
-                    write_json(json_path, result)
+                    write_json(json_path, result)  # after every cell, so a stopped run resumes
                     write_markdown(args.out.with_suffix(".md"), markdown(result))
-    write_json(json_path, result)
-    write_markdown(args.out.with_suffix(".md"), markdown(result))
-    print(f"wrote {json_path} and {args.out.with_suffix('.md')}")
+                    ran += 1
+    print(f"{ran} new cells; results in {json_path} and {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

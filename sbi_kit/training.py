@@ -116,7 +116,7 @@ class Training:
 
 @functools.lru_cache(maxsize=64)
 def _optimizer(
-    learning_rate: float, clip_norm: float | None, weight_decay: float = 0.0
+    learning_rate: float, clip_norm: float | None, weight_decay: float
 ) -> optax.GradientTransformation:
     if weight_decay > 0:
         adam = optax.adamw(learning_rate, weight_decay=weight_decay)
