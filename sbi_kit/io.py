@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import pickle
 import pickletools
@@ -311,6 +312,7 @@ def save(path: str | os.PathLike, posterior, *, allow_pickle: bool = False) -> N
         "config": _config_to_json(method),
         "dim_theta": posterior.dim_theta,
         "x_shape": list(posterior.x_shape),
+        "x_constant": list(posterior.x_constant),
         "history": None if posterior.history is None else posterior.history.to_dict(),
         "calibration": _calibration_to_json(posterior.calibration),
         **_store_prior(posterior.prior, path, allow_pickle),
@@ -446,6 +448,11 @@ def _check_fields(header: dict, version: int, path) -> None:
     x_shape = header["x_shape"]
     if not isinstance(x_shape, list) or not all(type(n) is int and n >= 0 for n in x_shape):
         bad(f"`x_shape` is {x_shape!r}, not a list of sizes")
+    x_constant = header.get("x_constant", [])
+    if not isinstance(x_constant, list) or not all(
+        type(j) is int and 0 <= j < math.prod(x_shape) for j in x_constant
+    ):
+        bad(f"`x_constant` is {x_constant!r}, not a list of component indices")
     if not isinstance(header.get("history"), dict | None):
         bad("`history` is neither an object nor null")
     calibration = header.get("calibration")
@@ -668,7 +675,13 @@ def load(
             )
         _check_given_prior(prior, header, path, check_prior)
     try:
-        skeleton = method.init(jax.random.key(0), dim_theta, x_shape, prior)
+        skeleton = method.init(
+            jax.random.key(0),
+            dim_theta,
+            x_shape,
+            prior,
+            x_constant=tuple(header.get("x_constant", [])),  # absent before 2026-12-06: none
+        )
     except Exception as e:
         raise LoadError(
             f"{path}: the posterior cannot be rebuilt from its configuration "

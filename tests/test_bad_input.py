@@ -767,6 +767,67 @@ def test_iid_stack_is_a_documented_input_of_mcmc_posteriors(potential_posterior)
     np.testing.assert_allclose(both, one + other - prior, rtol=1e-5, atol=1e-4)
 
 
+# --- NLE: a component of x that was constant in every training simulation ---------------------
+
+NLE_METHOD = next(m for m in METHODS if isinstance(m, sk.NLE))
+X_O3 = np.append(X_O, np.float32(3.0))
+
+
+def _with_constant(x):
+    return np.concatenate([x, np.full((x.shape[0], 1), 3.0, np.float32)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def nle_with_constant(problem):
+    """A tiny NLE trained on x with a third component that is 3 in every simulation."""
+    with pytest.warns(UserWarning, match="column 2 of `x` is constant"):
+        return NLE_METHOD.fit(
+            jax.random.key(1), problem.theta, _with_constant(problem.x), prior=PRIOR, progress=False
+        )
+
+
+def _is_minus_inf(lp, _):
+    _check(bool(np.isneginf(lp)), "a log-likelihood of -inf")
+
+
+NLE_CONSTANT_ROWS = [
+    (
+        "sample-x_o-off-the-constant",
+        lambda p, _: p.sample(jax.random.key(2), _with(X_O3, 2, 2.5), 5),
+        Raises(
+            ValueError, "component 2 of `x_o` is 2.5, but it was 3 in every training simulation"
+        ),
+    ),
+    (
+        "log_prob-stack-row-off-the-constant",
+        lambda p, _: p.log_prob(np.zeros(2, np.float32), np.stack([X_O3, _with(X_O3, 2, 2.5)])),
+        Raises(ValueError, "component 2 of observation 1 of `x_o` is 2.5"),
+    ),
+    (
+        "likelihood-off-the-constant",
+        lambda p, _: p.likelihood(np.zeros(2, np.float32)).log_prob(_with(X_O3, 2, 2.5)),
+        Gives(_is_minus_inf, "the learned likelihood puts all its mass on the value 3"),
+    ),
+    (
+        "refit-from-init-with-other-values",
+        lambda p, problem: NLE_METHOD.fit(
+            jax.random.key(1),
+            problem.theta,
+            _with(_with_constant(problem.x), (slice(0, 4), 2), 1.0),
+            prior=PRIOR,
+            progress=False,
+            init=p,
+        ),
+        Warns(UserWarning, "4 of the 200 simulations take another value in component(s) [2]"),
+    ),
+]
+
+
+@pytest.mark.parametrize("call, expect", _table(NLE_CONSTANT_ROWS))
+def test_nle_refuses_x_o_off_a_constant_component(nle_with_constant, problem, call, expect):
+    _run(lambda: call(nle_with_constant, problem), expect)
+
+
 def test_sample_under_jit_refuses_non_finite_x_o(density_posterior):
     """Inside ``filter_jit`` the values are unknown at trace time: an ``eqx.error_if`` raises."""
     posterior = density_posterior

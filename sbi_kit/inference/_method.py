@@ -16,9 +16,11 @@ a posterior's skeleton with :meth:`AbstractMethod.init` and reads the saved arra
 from __future__ import annotations
 
 import abc
+import warnings
 
 import equinox as eqx
 import jax
+import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -79,6 +81,19 @@ class AbstractMethod(eqx.Module):
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> eqx.Module:
         """One untrained network for ``dim_theta`` parameters and observations of ``x_shape``."""
 
+    def build_net_with_constants(
+        self, key: Key, dim_theta: int, x_shape: tuple[int, ...], x_constant: tuple[int, ...]
+    ) -> eqx.Module:
+        """One untrained network for training data in which the components ``x_constant``
+        (flat indices into one observation) took the same value in every simulation.
+
+        By default :meth:`build_net`: a constant input is harmless to a network that
+        conditions on x. A method that models the density of x overrides it to leave those
+        components out (:class:`~sbi_kit.NLE`: a flow fitted to a constant grows a spike).
+        """
+        del x_constant
+        return self.build_net(key, dim_theta, x_shape)
+
     @abc.abstractmethod
     def loss(self, net: eqx.Module, theta: Array, x: Array, key: Key) -> Array:
         """Per-example losses of ONE network on a batch.
@@ -104,12 +119,26 @@ class AbstractMethod(eqx.Module):
         """The posterior holding ``net`` (a stack of ``ensemble_size`` networks)."""
 
     def init(
-        self, key: Key, dim_theta: int, x_shape: tuple[int, ...], prior: dist.Distribution
+        self,
+        key: Key,
+        dim_theta: int,
+        x_shape: tuple[int, ...],
+        prior: dist.Distribution,
+        *,
+        x_constant: tuple[int, ...] = (),
     ) -> AbstractPosterior:
-        """An untrained posterior with identity z-scoring (the skeleton ``sk.load`` reads into)."""
+        """An untrained posterior with identity z-scoring (the skeleton ``sk.load`` reads into).
+
+        ``x_constant``: flat indices of the components of x that were constant in the training
+        data (see :meth:`build_net_with_constants`); ``fit`` finds them, ``sk.load`` reads them
+        from the file.
+        """
         x_shape = tuple(x_shape)
+        x_constant = tuple(int(j) for j in x_constant)
         keys = jax.random.split(key, self.ensemble_size)
-        net = eqx.filter_vmap(lambda k: self.build_net(k, dim_theta, x_shape))(keys)
+        net = eqx.filter_vmap(
+            lambda k: self.build_net_with_constants(k, dim_theta, x_shape, x_constant)
+        )(keys)
         # equal networks must look equal to jit: one compilation per layout, not per network
         net = share_closures(net)
         return self.posterior(
@@ -186,9 +215,16 @@ class AbstractMethod(eqx.Module):
         if init is None:
             z_scaler = Standardizer.fit(z, name="theta", fn=fn)  # may refuse or warn: before init
             x_scaler = Standardizer.fit(x, name="x", fn=fn)
-            posterior = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+            x_constant = constant_components(x)
+            posterior = self.init(
+                key_init, theta.shape[1], x.shape[1:], prior, x_constant=x_constant
+            )
         else:
-            skeleton = self.init(key_init, theta.shape[1], x.shape[1:], prior)
+            x_constant = init.x_constant
+            _warn_if_no_longer_constant(init, x, fn)
+            skeleton = self.init(
+                key_init, theta.shape[1], x.shape[1:], prior, x_constant=x_constant
+            )
             posterior = _warm_start(skeleton, init, fn)
             z_scaler, x_scaler = init.theta_standardizer, init.x_standardizer
         posterior = eqx.tree_at(
@@ -206,6 +242,35 @@ class AbstractMethod(eqx.Module):
             reuse=(self, theta.shape[1], tuple(x.shape[1:])),
         )
         return eqx.tree_at(lambda p: p.net, posterior, net).with_metadata(history=history)
+
+
+def constant_components(x: Array) -> tuple[int, ...]:
+    """Flat indices (into one observation) of the components of ``x`` ``(n, *x_shape)`` that
+    take the same value in every row."""
+    flat = np.asarray(x).reshape(x.shape[0], -1)
+    return tuple(int(j) for j in np.flatnonzero(np.all(flat == flat[:1], axis=0)))
+
+
+def _warn_if_no_longer_constant(init: AbstractPosterior, x: Array, fn: str) -> None:
+    """Warns when components that ``init``'s networks leave out (constant in its training
+    data, at the value its z-scoring's ``loc`` holds) take other values in ``x``."""
+    cols = np.asarray(init.x_constant, dtype=int)
+    if cols.size == 0:
+        return
+    flat = np.asarray(x).reshape(x.shape[0], -1)[:, cols]
+    value = np.asarray(init.x_standardizer.loc).reshape(-1)[cols]
+    other = flat != value
+    rows = int(np.any(other, axis=1).sum())
+    if rows:
+        j = int(cols[np.argmax(other.sum(axis=0))])
+        warnings.warn(
+            f"{fn}: {rows} of the {flat.shape[0]} simulations take another value in component(s) "
+            f"{cols.tolist()} of `x`, which were constant in the data `init` was trained on "
+            f"(component {j}: {float(value[list(cols).index(j)]):.6g}), so its networks leave "
+            "them out and ignore these values. Train afresh (without `init`) to model them.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _warm_start(skeleton: AbstractPosterior, init: AbstractPosterior, fn: str) -> AbstractPosterior:

@@ -7,13 +7,15 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array
 
+from .._checks import check_observation
 from .._types import Key
 from ..estimators import NSF, AbstractFlow, Standardizer
-from ..mcmc import MCMCConfig
+from ..mcmc import MCMCConfig, MCMCResult
 from ..training import Training
 from ._likelihood import LearnedLikelihood
 from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
@@ -22,23 +24,48 @@ from ._support import AbstractSupport, Bijection
 
 
 class LikelihoodNet(eqx.Module):
-    """One network of NLE: a conditional flow over flattened, standardised x given θ.
+    """One network of NLE: a conditional flow over the flattened, standardised components of x
+    that varied in the training data, given θ.
+
+    Components that took one value in every training simulation (``constant``) are left out of
+    the flow: the likelihood puts all their mass on that value, which is 0 once standardised
+    (their z-scoring's ``loc`` is the value itself). A flow fitted to a constant instead grows
+    an ever narrower spike there, which slows training and degrades the other components
+    (docs/nle.md measures it).
 
     Attributes:
-        flow: a flowjax conditional distribution over ``prod(x_shape)`` numbers.
+        flow: a flowjax conditional distribution over ``prod(x_shape) - len(constant)`` numbers.
         x_shape: the shape of one observation.
+        constant: flat indices of the components left out (sorted; ``()`` for none).
     """
 
     flow: AbstractDistribution
     x_shape: tuple[int, ...] = eqx.field(static=True)
+    constant: tuple[int, ...] = eqx.field(static=True, default=())
+
+    def _varying(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(math.prod(self.x_shape)), self.constant)
+
+    def varying_log_prob(self, x_std: Array, theta_std: Array) -> Array:
+        """log q of the varying components of ``x_std`` given θ (the training loss's term)."""
+        return self.flow.log_prob(jnp.ravel(x_std)[self._varying()], theta_std)
 
     def log_prob(self, x_std: Array, theta_std: Array) -> Array:
-        """log q(x_std | θ_std) for one pair (a scalar)."""
-        return self.flow.log_prob(jnp.ravel(x_std), theta_std)
+        """log q(x_std | θ_std) for one pair (a scalar): ``-inf`` where a left-out component
+        is not at its training value."""
+        lp = self.varying_log_prob(x_std, theta_std)
+        if not self.constant:
+            return lp
+        at_value = jnp.all(jnp.ravel(x_std)[np.asarray(self.constant)] == 0)
+        return jnp.where(at_value, lp, -jnp.inf)
 
     def sample(self, key: Key, theta_std: Array, num_samples: int) -> Array:
-        """``num_samples`` standardised observations given one θ, ``(num_samples, *x_shape)``."""
+        """``num_samples`` standardised observations given one θ, ``(num_samples, *x_shape)``;
+        left-out components are 0 (their training value, standardised)."""
         draws = self.flow.sample(key, (num_samples,), condition=theta_std)
+        if self.constant:
+            full = jnp.zeros((num_samples, math.prod(self.x_shape)), draws.dtype)
+            draws = full.at[:, self._varying()].set(draws)
         return draws.reshape(num_samples, *self.x_shape)
 
 
@@ -64,6 +91,59 @@ class NLEPosterior(AbstractPotentialPosterior):
 
     def net_potential(self, net: LikelihoodNet, theta_std: Array, x_std: Array) -> Array:
         return net.log_prob(x_std, theta_std)
+
+    @property
+    def x_constant(self) -> tuple[int, ...]:
+        """Flat indices of the components of x that were constant in the training data; the
+        learned likelihood puts all their mass on that value (:class:`LikelihoodNet`)."""
+        return self.net.constant
+
+    def log_prob(self, theta: Array, x_o: Array) -> Array:
+        """The unnormalised log posterior (see
+        :meth:`~sbi_kit.inference.AbstractPotentialPosterior.log_prob`).
+
+        Raises:
+            ValueError: besides the shape checks, if ``x_o`` differs from the training data's
+                value in a component that was constant there (the learned likelihood gives it
+                probability zero).
+        """
+        self._check_constant(x_o, f"{type(self).__name__}.log_prob")
+        return super().log_prob(theta, x_o)
+
+    def sample(
+        self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
+    ) -> Array | tuple[Array, MCMCResult]:
+        """Draws from the posterior by MCMC (see
+        :meth:`~sbi_kit.inference.AbstractPotentialPosterior.sample`).
+
+        Raises:
+            ValueError: besides the checks there, if ``x_o`` differs from the training data's
+                value in a component that was constant there (the learned likelihood gives it
+                probability zero, so there is no posterior to sample).
+        """
+        self._check_constant(x_o, f"{type(self).__name__}.sample")
+        return super().sample(key, x_o, num_samples, return_diagnostics=return_diagnostics)
+
+    def _check_constant(self, x_o: Array, fn: str) -> None:
+        """Raises if a concrete ``x_o`` is off the training value in a left-out component."""
+        if not self.x_constant or isinstance(x_o, jax.core.Tracer):
+            return
+        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
+        cols = np.asarray(self.x_constant)
+        stack = np.asarray(x_o).reshape(-1, math.prod(self.x_shape))[:, cols]
+        value = np.asarray(self.x_standardizer.loc).reshape(-1)[cols]
+        off = stack != value
+        if off.any():
+            row, k = (int(i[0]) for i in np.nonzero(off))
+            where = f"observation {row} of `x_o`" if stack.shape[0] > 1 else "`x_o`"
+            count = int(off.sum())
+            raise ValueError(
+                f"{fn}: component {int(cols[k])} of {where} is {float(stack[row, k]):.6g}, but "
+                f"it was {float(value[k]):.6g} in every training simulation "
+                f"({count} value{'s' if count > 1 else ''} off in all); the learned likelihood "
+                "puts all its mass on that value, so this x_o has probability zero under it. "
+                "Check x_o, or train on simulations that vary there."
+            )
 
     def likelihood(self, theta: Array) -> LearnedLikelihood:
         """The learned likelihood q(x | θ) as a numpyro ``Distribution``.
@@ -121,12 +201,32 @@ class NLE(AbstractPotentialMethod):
             )
 
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> LikelihoodNet:
-        return LikelihoodNet(self.flow.build(key, math.prod(x_shape), dim_theta), tuple(x_shape))
+        return self.build_net_with_constants(key, dim_theta, x_shape, ())
+
+    def build_net_with_constants(
+        self, key: Key, dim_theta: int, x_shape: tuple[int, ...], x_constant: tuple[int, ...]
+    ) -> LikelihoodNet:
+        """A flow over the components of x outside ``x_constant`` (see :class:`LikelihoodNet`)."""
+        size = math.prod(x_shape)
+        constant = tuple(sorted({int(j) for j in x_constant}))
+        if any(j < 0 or j >= size for j in constant):
+            raise ValueError(
+                f"NLE: `x_constant` indexes components of an observation of {size} numbers, "
+                f"got {list(constant)}."
+            )
+        if len(constant) == size:
+            raise ValueError(
+                f"NLE: every one of the {size} components of x is constant in the training data; "
+                "there is no likelihood to learn."
+            )
+        flow = self.flow.build(key, size - len(constant), dim_theta)
+        return LikelihoodNet(flow, tuple(x_shape), constant)
 
     def loss(self, net: LikelihoodNet, theta: Array, x: Array, key: Key) -> Array:
-        """The negative log-density of each standardised x under the flow given its θ."""
+        """The negative log-density of each standardised x's varying components under the flow
+        given its θ."""
         del key
-        return -jax.vmap(net.log_prob)(x, theta)
+        return -jax.vmap(net.varying_log_prob)(x, theta)
 
     def posterior(
         self,

@@ -80,6 +80,13 @@ class AbstractPosterior(eqx.Module):
         return tuple(self.x_standardizer.loc.shape)
 
     @property
+    def x_constant(self) -> tuple[int, ...]:
+        """Flat indices of the components of x that the networks leave out because they were
+        constant in the training data (only methods that model x's density do: NLE); ``()``
+        for the others, which condition on every component."""
+        return ()
+
+    @property
     def ensemble_size(self) -> int:
         """Number of networks in the ensemble."""
         return int(jax.tree_util.tree_leaves(eqx.filter(self.net, eqx.is_array))[0].shape[0])

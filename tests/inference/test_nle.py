@@ -158,3 +158,36 @@ def test_hierarchical_model_with_a_learned_likelihood_per_group(nle_posterior):
     mean, sd = float(np.sum(x_o) / var / precision), precision**-0.5
     assert abs(float(mu.mean()) - mean) < 0.25 * sd, (float(mu.mean()), mean, sd)
     np.testing.assert_allclose(float(mu.std()), sd, rtol=0.2)
+
+
+def test_constant_components_of_x_are_left_out_of_the_likelihood(tmp_path):
+    """Components of x that never vary (two here: 7 in front, 0 behind) carry a point mass at
+    their value; the flow models the others only, so the fit is the one without them, to the
+    bit (same keys), instead of a flow that grows a spike (docs/nle.md)."""
+    sim = sk.Simulator(PRIOR, lambda key, th: th + NOISE * jax.random.normal(key, (2,)))
+    theta, x = sk.simulate(jax.random.key(0), sim, 300)
+    padded = jnp.concatenate([jnp.full((300, 1), 7.0), x, jnp.zeros((300, 1))], axis=1)
+    nle = sk.NLE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=3)
+    )
+    plain = nle.fit(jax.random.key(1), theta, x, prior=PRIOR, progress=False)
+    with pytest.warns(UserWarning, match=r"2 columns \[0, 3\] of `x` are constant"):
+        left_out = nle.fit(jax.random.key(1), theta, padded, prior=PRIOR, progress=False)
+    assert left_out.x_constant == (0, 3) and plain.x_constant == ()
+    theta_q = jnp.array([[-0.5], [0.0], [0.8]])
+    x_o = jnp.array([0.2, -0.1])
+    x_o_padded = jnp.array([7.0, 0.2, -0.1, 0.0])
+    np.testing.assert_array_equal(
+        left_out.log_prob(theta_q, x_o_padded), plain.log_prob(theta_q, x_o)
+    )
+    assert left_out.history.validation_loss == plain.history.validation_loss
+    draws = left_out.likelihood(theta_q).sample(jax.random.key(2), (4,))
+    assert draws.shape == (4, 3, 4)
+    np.testing.assert_array_equal(draws[..., 0], 7.0)
+    np.testing.assert_array_equal(draws[..., 3], 0.0)
+    sk.save(tmp_path / "nle.sbi", left_out)
+    loaded = sk.load(tmp_path / "nle.sbi")
+    assert loaded.x_constant == (0, 3)
+    np.testing.assert_array_equal(
+        loaded.log_prob(theta_q, x_o_padded), left_out.log_prob(theta_q, x_o_padded)
+    )
