@@ -77,7 +77,13 @@ class Rejection(AbstractSupport):
     Sampling draws ``num_samples`` candidates per round and keeps those inside the support,
     for at most ``max_rounds`` rounds; if the acceptance rate is so low that this does not
     fill the request, sampling raises an error (use :class:`Bijection` then, or more
-    simulations). ``log_prob`` is the flow's density restricted to the support: it integrates
+    simulations). It raises early, without drawing all ``max_rounds`` rounds, once the
+    acceptance so far makes the request out of reach: when even twice a generous upper bound
+    on the rate, ``(accepted + 3) / drawn``, would not fill it in ``max_rounds`` rounds
+    (so with no candidate inside, after the first round for requests of more than
+    ``6 × max_rounds`` samples). A composed NPSE sampler whose draws all fell outside the box
+    drew for 25 minutes before this check (benchmarks/results/compositional_slcp.md).
+    ``log_prob`` is the flow's density restricted to the support: it integrates
     to the acceptance rate ``a(x_o)`` rather than to one (subtract ``log a`` from
     ``posterior.acceptance_rate`` to normalise; ranks, HPD regions and calibration
     diagnostics do not depend on it).
@@ -110,7 +116,9 @@ class Rejection(AbstractSupport):
 
         def cond(state):
             _, _, count, rounds = state
-            return (count < num_samples) & (rounds < self.max_rounds)
+            # out of reach: 2 (count + 3) / (rounds · n) · max_rounds · n < n, in floats
+            reachable = 2.0 * (count + 3.0) * self.max_rounds >= float(num_samples) * rounds
+            return (count < num_samples) & (rounds < self.max_rounds) & reachable
 
         def body(state):
             key, kept, count, rounds = state
@@ -128,9 +136,9 @@ class Rejection(AbstractSupport):
             kept,
             count < num_samples,
             f"Rejection(max_rounds={self.max_rounds}): fewer than the requested samples fell "
-            f"inside the prior's support after {self.max_rounds} rounds (acceptance rate below "
-            f"1/{self.max_rounds}); train with support=Bijection() or more simulations, or "
-            "raise max_rounds.",
+            f"inside the prior's support: the acceptance rate is below 1/{self.max_rounds} "
+            f"(judged from the rounds drawn, at most {self.max_rounds}); train with "
+            "support=Bijection() or more simulations, or raise max_rounds.",
         )
 
 

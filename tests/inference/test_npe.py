@@ -257,3 +257,22 @@ def test_npe_on_the_ornstein_uhlenbeck_sde_matches_the_exact_posterior():
     assert np.all(np.abs(errors) < 0.45), errors.round(2)
     assert np.mean(np.abs(errors)) < 0.2, errors.round(2)
     assert np.all(np.abs(ratios - 1.0) < 0.25), ratios.round(2)
+
+
+def test_rejection_stops_early_when_the_request_is_out_of_reach():
+    """No candidate inside: one round of 1,000 instead of all 100 (then the clear error); an
+    acceptance of 2 % fills 1,000 samples in about 50 rounds without stopping early."""
+    calls = []
+
+    def counted(key, m):
+        jax.debug.callback(lambda: calls.append(1))
+        return jax.random.uniform(key, (m, 1))
+
+    support = sk.inference.Rejection(max_rounds=100)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="acceptance rate is below 1/100"):
+        support.draw(counted, lambda t: t[:, 0] > 2.0, jax.random.key(0), 1000).block_until_ready()
+    assert len(calls) == 1
+    calls.clear()
+    draws = support.draw(counted, lambda t: t[:, 0] < 0.02, jax.random.key(0), 1000)
+    assert draws.shape == (1000, 1) and float(draws.max()) < 0.02
+    assert 30 <= len(calls) <= 80
