@@ -200,6 +200,9 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     ),
     "NPSE": ("npse", [("sbibm_npse", True), ("sbibm_npse_glslcp", True)]),
     "FMPE": ("fmpe", [("sbibm_fmpe", True), ("sbibm_fmpe_slcp", True)]),
+    # `sbibm.py --batch-size 50` (NPE's default batch size; 2026-12-06): not the default yet
+    "NPSE, batch 50": ("npse", [("sbibm_npse_b50_tm", True)]),
+    "FMPE, batch 50": ("fmpe", [("sbibm_fmpe_b50_tm", True)]),
 }
 
 
