@@ -62,6 +62,14 @@ def variants(sk, method):
             "`support=Rejection()`",
             dataclasses.replace(method, support=sk.inference.Rejection()),
         ),
+        "rejection_batch50": (
+            "`support=Rejection()` and batch size 50",
+            dataclasses.replace(
+                method,
+                support=sk.inference.Rejection(),
+                training=dataclasses.replace(method.training, batch_size=50),
+            ),
+        ),
         "sbi_training": (
             "`sk.Training()`: batch 200, patience 20, one validation draw, no moving average",
             dataclasses.replace(method, training=sk.Training()),
