@@ -78,6 +78,12 @@ def variants(sk, method):
             "patience 20, one validation draw, with the moving average",
             dataclasses.replace(method, training=sk.Training(ema_decay=0.999)),
         ),
+        "epochs3000": (
+            "at most 3,000 epochs (the default's cap is 1,000)",
+            dataclasses.replace(
+                method, training=dataclasses.replace(method.training, max_epochs=3000)
+            ),
+        ),
         "gelu": (
             "GELU activation",
             dataclasses.replace(method, network=dataclasses.replace(vf, activation="gelu")),
