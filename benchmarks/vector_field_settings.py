@@ -196,8 +196,8 @@ def markdown(results: dict) -> str:
             "`default` row of the same cell over the shared observations (± its standard "
             "error; negative is better). Keys as `benchmarks/sbibm.py`, so `default` repeats "
             "that script's numbers when the library has not changed in between (FMPE on "
-            "two_moons at 1,000: to the last digit). Training: epochs run and seconds (one core, other jobs "
-            "on the machine: not comparable between rows).",
+            "two_moons at 1,000: to the last digit). Training: epochs run and seconds (one "
+            "core, other jobs on the machine: not comparable between rows).",
             "",
             table(
                 [
