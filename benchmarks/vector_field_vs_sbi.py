@@ -77,6 +77,8 @@ def main(argv=None) -> None:
     results = read_json(json_path) or {"cells": {}}
     cell_key = f"{args.method}/{args.task}/{args.simulations}/seed{args.seed}"
     cell = results["cells"].setdefault(cell_key, {"sbi_c2st": {}})
+    cell["sbi_kit_c2st"] = ours(args.ours, args.task, args.simulations, args.seed)
+    cell["sbi_kit_source"] = None if args.ours is None else args.ours.name
     task = sk.tasks.get(args.task)
     key_sim = jax.random.split(jax.random.key(args.seed), 3)[0]  # sbibm.py's simulation key
     sims = sk.simulate(key_sim, task, args.simulations, progress=False)
@@ -100,13 +102,12 @@ def main(argv=None) -> None:
         )
         cell["sbi_c2st"][str(i)] = float(c2st)
         print(f"{cell_key} obs {i}: sbi C2ST {c2st:.3f}", flush=True)
-        write_json(
-            json_path,
-            results
-            | {"machine": machine(), "versions": versions(["sbi_kit", "jax", "sbi", "torch"])},
-        )
-    cell["sbi_kit_c2st"] = ours(args.ours, args.task, args.simulations, args.seed)
-    cell["sbi_kit_source"] = None if args.ours is None else args.ours.name
+        partial = results | {
+            "machine": machine(),
+            "versions": versions(["sbi_kit", "jax", "sbi", "torch"]),
+        }
+        write_json(json_path, partial)
+        write_markdown(json_path.with_suffix(".md"), markdown(partial))
     results |= {"machine": machine(), "versions": versions(["sbi_kit", "jax", "sbi", "torch"])}
     write_json(json_path, results)
     write_markdown(json_path.with_suffix(".md"), markdown(results))
