@@ -29,7 +29,7 @@ from .._types import Key
 from ..estimators import Standardizer, share_closures
 from ..mcmc import MCMCConfig
 from ..training import Training, train
-from ._posterior import AbstractPosterior
+from ._posterior import AbstractPosterior, constant_mismatch
 from ._support import AbstractSupport, check_inside
 
 #: The default training of NPE, NLE and NRE: smaller batches and a longer patience than
@@ -253,20 +253,17 @@ def constant_components(x: Array) -> tuple[int, ...]:
 
 def _warn_if_no_longer_constant(init: AbstractPosterior, x: Array, fn: str) -> None:
     """Warns when components that ``init``'s networks leave out (constant in its training
-    data, at the value its z-scoring's ``loc`` holds) take other values in ``x``."""
-    cols = np.asarray(init.x_constant, dtype=int)
-    if cols.size == 0:
+    data) take other values in ``x``."""
+    if not init.x_constant:
         return
-    flat = np.asarray(x).reshape(x.shape[0], -1)[:, cols]
-    value = np.asarray(init.x_standardizer.loc).reshape(-1)[cols]
-    other = flat != value
-    rows = int(np.any(other, axis=1).sum())
+    cols, _, training, off = constant_mismatch(init, x)
+    rows = int(np.any(off, axis=1).sum())
     if rows:
-        j = int(cols[np.argmax(other.sum(axis=0))])
+        k = int(np.argmax(off.sum(axis=0)))
         warnings.warn(
-            f"{fn}: {rows} of the {flat.shape[0]} simulations take another value in component(s) "
+            f"{fn}: {rows} of the {off.shape[0]} simulations take another value in component(s) "
             f"{cols.tolist()} of `x`, which were constant in the data `init` was trained on "
-            f"(component {j}: {float(value[list(cols).index(j)]):.6g}), so its networks leave "
+            f"(component {int(cols[k])}: {float(training[k]):.6g}), so its networks leave "
             "them out and ignore these values. Train afresh (without `init`) to model them.",
             UserWarning,
             stacklevel=3,

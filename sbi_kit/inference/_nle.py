@@ -19,7 +19,7 @@ from ..mcmc import MCMCConfig, MCMCResult
 from ..training import Training
 from ._likelihood import LearnedLikelihood
 from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
-from ._posterior import AbstractPotentialPosterior
+from ._posterior import AbstractPotentialPosterior, constant_mismatch
 from ._support import AbstractSupport, Bijection
 
 
@@ -129,10 +129,7 @@ class NLEPosterior(AbstractPotentialPosterior):
         if not self.x_constant or isinstance(x_o, jax.core.Tracer):
             return
         x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        cols = np.asarray(self.x_constant)
-        stack = np.asarray(x_o).reshape(-1, math.prod(self.x_shape))[:, cols]
-        value = np.asarray(self.x_standardizer.loc).reshape(-1)[cols]
-        off = stack != value
+        cols, stack, value, off = constant_mismatch(self, x_o.reshape(-1, *self.x_shape))
         if off.any():
             row, k = (int(i[0]) for i in np.nonzero(off))
             where = f"observation {row} of `x_o`" if stack.shape[0] > 1 else "`x_o`"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
@@ -195,6 +196,21 @@ def _sample_batched(
         (keys, x_os),
         batch_size=batch_size,
     )
+
+
+def constant_mismatch(posterior: AbstractPosterior, x: Array):
+    """Where rows of ``x`` (``(n, *x_shape)``) leave the training value of a component that
+    ``posterior``'s networks leave out (:attr:`AbstractPosterior.x_constant`; the value is the
+    x z-scoring's ``loc``, exact for a constant component).
+
+    Returns:
+        ``(cols, values, training, off)``: the left-out flat indices ``(k,)``, ``x``'s values
+        there ``(n, k)``, the training values ``(k,)`` and ``values != training`` ``(n, k)``.
+    """
+    cols = np.asarray(posterior.x_constant, dtype=int)
+    values = np.asarray(x).reshape(x.shape[0], -1)[:, cols]
+    training = np.asarray(posterior.x_standardizer.loc).reshape(-1)[cols]
+    return cols, values, training, values != training
 
 
 def _restrict(lp: Array, theta: Array, prior: dist.Distribution) -> Array:
