@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import tempfile
 from collections.abc import Sequence
 from importlib import metadata
@@ -121,6 +122,15 @@ def fmt(value, digits: int = 3) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.{digits}f}"
+
+
+def paired(differences: Sequence[float]) -> str:
+    """A paired difference for a markdown cell: ``+0.012 ± 0.004`` (mean ± its standard
+    error, from the sample standard deviation); ``–`` for fewer than two differences."""
+    if len(differences) < 2:
+        return "–"
+    d = [float(v) for v in differences]
+    return f"{statistics.fmean(d):+.3f} ± {statistics.stdev(d) / math.sqrt(len(d)):.3f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -35,6 +35,7 @@ from _report import (  # noqa: E402
     fmt,
     machine,
     machine_line,
+    paired,
     parse_int_list,
     read_json,
     table,
@@ -168,7 +169,6 @@ def markdown(results: dict) -> str:
         values = cell["c2st"]
         default = cells.get("/".join([method, task, budget, seed, "default"]), {}).get("c2st", {})
         shared = sorted(set(values) & set(default), key=int)
-        paired = [values[i] - default[i] for i in shared]
         rows.append(
             [
                 method.upper(),
@@ -179,11 +179,7 @@ def markdown(results: dict) -> str:
                 cell["description"],
                 " / ".join(fmt(values[i]) for i in sorted(values, key=int)),
                 f"{fmt(float(np.mean(list(values.values()))))} ({len(values)})",
-                (
-                    f"{np.mean(paired):+.3f} ± {np.std(paired, ddof=1) / np.sqrt(len(paired)):.3f}"
-                    if name != "default" and len(paired) > 1
-                    else "–"
-                ),
+                paired([values[i] - default[i] for i in shared]) if name != "default" else "–",
                 f"{cell.get('epochs', '?')}, {fmt(cell.get('train_seconds'), 0)} s",
             ]
         )

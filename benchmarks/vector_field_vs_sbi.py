@@ -35,6 +35,7 @@ from _report import (  # noqa: E402
     fmt,
     machine,
     machine_line,
+    paired,
     parse_int_list,
     read_json,
     table,
@@ -120,7 +121,6 @@ def markdown(results: dict) -> str:
         method, task, budget, seed = key.split("/")
         theirs, mine = cell["sbi_c2st"], cell.get("sbi_kit_c2st", {})
         both = sorted(set(theirs) & set(mine), key=int)
-        paired = [mine[i] - theirs[i] for i in both]
         rows.append(
             [
                 method.upper(),
@@ -129,11 +129,7 @@ def markdown(results: dict) -> str:
                 seed.removeprefix("seed"),
                 f"{fmt(float(np.mean(list(theirs.values()))), 3)} ({len(theirs)})",
                 f"{fmt(float(np.mean([mine[i] for i in both])), 3)} ({len(both)})" if both else "–",
-                (
-                    f"{np.mean(paired):+.3f} ± {np.std(paired, ddof=1) / np.sqrt(len(paired)):.3f}"
-                    if len(paired) > 1
-                    else "–"
-                ),
+                paired([mine[i] - theirs[i] for i in both]),
                 f"{fmt(cell.get('sbi_train_seconds', float('nan')), 0)} s, "
                 f"{cell.get('sbi_epochs', '?')} epochs",
                 cell.get("sbi_kit_source") or "–",
