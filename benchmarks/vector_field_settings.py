@@ -89,6 +89,14 @@ def variants(sk, method):
             "GELU activation",
             dataclasses.replace(method, network=dataclasses.replace(vf, activation="gelu")),
         ),
+        "gelu_epochs3000": (
+            "GELU activation and at most 3,000 epochs",
+            dataclasses.replace(
+                method,
+                network=dataclasses.replace(vf, activation="gelu"),
+                training=dataclasses.replace(method.training, max_epochs=3000),
+            ),
+        ),
         "width64": (
             "64 × 3 network",
             dataclasses.replace(method, network=dataclasses.replace(vf, width=64, blocks=3)),
