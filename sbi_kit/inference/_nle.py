@@ -12,10 +12,9 @@ import numpyro.distributions as dist
 from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array
 
-from .._checks import check_observation
 from .._types import Key
 from ..estimators import NSF, AbstractFlow, Standardizer
-from ..mcmc import MCMCConfig, MCMCResult
+from ..mcmc import MCMCConfig
 from ..training import Training
 from ._likelihood import LearnedLikelihood
 from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
@@ -98,38 +97,14 @@ class NLEPosterior(AbstractPotentialPosterior):
         learned likelihood puts all their mass on that value (:class:`LikelihoodNet`)."""
         return self.net.constant
 
-    def log_prob(self, theta: Array, x_o: Array) -> Array:
-        """The unnormalised log posterior (see
-        :meth:`~sbi_kit.inference.AbstractPotentialPosterior.log_prob`).
-
-        Raises:
-            ValueError: besides the shape checks, if ``x_o`` differs from the training data's
-                value in a component that was constant there (the learned likelihood gives it
-                probability zero).
-        """
-        self._check_constant(x_o, f"{type(self).__name__}.log_prob")
-        return super().log_prob(theta, x_o)
-
-    def sample(
-        self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
-    ) -> Array | tuple[Array, MCMCResult]:
-        """Draws from the posterior by MCMC (see
-        :meth:`~sbi_kit.inference.AbstractPotentialPosterior.sample`).
-
-        Raises:
-            ValueError: besides the checks there, if ``x_o`` differs from the training data's
-                value in a component that was constant there (the learned likelihood gives it
-                probability zero, so there is no posterior to sample).
-        """
-        self._check_constant(x_o, f"{type(self).__name__}.sample")
-        return super().sample(key, x_o, num_samples, return_diagnostics=return_diagnostics)
-
-    def _check_constant(self, x_o: Array, fn: str) -> None:
-        """Raises if a concrete ``x_o`` is off the training value in a left-out component."""
+    def check_observed_values(self, x_o: Array, fn: str) -> None:
+        """Raises ``ValueError`` if a concrete ``x_o`` differs from the training data's value
+        in a component that was constant there (:attr:`x_constant`): the learned likelihood
+        gives it probability zero, so there is no posterior to sample. ``log_prob`` and
+        ``sample`` call it."""
         if not self.x_constant or isinstance(x_o, jax.core.Tracer):
             return
-        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        cols, stack, value, off = constant_mismatch(self, x_o.reshape(-1, *self.x_shape))
+        cols, stack, value, off = constant_mismatch(self, x_o)
         if off.any():
             row, k = (int(i[0]) for i in np.nonzero(off))
             where = f"observation {row} of `x_o`" if stack.shape[0] > 1 else "`x_o`"

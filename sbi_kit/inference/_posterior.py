@@ -282,6 +282,11 @@ class AbstractDensityPosterior(AbstractPosterior):
         Returns:
             shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support, NaN for a
             non-finite θ.
+
+        Raises:
+            ValueError: for a θ or ``x_o`` of the wrong shape, and for an ``x_o`` that
+                :meth:`check_observed_values` refuses (NLE: off a component that was constant
+                in the training data).
         """
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
@@ -381,6 +386,11 @@ class AbstractPotentialPosterior(AbstractPosterior):
     def net_potential(self, net, theta_std: Array, x_std: Array) -> Array:
         """The potential of one network at one standardised (θ, x) pair (a scalar)."""
 
+    def check_observed_values(self, x_o: Array, fn: str) -> None:
+        """Raises ``ValueError`` if a concrete, shape-checked ``x_o`` (a stack
+        ``(n_obs, *x_shape)``) has probability zero under the learned potential. Called by
+        :meth:`log_prob` and :meth:`sample`; by default every finite ``x_o`` is possible."""
+
     def _potential_one(self, theta: Array, x_o: Array) -> Array:
         """``Σ_j potential(θ, x_j)`` for one θ and a stack ``(n_obs, *x_shape)``, the ensemble
         members' likelihoods averaged (a log-mean-exp)."""
@@ -414,8 +424,9 @@ class AbstractPotentialPosterior(AbstractPosterior):
         """
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
-        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        return _jitted_rows(self._log_prob_one, theta, x_o.reshape(-1, *self.x_shape))
+        stack = check_observation(x_o, self.x_shape, fn, iid=True).reshape(-1, *self.x_shape)
+        self.check_observed_values(stack, fn)
+        return _jitted_rows(self._log_prob_one, theta, stack)
 
     def sample(
         self, key: Key, x_o: Array, num_samples: int, *, return_diagnostics: bool = False
@@ -441,12 +452,17 @@ class AbstractPotentialPosterior(AbstractPosterior):
 
         Returns:
             shape ``(num_samples, dim_theta)`` (and the MCMC result if asked).
+
+        Raises:
+            ValueError: for an ``x_o`` of the wrong shape or non-finite, and for one that
+                :meth:`check_observed_values` refuses (NLE: off a component that was constant
+                in the training data, which has probability zero).
         """
         fn = f"{type(self).__name__}.sample"
         key = check_key(key, fn)
         num_samples = check_positive_int(num_samples, "num_samples", fn)
-        x_o = check_observation(x_o, self.x_shape, fn, iid=True)
-        stack = x_o.reshape(-1, *self.x_shape)
+        stack = check_observation(x_o, self.x_shape, fn, iid=True).reshape(-1, *self.x_shape)
+        self.check_observed_values(stack, fn)
         config = self.method.mcmc
         result = mcmc_sample(
             key,
