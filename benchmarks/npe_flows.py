@@ -54,6 +54,7 @@ def flow_specs() -> dict:
         "maf": MAF(),
         "maf_l10": MAF(layers=10),
         "nsf_tanh": NSF(activation="tanh"),
+        "nsf_gelu": NSF(activation="gelu"),
         "nsf_t7": NSF(knot_temperature=t),
         "nsf_t7tanh": NSF(knot_temperature=t, activation="tanh"),
         "nsf_k4": NSF(knots=4),
