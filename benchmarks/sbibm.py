@@ -129,6 +129,7 @@ def _methods() -> dict[str, _Entry]:
 
 METHOD_NAMES = ("npe", "nle", "nre", "npse", "fmpe", "snpe", "snle", "snre")
 FLOW_METHODS = ("npe", "nle", "snpe", "snle")
+VECTOR_FIELD_METHODS = ("npse", "fmpe")
 # --flow: the estimators' flow specs by their class names (each at its defaults)
 FLOWS = {"nsf": "NSF", "maf": "MAF", "coupling_nsf": "CouplingNSF"}
 
@@ -180,6 +181,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="npe/nle and their sequential variants: the flow, at its defaults (default: the "
         "method's, NSF)",
     )
+    p.add_argument(
+        "--activation",
+        default=None,
+        help="npe/nle (and sequential): the flow's conditioner activation; npse/fmpe: the "
+        "network's (e.g. gelu; default: the method's)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     p.add_argument(
         "--ppc",
@@ -196,6 +203,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--quantile-samples sets TSNPE's threshold: give it with --snpe tsnpe")
     if args.flow is not None and args.method not in FLOW_METHODS:
         p.error(f"--flow applies to {', '.join(FLOW_METHODS)}, not --method {args.method}")
+    if args.activation is not None and args.method not in FLOW_METHODS + VECTOR_FIELD_METHODS:
+        p.error(
+            f"--activation applies to {', '.join(FLOW_METHODS + VECTOR_FIELD_METHODS)}, "
+            f"not --method {args.method}"
+        )
     if args.out is None:
         args.out = RESULTS_DIR / f"sbibm_{args.method}"
     return args
@@ -386,6 +398,10 @@ def main(argv=None) -> None:
         method = dataclasses.replace(method, training=training)
     if args.flow is not None:
         method = dataclasses.replace(method, flow=getattr(sk.estimators, FLOWS[args.flow])())
+    if args.activation is not None:
+        field = "flow" if args.method in FLOW_METHODS else "network"
+        spec = dataclasses.replace(getattr(method, field), activation=args.activation)
+        method = dataclasses.replace(method, **{field: spec})
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
     observations = parse_int_list(args.observations)
