@@ -28,13 +28,25 @@ TASKS = ("two_moons", "gaussian_linear", "slcp", "sir", "lotka_volterra")
 SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     # NPE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05 (as
     # NLE's and NRE's earlier that day); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
+    # NPE's default flow became NSF(activation="gelu") on 2026-12-06 (`sbibm.py --activation
+    # gelu`); the runs with ReLU conditioners fill the gaps, marked †, and keep their own row
     "NPE": (
+        "npe",
+        [
+            ("sbibm_npe_gelu_seeds", True),
+            ("sbibm_npe_gelu", True),
+            ("sbibm_npe_b50p100_seeds", False),
+            ("sbibm_npe_b50p100", False),
+            ("sbibm_npe_b50p100_glslcp", False),
+            ("sbibm_npe", False),
+        ],
+    ),
+    "NPE, ReLU conditioners (`NSF()`, the default until 2026-12-06)": (
         "npe",
         [
             ("sbibm_npe_b50p100_seeds", True),
             ("sbibm_npe_b50p100", True),
             ("sbibm_npe_b50p100_glslcp", True),
-            ("sbibm_npe", False),
         ],
     ),
     "NPE, previous default (batch 200, patience 20)": (

@@ -42,7 +42,6 @@ from . import __version__
 from . import tasks as task_registry
 from ._compilation_cache import OFF_VALUES, set_compilation_cache
 from .diagnostics import c2st, calibrate, posterior_predictive_check
-from .estimators import NSF
 from .inference import (
     APT,
     FMPE,
@@ -184,13 +183,14 @@ def _mcmc(args: argparse.Namespace) -> MCMCConfig:
 
 
 def _npe(args: argparse.Namespace, support: AbstractSupport) -> NPE:
-    flow = NSF(knot_temperature=args.knot_temperature)
+    # the method's default flow with the run's knot temperature
+    flow = dataclasses.replace(NPE().flow, knot_temperature=args.knot_temperature)
     return NPE(flow=flow, ensemble_size=args.ensemble, support=support)
 
 
 def _nle(args: argparse.Namespace, support: AbstractSupport) -> NLE:
     return NLE(
-        flow=NSF(knot_temperature=args.knot_temperature),
+        flow=dataclasses.replace(NLE().flow, knot_temperature=args.knot_temperature),
         ensemble_size=args.ensemble,
         support=support,
         mcmc=_mcmc(args),

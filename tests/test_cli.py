@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import jax
@@ -148,10 +149,11 @@ def test_run_options_configure_the_method():
 
     args = _parser().parse_args(["run", "--knot-temperature", "3", "--support", "rejection"])
     method = _method("npe", args)
-    assert method.flow == sk.estimators.NSF(knot_temperature=3.0)
+    assert method.flow == dataclasses.replace(sk.NPE().flow, knot_temperature=3.0)
     assert isinstance(method.support, sk.inference.Rejection)
     default = _method("npe", _parser().parse_args(["run"]))
-    assert default.flow == sk.estimators.NSF() and default.flow.knot_temperature == 1.0
+    assert default.flow == sk.NPE().flow and default.flow.knot_temperature == 1.0
+    assert _method("nle", _parser().parse_args(["run"])).flow == sk.NLE().flow
 
 
 def test_overwrite_replaces_only_a_previous_runs_files(tmp_path):

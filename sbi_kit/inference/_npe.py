@@ -85,7 +85,9 @@ class NPE(AbstractMethod):
     All options are keyword arguments.
 
     Args:
-        flow: flow spec (:class:`sk.estimators.NSF` by default, or :class:`sk.estimators.MAF`).
+        flow: flow spec; by default ``sk.estimators.NSF(activation="gelu")``, the spline
+            flow with GELU conditioners (docs/npe.md, "Conditioner activation", says why; a
+            plain ``NSF()`` has ReLU ones), or :class:`sk.estimators.MAF` and the others.
         embedding: optional embedding spec for x (e.g. :class:`sk.nn.MLPEmbedding`), trained
             jointly with the flow.
         training: :class:`sk.Training` settings; by default
@@ -112,7 +114,7 @@ class NPE(AbstractMethod):
         ()
     """
 
-    flow: AbstractFlow = eqx.field(default=NSF(), kw_only=True)
+    flow: AbstractFlow = eqx.field(default=NSF(activation="gelu"), kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
     training: Training = eqx.field(default=DEFAULT_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
