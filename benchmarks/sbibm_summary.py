@@ -35,6 +35,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         [
             ("sbibm_npe_gelu_seeds", True),
             ("sbibm_npe_gelu", True),
+            ("sbibm_npe_gelu_1k", True),
+            ("sbibm_npe_gelu_1k_gl", True),
             ("sbibm_npe_b50p100_seeds", False),
             ("sbibm_npe_b50p100", False),
             ("sbibm_npe_b50p100_glslcp", False),
