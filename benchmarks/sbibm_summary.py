@@ -90,6 +90,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         ],
     ),
     # `sbibm.py --flow maf`: sbibm's NLE and SNLE used MAFs (ours default to NSF)
+    "NLE with GELU conditioners": ("nle", [("sbibm_nle_gelu", True)]),
     "NLE with MAF": (
         "nle",
         [
