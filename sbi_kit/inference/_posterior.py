@@ -282,11 +282,6 @@ class AbstractDensityPosterior(AbstractPosterior):
         Returns:
             shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support, NaN for a
             non-finite θ.
-
-        Raises:
-            ValueError: for a θ or ``x_o`` of the wrong shape, and for an ``x_o`` that
-                :meth:`check_observed_values` refuses (NLE: off a component that was constant
-                in the training data).
         """
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
@@ -421,6 +416,11 @@ class AbstractPotentialPosterior(AbstractPosterior):
         Returns:
             shape ``()`` or ``(n,)``; ``-inf`` outside the prior's support, NaN for a
             non-finite θ.
+
+        Raises:
+            ValueError: for a θ or ``x_o`` of the wrong shape, and for an ``x_o`` that
+                :meth:`check_observed_values` refuses (NLE: off a component that was constant
+                in the training data).
         """
         fn = f"{type(self).__name__}.log_prob"
         theta = check_theta_points(theta, self.dim_theta, fn)
