@@ -1,7 +1,8 @@
 """Which NPE flow fits best: held-out log-density, and on gaussian_linear the exact KL.
 
 For each task, seed and flow spec: ``sk.NPE(flow=spec)`` trained with its default training
-(optionally with ``Training(weight_decay=w)``) on ``sk.simulate(key(seed), task, n)`` — the data
+(optionally with ``Training(weight_decay=w)`` and a learning-rate schedule on plateaus,
+``Training(lr_patience=p, lr_reductions=r)``) on ``sk.simulate(key(seed), task, n)`` — the data
 of ``npe_vs_sbi.py``'s seeds — with fit key ``key(10_000 + seed)``, then scored on 5,000 fresh
 pairs from ``key(2**20 + seed)``: the mean held-out ``log q(θ | x)`` (higher is better; the
 amortised, prior-predictive average of what C2ST checks at single observations). On
@@ -12,12 +13,13 @@ No C2ST and no sampling: a cheap, low-noise screen for flow settings before a C2
 Writes ``benchmarks/results/npe_flows.{json,md}`` (resumes: cells on disk are skipped)::
 
     python benchmarks/npe_flows.py --tasks gaussian_linear --seeds 0-1 --flows nsf,maf
-        [--simulations 10000] [--weight-decay 0,1]
+        [--simulations 10000] [--weight-decay 0,1] [--lr-patience 0,10 --lr-reductions 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -72,12 +74,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0", help="e.g. 0-2 (default: %(default)s)")
     p.add_argument("--flows", default="nsf,maf", help="comma-separated names (see flow_specs)")
     p.add_argument("--weight-decay", default="0", help="comma-separated values (default: 0)")
+    p.add_argument(
+        "--lr-patience",
+        default="0",
+        help="comma-separated Training.lr_patience values, 0 for none (default: 0)",
+    )
+    p.add_argument("--lr-reductions", type=int, default=4, help="Training.lr_reductions")
     p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
     return p.parse_args(argv)
 
 
-def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: float) -> dict:
+def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) -> dict:
     import dataclasses
 
     import equinox as eqx
@@ -87,8 +95,8 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: flo
     theta, x = sk.simulate(jax.random.key(seed), task, n, progress=False)
     theta_test, x_test = sk.simulate(jax.random.key(2**20 + seed), task, NUM_TEST, progress=False)
     npe = sk.NPE(flow=spec)
-    if weight_decay:
-        training = dataclasses.replace(npe.training, weight_decay=weight_decay)
+    if changes:
+        training = dataclasses.replace(npe.training, **changes)
         npe = dataclasses.replace(npe, training=training)
     start = time.perf_counter()
     posterior = npe.fit(jax.random.key(10_000 + seed), theta, x, prior=task.prior, progress=False)
@@ -106,6 +114,7 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: flo
         "train_loss_last": float(history.train_loss[-1]),
         "validation_loss_best": float(val[best]),
         "validation_loss_last": float(val[-1]),
+        "learning_rate_reductions": list(history.learning_rate_reductions),
         "heldout_log_q": float(lq.mean()),
         "heldout_se": float(lq.std() / math.sqrt(lq.size)),
     }
@@ -117,12 +126,23 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, weight_decay: flo
     return out
 
 
+def schedule_text(schedule: list[str], cell: dict) -> str:
+    """``lr_patience`` × ``lr_reductions`` of a cell's key and the epochs at which its rate was
+    reduced, or "-" without a schedule."""
+    if not schedule:
+        return "-"
+    patience, reductions = schedule[0].removeprefix("lr").split("x")
+    epochs = ", ".join(str(e + 1) for e in cell.get("learning_rate_reductions", []))
+    return f"{patience} × {reductions} ({epochs or 'none'})"
+
+
 def markdown(result: dict) -> str:
     lines = [
         "# NPE flows: held-out log-density and, on gaussian_linear, the KL from the exact "
         "posterior",
         "",
-        f"Each row: `sk.NPE(flow=...)` with its default training (and the weight decay shown) on "
+        "Each row: `sk.NPE(flow=...)` with its default training (and the weight decay and "
+        "learning-rate schedule shown) on "
         f"`sk.simulate(key(seed), task, n)`, fit key `key(10000 + seed)`, scored on {NUM_TEST:,} "
         "fresh pairs. Held-out: mean `log q(θ | x)` ± its standard error (higher is better). "
         "KL: mean `log p(θ | x) − log q(θ | x)` under the exact posterior (gaussian_linear "
@@ -135,6 +155,7 @@ def markdown(result: dict) -> str:
         "seed",
         "flow",
         "weight decay",
+        "lr schedule (reduced after epochs)",
         "held-out log q",
         "KL",
         "best epoch / epochs",
@@ -145,7 +166,7 @@ def markdown(result: dict) -> str:
     rows = []
     for key in sorted(result["cells"]):
         c = result["cells"][key]
-        task, n, seed, flow, wd = key.split("/")
+        task, n, seed, flow, wd, *schedule = key.split("/")
         kl = f"{fmt(c['kl'])} ± {fmt(c['kl_se'])}" if "kl" in c else "-"
         rows.append(
             [
@@ -154,6 +175,7 @@ def markdown(result: dict) -> str:
                 seed,
                 f"`{flow}`",
                 wd,
+                schedule_text(schedule, c),
                 f"{fmt(c['heldout_log_q'])} ± {fmt(c['heldout_se'])}",
                 kl,
                 f"{c['best_epoch']} / {c['epochs']}",
@@ -179,6 +201,7 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"npe_flows.py: unknown flows {unknown}; known: {sorted(specs)}")
     decays = [float(w) for w in args.weight_decay.split(",")]
+    plateaus = [int(v) for v in args.lr_patience.split(",")]
     json_path = args.out.with_suffix(".json")
     result = (None if args.fresh else read_json(json_path)) or {"cells": {}}
     result.update(
@@ -191,13 +214,23 @@ def main(argv=None) -> None:
     for task in args.tasks.split(","):
         for seed in parse_int_list(args.seeds):
             for flow in flows:
-                for wd in decays:
+                for wd, lp in itertools.product(decays, plateaus):
                     key = f"{task}/{args.simulations}/{seed}/{flow}/{wd:g}"
+                    changes: dict = {"weight_decay": wd} if wd else {}
+                    if lp:  # keys of runs without a schedule are as before it existed
+                        key += f"/lr{lp}x{args.lr_reductions}"
+                        changes.update(lr_patience=lp, lr_reductions=args.lr_reductions)
                     if key in result["cells"]:
                         continue
                     print(f"[{key}]", flush=True)
-                    cell = run_cell(sk, jax, task, args.simulations, seed, specs[flow], wd)
-                    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in cell.items()), flush=True)
+                    cell = run_cell(sk, jax, task, args.simulations, seed, specs[flow], changes)
+                    print(
+                        "  "
+                        + ", ".join(
+                            f"{k} {v:.4g}" for k, v in cell.items() if not isinstance(v, list)
+                        ),
+                        flush=True,
+                    )
                     result["cells"][key] = cell
                     result["specs"][flow] = repr(specs[flow])
                     write_json(json_path, result)  # after every cell, so a stopped run resumes

@@ -28,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 from tqdm.auto import tqdm
 
-from ._checks import check_setting_positive_int
+from ._checks import check_setting_nonnegative_int, check_setting_positive_int
 from ._types import Key
 
 
@@ -60,6 +60,17 @@ class Training:
             (``0``: plain Adam). It slows the overfitting of conditioners whose inputs map
             simply to the output (the NPE docs measure it on gaussian_linear, where it helps,
             and two_moons, where it hurts).
+        lr_patience: reduce the learning rate on a plateau (``None``: never). After this many
+            epochs without a better validation loss (counted again from zero after each
+            reduction), the learning rate is multiplied by ``lr_factor``; once it has been
+            reduced ``lr_reductions`` times, the next such plateau ends training (stop reason
+            ``"converged"``). ``patience`` still bounds the epochs without a better validation
+            loss. Each ensemble member has its own schedule. A slowly improving fit reaches
+            its best loss in fewer epochs with smaller steps late in training, and stops
+            sooner than a long ``patience`` at the full step size would let it.
+        lr_factor: the multiplier of each reduction, in (0, 1).
+        lr_reductions: reductions before a plateau ends training (≥ 0; 0: the first plateau
+            of ``lr_patience`` epochs stops, like ``patience=lr_patience``).
     """
 
     learning_rate: float = 5e-4
@@ -71,6 +82,9 @@ class Training:
     validation_repeats: int = 1
     ema_decay: float | None = None
     weight_decay: float = 0.0
+    lr_patience: int | None = None
+    lr_factor: float = 0.5
+    lr_reductions: int = 4
 
     def __post_init__(self):
         for name in (
@@ -79,6 +93,7 @@ class Training:
             "clip_norm",
             "ema_decay",
             "weight_decay",
+            "lr_factor",
         ):
             value = getattr(self, name)
             if value is None and name in ("clip_norm", "ema_decay"):
@@ -101,6 +116,11 @@ class Training:
                 f"Training: ema_decay must lie in (0, 1) (or None to switch averaging off), got "
                 f"{self.ema_decay}."
             )
+        if self.lr_patience is not None:
+            check_setting_positive_int("Training", "lr_patience", self.lr_patience)
+        check_setting_nonnegative_int("Training", "lr_reductions", self.lr_reductions)
+        if not 0.0 < self.lr_factor < 1.0:
+            raise ValueError(f"Training: lr_factor must lie in (0, 1), got {self.lr_factor}.")
         if not self.weight_decay >= 0:
             raise ValueError(f"Training: weight_decay must be >= 0, got {self.weight_decay}.")
         if not 0.0 < self.validation_fraction < 1.0:
@@ -151,6 +171,8 @@ class History:
         stop_reason: a :class:`StopReason`.
         num_train: number of training examples; ``num_validation``: held out.
         seconds: wall-clock training time.
+        learning_rate_reductions: the epochs after which the learning rate was reduced
+            (``Training.lr_patience``; for an ensemble, those of any member).
     """
 
     train_loss: tuple[float, ...] = ()
@@ -160,6 +182,7 @@ class History:
     num_train: int = 0
     num_validation: int = 0
     seconds: float = 0.0
+    learning_rate_reductions: tuple[int, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "stop_reason", StopReason(self.stop_reason))
@@ -176,6 +199,7 @@ class History:
         d = dict(d)
         d["train_loss"] = tuple(d.get("train_loss", ()))
         d["validation_loss"] = tuple(d.get("validation_loss", ()))
+        d["learning_rate_reductions"] = tuple(d.get("learning_rate_reductions", ()))
         return cls(**d)
 
 
@@ -226,15 +250,22 @@ def _plan(n: int, config: Training) -> _Plan:
 
 
 def _epoch_fn(
-    loss_fn: Callable, static, optimizer, plan: _Plan, ema_decay: float | None
+    loss_fn: Callable,
+    static,
+    optimizer,
+    plan: _Plan,
+    ema_decay: float | None,
+    scaled: bool,
 ) -> Callable:
-    """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, ema, keys, data)
-    -> (params, opt_state, ema, kept, mean train loss per member)``; one ``lax.scan`` over
-    batches. ``ema`` is ``(running sum, steps)`` of the moving average (carried unchanged
-    without ``ema_decay``); ``kept`` is what validation and early stopping see: the
-    bias-corrected average ``sum / (1 - decay**steps)`` (a weighted mean of the parameters
-    after every step so far, with no weight left on the zero it starts from), or the raw
-    parameters without ``ema_decay``."""
+    """A jitted epoch over all ensemble members: ``(params, frozen, opt_state, ema, scale, keys,
+    data) -> (params, opt_state, ema, kept, mean train loss per member)``; one ``lax.scan`` over
+    batches. With ``scaled``, every update is multiplied by the member's ``scale`` (its
+    learning rate relative to the configured one; ignored otherwise, so a training without a
+    schedule compiles the same program as before there was one). ``ema`` is ``(running sum,
+    steps)`` of the moving average (carried unchanged without ``ema_decay``); ``kept`` is what
+    validation and early stopping see: the bias-corrected average ``sum / (1 - decay**steps)``
+    (a weighted mean of the parameters after every step so far, with no weight left on the
+    zero it starts from), or the raw parameters without ``ema_decay``."""
 
     def shard(batch):
         if plan.sharding is None:
@@ -258,7 +289,7 @@ def _epoch_fn(
         correction = 1.0 - float(ema_decay) ** steps
         return jax.tree_util.tree_map(lambda a: a / correction, total)
 
-    def epoch_one(p, fr, state, ema, key, train_data):
+    def epoch_one(p, fr, state, ema, scale, key, train_data):
         key_perm, key_loss = jax.random.split(key)
         idx = jax.random.permutation(key_perm, plan.num_train)
         idx = idx[: plan.num_batches * plan.batch_size]
@@ -270,6 +301,8 @@ def _epoch_fn(
             batch = shard(tuple(a[i] for a in train_data))
             loss, grads = jax.value_and_grad(mean_loss)(p, fr, batch, key)
             updates, state = optimizer.update(grads, state, p)
+            if scaled:
+                updates = jax.tree_util.tree_map(lambda u: u * scale, updates)
             p = optax.apply_updates(p, updates)
             return (p, state, average(ema, p)), loss
 
@@ -277,7 +310,7 @@ def _epoch_fn(
         (p, state, ema), losses = jax.lax.scan(step, (p, state, ema), (idx, keys))
         return p, state, ema, kept(ema, p), jnp.mean(losses)
 
-    return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, 0, None)))
+    return jax.jit(jax.vmap(epoch_one, in_axes=(0, 0, 0, 0, 0, 0, None)))
 
 
 def _validation_fn(loss_fn: Callable, static, plan: _Plan, repeats: int) -> Callable:
@@ -324,7 +357,14 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
 
     def build():
         return (
-            _epoch_fn(loss_fn, static, config.optimizer(), plan, config.ema_decay),
+            _epoch_fn(
+                loss_fn,
+                static,
+                config.optimizer(),
+                plan,
+                config.ema_decay,
+                config.lr_patience is not None,
+            ),
             _validation_fn(loss_fn, static, plan, config.validation_repeats),
         )
 
@@ -353,14 +393,24 @@ def _keep_best(best, params, improved):
 
 
 class _EarlyStopping:
-    """Best validation loss, best epoch and epochs without improvement, per ensemble member."""
+    """Best validation loss, best epoch and epochs without improvement, per ensemble member,
+    and the learning-rate schedule on plateaus (``Training.lr_patience``)."""
 
-    def __init__(self, k: int, patience: int):
-        self.patience = patience
+    def __init__(self, k: int, config: Training):
+        self.patience = config.patience
+        self.lr_patience = config.lr_patience
+        self.lr_factor = config.lr_factor
+        self.lr_reductions = config.lr_reductions
         self.best_val = np.full(k, np.inf)
         self.best_epoch = np.zeros(k, dtype=int)
         self.stale = np.zeros(k, dtype=int)
         self.non_finite = False
+        # the learning rate relative to the configured one; epochs since the last improvement
+        # or reduction; reductions so far; epochs at which some member's rate was reduced
+        self.scale = np.ones(k, dtype=np.float32)
+        self.plateau = np.zeros(k, dtype=int)
+        self.reductions = np.zeros(k, dtype=int)
+        self.reduced_at: list[int] = []
 
     def update(self, epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> np.ndarray:
         """Records one epoch; returns which members improved (their parameters are kept)."""
@@ -371,7 +421,22 @@ class _EarlyStopping:
         self.stale = np.where(improved, 0, self.stale + 1)
         self.stale = np.where(finite, self.stale, self.patience)  # a diverged member stops
         self.non_finite |= not finite.all()
+        if self.lr_patience is not None:
+            self._schedule(epoch, improved)
         return improved
+
+    def _schedule(self, epoch: int, improved: np.ndarray) -> None:
+        self.plateau = np.where(improved, 0, self.plateau + 1)
+        plateau = (self.plateau >= self.lr_patience) & (self.stale < self.patience)
+        finished = plateau & (self.reductions >= self.lr_reductions)
+        reduce = plateau & ~finished
+        self.stale = np.where(finished, self.patience, self.stale)
+        self.scale = np.where(reduce, self.scale * np.float32(self.lr_factor), self.scale)
+        self.scale = self.scale.astype(np.float32)
+        self.reductions = np.where(reduce, self.reductions + 1, self.reductions)
+        self.plateau = np.where(reduce, 0, self.plateau)
+        if reduce.any():
+            self.reduced_at.append(epoch)
 
     @property
     def done(self) -> bool:
@@ -444,7 +509,7 @@ def train(
     else:
         ema = (jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros(k, jnp.int32))
     best = params
-    stopping = _EarlyStopping(k, config.patience)
+    stopping = _EarlyStopping(k, config)
     train_hist: list[float] = []
     val_hist: list[float] = []
     stop_reason = StopReason.MAX_EPOCHS
@@ -453,7 +518,7 @@ def train(
     for e in bar:
         keys = jax.random.split(jax.random.fold_in(key_train, e), k)
         params, opt_state, ema, kept, train_loss = epoch(
-            params, frozen, opt_state, ema, keys, train_data
+            params, frozen, opt_state, ema, jnp.asarray(stopping.scale), keys, train_data
         )
         val_loss = np.asarray(validate(kept, frozen, key_val, val_data))
         train_loss = np.asarray(train_loss)
@@ -488,5 +553,6 @@ def train(
         num_train=plan.num_train,
         num_validation=plan.num_val,
         seconds=time.perf_counter() - start_time,
+        learning_rate_reductions=tuple(stopping.reduced_at),
     )
     return eqx.combine(best, frozen, static), history
