@@ -2,7 +2,7 @@
 
 For each task, seed and flow spec: ``sk.NPE(flow=spec)`` trained with its default training
 (optionally with ``Training(weight_decay=w)`` and a learning-rate schedule on plateaus,
-``Training(lr_patience=p, lr_reductions=r)``) on ``sk.simulate(key(seed), task, n)`` — the data
+``Training(lr_plateau_steps=p, lr_reductions=r)``) on ``sk.simulate(key(seed), task, n)`` — the data
 of ``npe_vs_sbi.py``'s seeds — with fit key ``key(10_000 + seed)``, then scored on 5,000 fresh
 pairs from ``key(2**20 + seed)``: the mean held-out ``log q(θ | x)`` (higher is better; the
 amortised, prior-predictive average of what C2ST checks at single observations). On
@@ -13,7 +13,7 @@ No C2ST and no sampling: a cheap, low-noise screen for flow settings before a C2
 Writes ``benchmarks/results/npe_flows.{json,md}`` (resumes: cells on disk are skipped)::
 
     python benchmarks/npe_flows.py --tasks gaussian_linear --seeds 0-1 --flows nsf,maf
-        [--simulations 10000] [--weight-decay 0,1] [--lr-patience 0,10 --lr-reductions 4]
+        [--simulations 10000] [--weight-decay 0,1] [--lr-plateau-steps 0,1800 --lr-reductions 4]
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--flows", default="nsf,maf", help="comma-separated names (see flow_specs)")
     p.add_argument("--weight-decay", default="0", help="comma-separated values (default: 0)")
     p.add_argument(
-        "--lr-patience",
+        "--lr-plateau-steps",
         default="0",
-        help="comma-separated Training.lr_patience values, 0 for none (default: 0)",
+        help="comma-separated Training.lr_plateau_steps values, 0 for none (default: 0)",
     )
     p.add_argument("--lr-reductions", type=int, default=4, help="Training.lr_reductions")
     p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
@@ -127,13 +127,13 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) ->
 
 
 def schedule_text(schedule: list[str], cell: dict) -> str:
-    """``lr_patience`` × ``lr_reductions`` of a cell's key and the epochs at which its rate was
+    """``lr_plateau_steps`` × ``lr_reductions`` of a cell's key and the epochs at which its rate was
     reduced, or "-" without a schedule."""
     if not schedule:
         return "-"
-    patience, reductions = schedule[0].removeprefix("lr").split("x")
+    steps, reductions = schedule[0].removeprefix("lrsteps").split("x")
     epochs = ", ".join(str(e + 1) for e in cell.get("learning_rate_reductions", []))
-    return f"{patience} × {reductions} ({epochs or 'none'})"
+    return f"{steps} steps × {reductions} ({epochs or 'none'})"
 
 
 def markdown(result: dict) -> str:
@@ -155,7 +155,7 @@ def markdown(result: dict) -> str:
         "seed",
         "flow",
         "weight decay",
-        "lr schedule (reduced after epochs)",
+        "lr plateau × reductions (reduced after epochs)",
         "held-out log q",
         "KL",
         "best epoch / epochs",
@@ -201,7 +201,7 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"npe_flows.py: unknown flows {unknown}; known: {sorted(specs)}")
     decays = [float(w) for w in args.weight_decay.split(",")]
-    plateaus = [int(v) for v in args.lr_patience.split(",")]
+    plateaus = [int(v) for v in args.lr_plateau_steps.split(",")]
     json_path = args.out.with_suffix(".json")
     result = (None if args.fresh else read_json(json_path)) or {"cells": {}}
     result.update(
@@ -218,8 +218,8 @@ def main(argv=None) -> None:
                     key = f"{task}/{args.simulations}/{seed}/{flow}/{wd:g}"
                     changes: dict = {"weight_decay": wd} if wd else {}
                     if lp:  # keys of runs without a schedule are as before it existed
-                        key += f"/lr{lp}x{args.lr_reductions}"
-                        changes.update(lr_patience=lp, lr_reductions=args.lr_reductions)
+                        key += f"/lrsteps{lp}x{args.lr_reductions}"
+                        changes.update(lr_plateau_steps=lp, lr_reductions=args.lr_reductions)
                     if key in result["cells"]:
                         continue
                     print(f"[{key}]", flush=True)

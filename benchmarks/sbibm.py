@@ -175,6 +175,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="early-stopping patience in epochs (default: the method's)",
     )
     p.add_argument(
+        "--lr-plateau-steps",
+        type=int,
+        default=None,
+        help="Training.lr_plateau_steps: reduce the learning rate after this many steps without "
+        "a better validation loss (default: the method's)",
+    )
+    p.add_argument(
+        "--lr-reductions",
+        type=int,
+        default=None,
+        help="Training.lr_reductions (default: the method's)",
+    )
+    p.add_argument(
         "--flow",
         choices=tuple(FLOWS),
         default=None,
@@ -391,7 +404,12 @@ def main(argv=None) -> None:
     entry = _methods()[args.method]
     method = entry.build()
     snpe, snpe_label = _snpe(sk, args)
-    changes = {"batch_size": args.batch_size, "patience": args.patience}
+    changes = {
+        "batch_size": args.batch_size,
+        "patience": args.patience,
+        "lr_plateau_steps": args.lr_plateau_steps,
+        "lr_reductions": args.lr_reductions,
+    }
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
         training = dataclasses.replace(method.training, **changes)

@@ -194,7 +194,8 @@ def _density_levels(h: np.ndarray, levels: Sequence[float]) -> list[float]:
 
 
 def loss_curve(history):
-    """Training and validation loss per epoch, with the kept epoch marked.
+    """Training and validation loss per epoch, with the kept epoch marked (and, with a
+    learning-rate schedule, the epochs after which the rate was reduced).
 
     Args:
         history: a :class:`sk.History` (``posterior.history``).
@@ -208,6 +209,9 @@ def loss_curve(history):
     ax.plot(epochs, history.validation_loss, label="validation")
     if history.best_epoch >= 0:
         ax.axvline(history.best_epoch + 1, color="k", ls=":", lw=1, label="kept")
+    for i, epoch in enumerate(history.learning_rate_reductions):
+        label = "learning rate reduced" if i == 0 else None
+        ax.axvline(epoch + 1, color="0.6", ls="--", lw=0.8, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (negative log-density)")
     ax.legend()

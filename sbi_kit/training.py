@@ -60,17 +60,21 @@ class Training:
             (``0``: plain Adam). It slows the overfitting of conditioners whose inputs map
             simply to the output (the NPE docs measure it on gaussian_linear, where it helps,
             and two_moons, where it hurts).
-        lr_patience: reduce the learning rate on a plateau (``None``: never). After this many
-            epochs without a better validation loss (counted again from zero after each
-            reduction), the learning rate is multiplied by ``lr_factor``; once it has been
+        lr_plateau_steps: reduce the learning rate on plateaus (``None``: never). After this
+            many optimiser steps without a better validation loss (counted again from zero
+            after each reduction; validation runs after every epoch, so it is rounded up to
+            whole epochs), the learning rate is multiplied by ``lr_factor``; once it has been
             reduced ``lr_reductions`` times, the next such plateau ends training (stop reason
             ``"converged"``). ``patience`` still bounds the epochs without a better validation
-            loss. Each ensemble member has its own schedule. A slowly improving fit reaches
-            its best loss in fewer epochs with smaller steps late in training, and stops
-            sooner than a long ``patience`` at the full step size would let it.
+            loss. Each ensemble member has its own schedule. Counted in steps rather than
+            epochs so that one setting suits every budget: with batch 50, 1,800 steps are 100
+            epochs of 1,000 simulations (where it never fires before a ``patience`` of 100)
+            and 10 epochs of 10,000. A slowly improving fit reaches its best loss in fewer
+            epochs with smaller steps late in training, and stops sooner than a long
+            ``patience`` at the full step size would let it (docs/training.md measures it).
         lr_factor: the multiplier of each reduction, in (0, 1).
         lr_reductions: reductions before a plateau ends training (≥ 0; 0: the first plateau
-            of ``lr_patience`` epochs stops, like ``patience=lr_patience``).
+            stops training).
     """
 
     learning_rate: float = 5e-4
@@ -82,7 +86,7 @@ class Training:
     validation_repeats: int = 1
     ema_decay: float | None = None
     weight_decay: float = 0.0
-    lr_patience: int | None = None
+    lr_plateau_steps: int | None = None
     lr_factor: float = 0.5
     lr_reductions: int = 4
 
@@ -116,8 +120,8 @@ class Training:
                 f"Training: ema_decay must lie in (0, 1) (or None to switch averaging off), got "
                 f"{self.ema_decay}."
             )
-        if self.lr_patience is not None:
-            check_setting_positive_int("Training", "lr_patience", self.lr_patience)
+        if self.lr_plateau_steps is not None:
+            check_setting_positive_int("Training", "lr_plateau_steps", self.lr_plateau_steps)
         check_setting_nonnegative_int("Training", "lr_reductions", self.lr_reductions)
         if not 0.0 < self.lr_factor < 1.0:
             raise ValueError(f"Training: lr_factor must lie in (0, 1), got {self.lr_factor}.")
@@ -172,7 +176,7 @@ class History:
         num_train: number of training examples; ``num_validation``: held out.
         seconds: wall-clock training time.
         learning_rate_reductions: the epochs after which the learning rate was reduced
-            (``Training.lr_patience``; for an ensemble, those of any member).
+            (``Training.lr_plateau_steps``; for an ensemble, those of any member).
     """
 
     train_loss: tuple[float, ...] = ()
@@ -363,7 +367,7 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
                 config.optimizer(),
                 plan,
                 config.ema_decay,
-                config.lr_patience is not None,
+                config.lr_plateau_steps is not None,
             ),
             _validation_fn(loss_fn, static, plan, config.validation_repeats),
         )
@@ -394,11 +398,13 @@ def _keep_best(best, params, improved):
 
 class _EarlyStopping:
     """Best validation loss, best epoch and epochs without improvement, per ensemble member,
-    and the learning-rate schedule on plateaus (``Training.lr_patience``)."""
+    and the learning-rate schedule on plateaus (``Training.lr_plateau_steps``, in epochs of
+    ``steps_per_epoch`` steps)."""
 
-    def __init__(self, k: int, config: Training):
+    def __init__(self, k: int, config: Training, steps_per_epoch: int):
         self.patience = config.patience
-        self.lr_patience = config.lr_patience
+        steps = config.lr_plateau_steps
+        self.lr_patience = None if steps is None else math.ceil(steps / steps_per_epoch)
         self.lr_factor = config.lr_factor
         self.lr_reductions = config.lr_reductions
         self.best_val = np.full(k, np.inf)
@@ -509,7 +515,7 @@ def train(
     else:
         ema = (jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros(k, jnp.int32))
     best = params
-    stopping = _EarlyStopping(k, config)
+    stopping = _EarlyStopping(k, config, plan.num_batches)
     train_hist: list[float] = []
     val_hist: list[float] = []
     stop_reason = StopReason.MAX_EPOCHS

@@ -458,6 +458,31 @@ TRAINING_ROWS = [
         Raises(TypeError, "Training: weight_decay must be a number"),
     ),
     (
+        "lr_plateau_steps-zero",
+        dict(lr_plateau_steps=0),
+        Raises(ValueError, "Training: lr_plateau_steps must be a positive integer"),
+    ),
+    (
+        "lr_factor-one",
+        dict(lr_factor=1.0),
+        Raises(ValueError, "Training: lr_factor must lie in (0, 1)"),
+    ),
+    (
+        "lr_factor-string",
+        dict(lr_factor="0.5"),
+        Raises(TypeError, "Training: lr_factor must be a number"),
+    ),
+    (
+        "lr_reductions-negative",
+        dict(lr_reductions=-1),
+        Raises(ValueError, "Training: lr_reductions must be a non-negative integer"),
+    ),
+    (
+        "lr_plateau_steps-None",
+        dict(lr_plateau_steps=None),
+        Gives(lambda t, _: _check(t.lr_plateau_steps is None), "None: no schedule"),
+    ),
+    (
         "validation_fraction-one",
         dict(validation_fraction=1.0),
         Raises(ValueError, "Training: validation_fraction must lie in (0, 1)"),

@@ -6,6 +6,7 @@ import textwrap
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import optax
 import pytest
@@ -102,6 +103,66 @@ def test_weight_decay_shrinks_every_parameter_by_learning_rate_times_decay():
         moved = optax.apply_updates(params, updates)
         for name in params:
             np.testing.assert_allclose(moved[name], factor * params[name], rtol=1e-6)
+
+
+def _constant_step_loss(threshold: float):
+    """A loss whose gradient is 1 everywhere (so Adam moves ``w`` by ``-learning_rate`` times
+    the schedule's scale each step) and whose value is 0 until ``w <= threshold``, then -1:
+    the validation loss improves only at the epoch that crosses the threshold."""
+
+    def loss(w, batch, key):
+        value = jnp.where(w[0] <= threshold, -1.0, 0.0)
+        step = w[0] - jax.lax.stop_gradient(w[0])
+        return jnp.broadcast_to(jax.lax.stop_gradient(value) + step, batch[0].shape[:1])
+
+    return loss
+
+
+def test_learning_rate_is_reduced_on_plateaus_and_the_last_plateau_stops():
+    """Three steps per epoch of exactly -1/3 × scale each (lr 1/3, gradient 1). Without a
+    schedule w is -(e + 1) after epoch e and first passes -4.2 at epoch 4. With
+    ``lr_plateau_steps=5`` (rounded up to 2 epochs of 3 steps) the rate halves after epochs 2
+    and 4 (two epochs each without a better loss), so w is -1, -2, -3, -3.5, -4, -4.25: the
+    crossing moves to epoch 5; after the second reduction (``lr_reductions=2``) the next
+    plateau (epochs 6, 7) ends training."""
+    data = (jnp.zeros((10, 1)),)  # 9 for training (three batches of 3), 1 for validation
+    loss = _constant_step_loss(-4.2)
+    base = dict(learning_rate=1 / 3, batch_size=3, max_epochs=50, patience=30, clip_norm=None)
+    w0 = jnp.zeros((1, 1))
+    _, plain = train(jax.random.key(0), w0, loss, data, sk.Training(**base), progress=False)
+    assert plain.best_epoch == 4 and plain.learning_rate_reductions == ()
+    config = sk.Training(**base, lr_plateau_steps=5, lr_reductions=2)
+    best, history = train(jax.random.key(0), w0, loss, data, config, progress=False)
+    assert history.learning_rate_reductions == (2, 4)
+    assert history.best_epoch == 5 and len(history.train_loss) == 8
+    assert history.stop_reason == "converged"
+    np.testing.assert_allclose(float(best[0, 0]), -4.25, rtol=1e-4)  # Adam: 1 - O(1e-5)
+    # a history survives its dict form, and one saved before the schedule existed loads
+    assert sk.training.History.from_dict(history.to_dict()) == history
+    old = {k: v for k, v in history.to_dict().items() if k != "learning_rate_reductions"}
+    assert sk.training.History.from_dict(old).learning_rate_reductions == ()
+
+
+def test_a_schedule_that_never_fires_trains_as_without_one():
+    """A plateau of ``patience`` epochs or more (15 steps: 5 epochs of 3 batches) never reduces
+    the rate before ``patience`` stops: the same epochs and parameters as no schedule."""
+    x = jnp.linspace(-1, 1, 200)[:, None]
+    y = 2.0 * x + 0.3
+    nets = _Line(jnp.zeros((1, 1)), jnp.ones((1, 1)))
+    base = dict(learning_rate=0.05, batch_size=50, max_epochs=40, patience=5)
+    runs = [
+        train(jax.random.key(2), nets, _regression_loss, (x, y), config, progress=False)
+        for config in (sk.Training(**base), sk.Training(**base, lr_plateau_steps=15))
+    ]
+    (a, ha), (b, hb) = runs
+    assert ha.stop_reason == "converged" and ha.best_epoch == 7  # patience ended it at 13
+    assert ha.train_loss == hb.train_loss and ha.best_epoch == hb.best_epoch
+    assert hb.learning_rate_reductions == ()
+    np.testing.assert_array_equal(a.scale, b.scale)
+    # 12 steps are 4 epochs: that plateau (epochs 8-11) reduces the rate once
+    config = sk.Training(**base, lr_plateau_steps=12)
+    _, hc = train(jax.random.key(2), nets, _regression_loss, (x, y), config, progress=False)
+    assert hc.learning_rate_reductions == (11,)
 
 
 def test_non_finite_loss_stops_and_keeps_best_parameters():
@@ -256,3 +317,19 @@ def test_fitting_the_same_method_twice_compiles_no_training_program_again(gaussi
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiled == []
+
+
+def test_loss_curve_marks_the_learning_rate_reductions():
+    history = sk.History(
+        train_loss=(3.0, 2.0, 1.5, 1.4, 1.45),
+        validation_loss=(3.1, 2.2, 1.8, 1.9, 1.95),
+        best_epoch=2,
+        learning_rate_reductions=(3,),
+    )
+    fig = sk.plotting.loss_curve(history)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["training", "validation", "kept", "learning rate reduced"]
+    lines = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
+    assert list(lines["learning rate reduced"]) == [4, 4]  # epoch index 3, drawn 1-based
+    plt.close(fig)
