@@ -80,6 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="comma-separated Training.lr_plateau_steps values, 0 for none (default: 0)",
     )
     p.add_argument("--lr-reductions", type=int, default=4, help="Training.lr_reductions")
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="Training.learning_rate (default: the method's)",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
     return p.parse_args(argv)
@@ -128,12 +134,18 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) ->
 
 def schedule_text(schedule: list[str], cell: dict) -> str:
     """``lr_plateau_steps`` × ``lr_reductions`` of a cell's key and the epochs at which its rate was
-    reduced, or "-" without a schedule."""
+    reduced, and a learning rate other than the method's, or "-" without either."""
     if not schedule:
         return "-"
-    steps, reductions = schedule[0].removeprefix("lrsteps").split("x")
-    epochs = ", ".join(str(e + 1) for e in cell.get("learning_rate_reductions", []))
-    return f"{steps} steps × {reductions} ({epochs or 'none'})"
+    text = []
+    for part in schedule:
+        if part.startswith("lrsteps"):
+            steps, reductions = part.removeprefix("lrsteps").split("x")
+            epochs = ", ".join(str(e + 1) for e in cell.get("learning_rate_reductions", []))
+            text.append(f"{steps} steps × {reductions} ({epochs or 'none'})")
+        else:  # "lr<learning rate>"
+            text.append(f"learning rate {part.removeprefix('lr')}")
+    return "; ".join(text)
 
 
 def markdown(result: dict) -> str:
@@ -155,7 +167,7 @@ def markdown(result: dict) -> str:
         "seed",
         "flow",
         "weight decay",
-        "lr plateau × reductions (reduced after epochs)",
+        "lr plateau × reductions (reduced after epochs); learning rate",
         "held-out log q",
         "KL",
         "best epoch / epochs",
@@ -220,6 +232,9 @@ def main(argv=None) -> None:
                     if lp:  # keys of runs without a schedule are as before it existed
                         key += f"/lrsteps{lp}x{args.lr_reductions}"
                         changes.update(lr_plateau_steps=lp, lr_reductions=args.lr_reductions)
+                    if args.learning_rate is not None:
+                        key += f"/lr{args.learning_rate:g}"
+                        changes["learning_rate"] = args.learning_rate
                     if key in result["cells"]:
                         continue
                     print(f"[{key}]", flush=True)

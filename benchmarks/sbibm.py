@@ -182,6 +182,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "a better validation loss (default: the method's)",
     )
     p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="Training.learning_rate (default: the method's)",
+    )
+    p.add_argument(
         "--lr-reductions",
         type=int,
         default=None,
@@ -408,6 +414,7 @@ def main(argv=None) -> None:
         "batch_size": args.batch_size,
         "patience": args.patience,
         "lr_plateau_steps": args.lr_plateau_steps,
+        "learning_rate": args.learning_rate,
         "lr_reductions": args.lr_reductions,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
