@@ -29,19 +29,29 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     # NPE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05 (as
     # NLE's and NRE's earlier that day); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
     # NPE's default flow became NSF(activation="gelu") on 2026-12-06 (`sbibm.py --activation
-    # gelu`); the runs with ReLU conditioners fill the gaps, marked †, and keep their own row
+    # gelu`); the runs with ReLU conditioners fill the gaps, marked †, and keep their own row.
+    # NPE's training gained lr_plateau_steps=2700 later that day (`sbibm.py --lr-plateau-steps
+    # 2700`): it never fires before the patience with 10^3 simulations (2,700 steps are 150
+    # epochs there), so the 10^3 runs without it are runs of the current default
     "NPE": (
         "npe",
         [
+            ("sbibm_npe_plateau2700", True),
+            ("sbibm_npe_plateau2700_gl", True),
+            ("sbibm_npe_plateau2700_slcp", True),
             ("sbibm_npe_gelu_seeds", True),
-            ("sbibm_npe_gelu", True),
             ("sbibm_npe_gelu_1k", True),
             ("sbibm_npe_gelu_1k_gl", True),
+            ("sbibm_npe_gelu", False),
             ("sbibm_npe_b50p100_seeds", False),
             ("sbibm_npe_b50p100", False),
             ("sbibm_npe_b50p100_glslcp", False),
             ("sbibm_npe", False),
         ],
+    ),
+    "NPE without the plateau schedule (the default until 2026-12-06)": (
+        "npe",
+        [("sbibm_npe_gelu", True), ("sbibm_npe_gelu_tm10k_seed1", True)],
     ),
     "NPE, ReLU conditioners (`NSF()`, the default until 2026-12-06)": (
         "npe",

@@ -6,6 +6,8 @@ standardised parameters. ``fit``, ensembles, z-scoring, bounded priors, ``sample
 and ``sk.save`` / ``sk.load`` all come from the interface.
 """
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -144,9 +146,11 @@ def test_fit_with_init_starts_from_that_posterior(gaussian_simulator):
 
 
 def test_default_training_of_the_density_and_ratio_methods():
-    # NPE, NLE and NRE share one default (docs/training.md), which differs from sk.Training()'s
-    # sbi-like defaults only in batch size and patience.
+    # NLE and NRE share one default (docs/training.md), which differs from sk.Training()'s
+    # sbi-like defaults only in batch size and patience; NPE's adds the plateau schedule.
     expected = sk.Training(batch_size=50, patience=100)
-    for method in (sk.NPE(), sk.NLE(), sk.NRE()):
+    for method in (sk.NLE(), sk.NRE()):
         assert method.training == expected, type(method).__name__
+    assert sk.NPE().training == dataclasses.replace(expected, lr_plateau_steps=2700)
     assert (sk.Training().batch_size, sk.Training().patience) == (200, 20)
+    assert sk.Training().lr_plateau_steps is None
