@@ -37,6 +37,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         "npe",
         [
             ("sbibm_npe_plateau2700", True),
+            ("sbibm_npe_plateau2700_seed2", True),
             ("sbibm_npe_plateau2700_gl", True),
             ("sbibm_npe_plateau2700_slcp", True),
             ("sbibm_npe_gelu_seeds", True),
@@ -51,7 +52,11 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     ),
     "NPE without the plateau schedule (the default until 2026-12-06)": (
         "npe",
-        [("sbibm_npe_gelu", True), ("sbibm_npe_gelu_tm10k_seed1", True)],
+        [
+            ("sbibm_npe_gelu", True),
+            ("sbibm_npe_gelu_tm10k_seed1", True),
+            ("sbibm_npe_gelu_tm10k_seed2", True),
+        ],
     ),
     "NPE, ReLU conditioners (`NSF()`, the default until 2026-12-06)": (
         "npe",
