@@ -67,9 +67,9 @@ class Training:
             reduced ``lr_reductions`` times, the next such plateau ends training (stop reason
             ``"converged"``). ``patience`` still bounds the epochs without a better validation
             loss. Each ensemble member has its own schedule. Counted in steps rather than
-            epochs so that one setting suits every budget: with batch 50, 1,800 steps are 100
-            epochs of 1,000 simulations (where it never fires before a ``patience`` of 100)
-            and 10 epochs of 10,000. A slowly improving fit reaches its best loss in fewer
+            epochs so that one setting suits every budget: with batch 50, 2,700 steps (NPE's
+            default) are 150 epochs of 1,000 simulations (it never fires before a
+            ``patience`` of 100) and 15 epochs of 10,000. A slowly improving fit reaches its best loss in fewer
             epochs with smaller steps late in training, and stops sooner than a long
             ``patience`` at the full step size would let it (docs/training.md measures it).
         lr_factor: the multiplier of each reduction, in (0, 1).
