@@ -69,9 +69,10 @@ class Training:
             loss. Each ensemble member has its own schedule. Counted in steps rather than
             epochs so that one setting suits every budget: with batch 50, 2,700 steps (NPE's
             default) are 150 epochs of 1,000 simulations (it never fires before a
-            ``patience`` of 100) and 15 epochs of 10,000. A slowly improving fit reaches its best loss in fewer
-            epochs with smaller steps late in training, and stops sooner than a long
-            ``patience`` at the full step size would let it (docs/training.md measures it).
+            ``patience`` of 100) and 15 epochs of 10,000. A slowly improving fit reaches its
+            best loss in fewer epochs with smaller steps late in training, and stops sooner
+            than a long ``patience`` at the full step size would let it (docs/training.md
+            measures it).
         lr_factor: the multiplier of each reduction, in (0, 1).
         lr_reductions: reductions before a plateau ends training (≥ 0; 0: the first plateau
             stops training).
