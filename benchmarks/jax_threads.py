@@ -1,19 +1,23 @@
-"""Does JAX's CPU thread pool help or hurt NPE training and sampling? One run, both settings.
+"""Does JAX's CPU thread pool help or hurt NPE training and sampling? And what does the
+conditioner activation cost? One run, every variant.
 
-For each task and repeat, two fresh Python processes run the same work: ``sk.NPE()`` (today's
-default flow and training, with ``max_epochs`` fixed and no early stop, so both settings run
-the same epochs) fitted to the same 10,000 simulations, then fitted again in the same process
-(nothing traced or compiled: the epochs alone), then 10,000 posterior draws (first call and the
-median of five warm calls). The settings:
+For each task and repeat, fresh Python processes run the same work: ``sk.NPE()``'s NSF with
+the given conditioner activation (GELU: today's default) and its default training, with
+``max_epochs`` fixed and no early stop so that every variant runs the same epochs, fitted to
+the same 10,000 simulations, then fitted again in the same process (nothing traced or
+compiled: the epochs alone), then 10,000 posterior draws (first call and the median of five
+warm calls). The thread settings:
 
 * ``default``: JAX's own CPU thread pool (all cores);
 * ``one thread``: ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
   intra_op_parallelism_threads=1"`` (and the BLAS thread variables set to 1).
 
-The settings alternate within each repeat, and the persistent compilation cache is off in
-both, so every first fit pays its compilation. Run on an otherwise idle machine::
+The variants alternate within each repeat (the order reversed every other repeat), and the
+persistent compilation cache is off, so every first fit pays its compilation. Run on an
+otherwise idle machine::
 
     python benchmarks/jax_threads.py [--tasks two_moons,slcp] [--repeats 2] [--epochs 30]
+        [--settings default] [--activations relu,gelu] [--out ...]
 
 Results: ``benchmarks/results/jax_threads.{json,md}``.
 """
@@ -57,10 +61,10 @@ CHILD = """
 import dataclasses, json, statistics, sys, time
 import jax
 import sbi_kit as sk
-task_name, epochs = sys.argv[1], int(sys.argv[2])
+task_name, epochs, activation = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 task = sk.tasks.get(task_name)
 theta, x = sk.simulate(jax.random.key(0), task, 10_000, progress=False)
-npe = sk.NPE()
+npe = sk.NPE(flow=sk.estimators.NSF(activation=activation))
 training = dataclasses.replace(npe.training, max_epochs=epochs, patience=10 * epochs,
                                lr_plateau_steps=None)
 npe = dataclasses.replace(npe, training=training)
@@ -88,14 +92,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", default="two_moons,slcp")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--settings",
+        default=",".join(SETTINGS),
+        help="comma-separated thread settings (default: %(default)s)",
+    )
+    p.add_argument(
+        "--activations",
+        default="gelu",
+        help="comma-separated conditioner activations of the NSF (default: gelu, sk.NPE()'s)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
     return p.parse_args(argv)
 
 
-def run_child(task: str, epochs: int, setting: str) -> dict:
+def run_child(task: str, epochs: int, setting: str, activation: str) -> dict:
     env = dict(os.environ, SBI_KIT_CACHE_DIR="off", **SETTINGS[setting])
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, task, str(epochs)],
+        [sys.executable, "-c", CHILD, task, str(epochs), activation],
         env=env,
         capture_output=True,
         text=True,
@@ -107,7 +121,7 @@ def run_child(task: str, epochs: int, setting: str) -> dict:
 def markdown(result: dict) -> str:
     head = [
         "task",
-        "setting",
+        "threads, activation",
         "first fit s (compiles)",
         "second fit s (epochs only)",
         "s per epoch",
@@ -138,11 +152,13 @@ def markdown(result: dict) -> str:
             )
     return "\n".join(
         [
-            "# JAX's CPU thread pool against one thread: NPE training and sampling",
+            "# NPE training and sampling: JAX's CPU thread pool against one thread, and the "
+            "conditioner activation",
             "",
-            f"`sk.NPE()` on 10,000 simulations, {result['epochs']} epochs without early "
-            "stopping, in a fresh process per run (persistent compilation cache off); medians "
-            "over the repeats, the settings alternating. 'one thread': `XLA_FLAGS="
+            "`sk.NPE(flow=NSF(activation=...))` on 10,000 simulations, "
+            f"{result['epochs']} epochs without early stopping, in a fresh process per run "
+            "(persistent compilation cache off); medians over the repeats, the variants "
+            "alternating. 'one thread': `XLA_FLAGS="
             f'"{SETTINGS["one thread"]["XLA_FLAGS"]}"`. Sampling: 10,000 draws for '
             "observation 1, first call and median of five warm calls.",
             "",
@@ -163,14 +179,19 @@ def main(argv=None) -> None:
         "epochs": args.epochs,
         "cells": {},
     }
+    settings = args.settings.split(",")
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        raise SystemExit(f"jax_threads.py: unknown settings {unknown}; known: {list(SETTINGS)}")
+    variants = [(s, a) for s in settings for a in args.activations.split(",")]
     for task in args.tasks.split(","):
-        result["cells"][task] = {setting: [] for setting in SETTINGS}
+        result["cells"][task] = {f"{s}, {a}": [] for s, a in variants}
         for repeat in range(args.repeats):
-            order = list(SETTINGS) if repeat % 2 == 0 else list(reversed(SETTINGS))
-            for setting in order:
-                cell = run_child(task, args.epochs, setting)
-                print(task, setting, cell, flush=True)
-                result["cells"][task][setting].append(cell)
+            order = variants if repeat % 2 == 0 else list(reversed(variants))
+            for setting, activation in order:
+                cell = run_child(task, args.epochs, setting, activation)
+                print(task, setting, activation, cell, flush=True)
+                result["cells"][task][f"{setting}, {activation}"].append(cell)
                 write_json(args.out.with_suffix(".json"), result)
                 write_markdown(args.out.with_suffix(".md"), markdown(result))
     print(f"results in {args.out.with_suffix('.md')}")
