@@ -439,7 +439,6 @@ class _EarlyStopping:
         reduce = plateau & ~finished
         self.stale = np.where(finished, self.patience, self.stale)
         self.scale = np.where(reduce, self.scale * np.float32(self.lr_factor), self.scale)
-        self.scale = self.scale.astype(np.float32)
         self.reductions = np.where(reduce, self.reductions + 1, self.reductions)
         self.plateau = np.where(reduce, 0, self.plateau)
         if reduce.any():
