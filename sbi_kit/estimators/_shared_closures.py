@@ -13,8 +13,9 @@ allocate memory" after about twenty rounds with MCMC).
 defaults, globals and equal captured values, which behaves identically, so equal networks
 compile once. Captured values are compared with ``eqx.tree_equal`` (arrays by shape, dtype and
 values) after their own function leaves are shared the same way: flowjax's spline, captured by
-the constructor, holds a ``lambda`` made afresh for every spline, and without this the
-constructors of two spline flows never compared equal.
+the constructor, holds a ``lambda`` made afresh for every spline (sbi_kit's own spline, which
+the spline flows use since 2026-12-06, holds none; the comparison stays for transformers that
+do), and without this the constructors of two such flows never compared equal.
 """
 
 from __future__ import annotations

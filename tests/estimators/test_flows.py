@@ -110,28 +110,67 @@ def test_npe_with_coupling_flow_recovers_gaussian_posterior(gaussian_simulator):
     np.testing.assert_allclose(samples.std(0), sd, rtol=0.15)
 
 
-def test_knot_temperature_divides_the_conditioner_outputs():
-    """With temperature T the knots for outputs u are flowjax's knots for u / T."""
-    import paramax
+def _spline_constructor(spline):
     from flowjax.utils import get_ravelled_pytree_constructor
+
+    return get_ravelled_pytree_constructor(spline, filter_spec=eqx.is_inexact_array)
+
+
+@pytest.mark.parametrize("scale", [0.3, 2.0])
+def test_spline_matches_flowjax_spline(scale):
+    """The same parameters give flowjax's map, inverse, log-determinants and gradients.
+
+    The parameter scale 2.0 makes bins as narrow as the 1e-3 floor (float32 rounding there is
+    the tolerance's reason).
+    """
+    from flowjax.bijections import RationalQuadraticSpline
 
     from sbi_kit.estimators._spline import rational_quadratic_spline
 
+    ours, n = _spline_constructor(rational_quadratic_spline(6, 3.0))
+    theirs, m = _spline_constructor(RationalQuadraticSpline(knots=6, interval=3.0))
+    assert n == m
+    params = scale * jax.random.normal(jax.random.key(0), (500, n))
+    values = 2.5 * jax.random.normal(jax.random.key(1), (500,))  # about 23 % outside [-3, 3]
+    for method in ("transform_and_log_det", "inverse_and_log_det"):
+        a = jax.vmap(lambda p, v, method=method: getattr(ours(p), method)(v))(params, values)
+        b = jax.vmap(lambda p, v, method=method: getattr(theirs(p), method)(v))(params, values)
+        np.testing.assert_allclose(a[0], b[0], atol=1e-5)
+        np.testing.assert_allclose(a[1], b[1], atol=1e-3, rtol=1e-4)
+
+    def total_log_det(constructor, p):
+        log_det = jax.vmap(lambda q, v: constructor(q).transform_and_log_det(v)[1])
+        return log_det(p, values).sum()
+
+    np.testing.assert_allclose(
+        jax.grad(lambda p: total_log_det(ours, p))(params),
+        jax.grad(lambda p: total_log_det(theirs, p))(params),
+        atol=1e-3,
+        rtol=1e-4,
+    )
+    identity = ours(jnp.zeros(n))  # zero parameters: the identity
+    np.testing.assert_allclose(jax.vmap(identity.transform)(values), values, atol=1e-5)
+
+
+def test_knot_temperature_divides_the_conditioner_outputs():
+    """With temperature T the spline for outputs u is the T = 1 spline for u / T."""
+    from sbi_kit.estimators._spline import rational_quadratic_spline
+
     u = jax.random.normal(jax.random.key(0), (5 + 5 + 6,)) * 3.0
-    tempered, n = get_ravelled_pytree_constructor(
-        rational_quadratic_spline(4, 3.0, knot_temperature=2.5), filter_spec=eqx.is_inexact_array
-    )
-    plain, m = get_ravelled_pytree_constructor(
-        rational_quadratic_spline(4, 3.0), filter_spec=eqx.is_inexact_array
-    )
+    tempered, n = _spline_constructor(rational_quadratic_spline(4, 3.0, knot_temperature=2.5))
+    plain, m = _spline_constructor(rational_quadratic_spline(4, 3.0))
     assert n == m == u.size  # the temperature is not a trainable parameter
     scaled = u.at[:10].divide(2.5)  # widths and heights are scaled, derivatives are not
-    a, b = paramax.unwrap(tempered(u)), paramax.unwrap(plain(scaled))
-    np.testing.assert_allclose(a.x_pos, b.x_pos, atol=1e-6)
-    np.testing.assert_allclose(a.y_pos, b.y_pos, atol=1e-6)
-    np.testing.assert_allclose(a.derivatives, b.derivatives, atol=1e-6)
-    untempered = paramax.unwrap(plain(u)).x_pos  # T > 1 keeps the bins nearer to even
-    assert float(jnp.ptp(jnp.diff(a.x_pos))) < float(jnp.ptp(jnp.diff(untempered)))
+    values = jnp.linspace(-3.5, 3.5, 41)
+    for method in ("transform_and_log_det", "inverse_and_log_det"):
+        a = jax.vmap(getattr(tempered(u), method))(values)
+        b = jax.vmap(getattr(plain(scaled), method))(values)
+        np.testing.assert_allclose(a[0], b[0], atol=1e-5)
+        np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+    # T > 1 keeps the map nearer to the identity: smaller spread of log-derivatives
+    spread = jnp.ptp(jax.vmap(tempered(u).transform_and_log_det)(values)[1])
+    untempered = jnp.ptp(jax.vmap(plain(u).transform_and_log_det)(values)[1])
+    assert float(spread) < float(untempered)
 
 
 def test_bad_knot_temperature_raises():

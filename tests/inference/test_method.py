@@ -109,8 +109,8 @@ def test_posteriors_of_one_specification_compile_their_sampler_once(tmp_path):
 
 
 def test_spline_flows_of_one_specification_share_their_functions():
-    # flowjax's spline holds a lambda made afresh per instance, inside the closure that each
-    # autoregressive layer captures (and a tempered spline a wrapper): shared all the same
+    # each autoregressive layer captures a closure made afresh (flowjax's ravelled-parameter
+    # constructor of its spline, tempered or not): shared all the same
     task = sk.tasks.get("two_moons")
     nle = sk.NLE(flow=sk.estimators.NSF(layers=1, width=8, depth=1, knots=4, knot_temperature=2.0))
     static = [
