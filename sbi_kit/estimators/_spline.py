@@ -63,43 +63,43 @@ class _Spline(AbstractBijection):
         inner = jnp.cumsum(widths)[:-1] + lower
         return jnp.concatenate([jnp.array([lower]), inner, jnp.array([upper])])
 
-    def _bin(self, k: Array, x_knots: Array, y_knots: Array):
-        """Bin ``k``'s left x, width, left y, height and the derivatives at its two ends."""
+    def _bin(self, value: Array, searched: int):
+        """The bin of ``value`` among the knots of ``(x_pos, y_pos)[searched]``.
+
+        Returns whether ``value`` is inside the interval, ``value`` clipped to it, and the
+        bin's left x, width, left y, height and the derivatives at its two ends.
+        """
+        lower, upper = self.interval
+        inside = (value >= lower) & (value <= upper)
+        clipped = jnp.clip(value, lower, upper)
+        x_knots, y_knots = self._knots(self.x_pos), self._knots(self.y_pos)
+        edges = (x_knots, y_knots)[searched]
+        k = jnp.clip(jnp.sum(edges[1:] < clipped), 0, self.knots)
         xk, xk1 = x_knots[k], x_knots[k + 1]
         yk, yk1 = y_knots[k], y_knots[k + 1]
         d = jax.nn.softplus(jax.lax.dynamic_slice_in_dim(self.derivatives, k, 2)) + _MIN_DERIVATIVE
-        return xk, xk1 - xk, yk, yk1 - yk, d[0], d[1]
+        return inside, clipped, (xk, xk1 - xk, yk, yk1 - yk, d[0], d[1])
 
     def transform_and_log_det(self, x, condition=None):
-        lower, upper = self.interval
         x = jnp.asarray(x)
-        inside = (x >= lower) & (x <= upper)
-        clipped = jnp.clip(x, lower, upper)
-        x_knots, y_knots = self._knots(self.x_pos), self._knots(self.y_pos)
-        k = jnp.clip(jnp.sum(x_knots[1:] < clipped), 0, self.knots)
-        xk, wk, yk, hk, dk, dk1 = self._bin(k, x_knots, y_knots)
+        inside, clipped, (xk, wk, yk, hk, dk, dk1) = self._bin(x, 0)
         xi = (clipped - xk) / wk
         sk = hk / wk
         denominator = sk + (dk1 + dk - 2 * sk) * xi * (1 - xi)
         y = yk + hk * (sk * xi**2 + dk * xi * (1 - xi)) / denominator
-        y = jnp.where(inside, jnp.clip(y, lower, upper), x)
+        y = jnp.where(inside, jnp.clip(y, *self.interval), x)
         return y, jnp.log(_derivative(xi, sk, dk, dk1, denominator, inside))
 
     def inverse_and_log_det(self, y, condition=None):
-        lower, upper = self.interval
         y = jnp.asarray(y)
-        inside = (y >= lower) & (y <= upper)
-        clipped = jnp.clip(y, lower, upper)
-        x_knots, y_knots = self._knots(self.x_pos), self._knots(self.y_pos)
-        k = jnp.clip(jnp.sum(y_knots[1:] < clipped), 0, self.knots)
-        xk, wk, yk, hk, dk, dk1 = self._bin(k, x_knots, y_knots)
+        inside, clipped, (xk, wk, yk, hk, dk, dk1) = self._bin(y, 1)
         sk = hk / wk
         shifted = (clipped - yk) * (dk1 + dk - 2 * sk)
         a = hk * (sk - dk) + shifted
         b = hk * dk - shifted
         c = -sk * (clipped - yk)
         xi = 2 * c / (-b - jnp.sqrt(b**2 - 4 * a * c))
-        x = jnp.where(inside, jnp.clip(xi * wk + xk, lower, upper), y)
+        x = jnp.where(inside, jnp.clip(xi * wk + xk, *self.interval), y)
         denominator = sk + (dk1 + dk - 2 * sk) * xi * (1 - xi)
         return x, -jnp.log(_derivative(xi, sk, dk, dk1, denominator, inside))
 
