@@ -175,6 +175,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_b50p100_gl", True),
             ("sbibm_snpe_apt_b50p100_slcp", True),
             ("sbibm_snpe_apt_b50p100_lv", True),
+            ("sbibm_snpe_apt_tm10k", True),
             ("sbibm_snpe_apt", False),
             ("sbibm_snpe_apt_slcp", False),
         ],
