@@ -6,10 +6,13 @@ up the one bin a value falls in. A flow's conditioner makes a new spline per coo
 and layer, so that set-up is most of a spline flow's transformer cost. :class:`_Spline` has the
 same parameters in the same order, with the same initial values and the same map (Durkan et
 al., 2019, eq. 4 and its inverse), but computes only the knot positions it searches and the
-two derivatives of the bin it uses. Measured on one CPU core (10⁵ splines of 10 knots,
-random parameters): inverse 56 → 41 ms, forward with log-determinant 57 → 40 ms, gradient of
-the log-determinants 129 → 78 ms; float32 errors against a float64 evaluation of flowjax's
-spline are of the same size as flowjax's own.
+two derivatives of the bin it uses. Measured on one CPU core (10⁵ splines of 10 knots, random
+parameters at two scales, flowjax's then this one in one process): inverse 25 → 21 ms, forward
+with log-determinant 25–26 → 21 ms, gradient of the log-determinants 62–63 → 51–53 ms. In a
+whole GELU ``NSF`` the gradient of the loss on 512 pairs took 5.1–5.3 ms against 7.8–9.1 ms at
+d = 2 and 18.9 ms against 35.4–37.4 ms at d = 10 (2026-12-06). The two splines agree to
+float32 rounding: on those 10⁵ parameter sets the maps differ by at most 1e-5 and the
+log-determinants by at most 3e-4 (where bins sit at the 1e-3 width floor).
 """
 
 from __future__ import annotations
