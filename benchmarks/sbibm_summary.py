@@ -191,6 +191,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_b50p100_sir", True),
             ("sbibm_snle_b50p100_lv", True),
             ("sbibm_snle_b50p100_slcp10k", True),
+            ("sbibm_snle_slcp10k", True),
             ("sbibm_snle_warm", False),
             ("sbibm_snle_slcp", False),
             ("sbibm_snle_gl", False),
