@@ -44,8 +44,8 @@ class _Spline(AbstractBijection):
     x_pos: Array
     y_pos: Array
     derivatives: Array
-    shape: tuple[int, ...] = eqx.field(static=True, default=())
-    cond_shape: None = eqx.field(static=True, default=None)
+    shape = ()
+    cond_shape = None
 
     def __init__(self, knots: int, interval: float, temperature: float = 1.0):
         self.knots = knots
@@ -55,8 +55,6 @@ class _Spline(AbstractBijection):
         self.y_pos = jnp.zeros(knots + 1)
         # softplus(d) + 1e-3 = 1 at d = log(expm1(1 - 1e-3)): derivatives 1, the identity
         self.derivatives = jnp.full(knots + 2, jnp.log(jnp.expm1(1.0 - _MIN_DERIVATIVE)))
-        self.shape = ()
-        self.cond_shape = None
 
     def _knots(self, u: Array) -> Array:
         """The ``knots + 2`` knot positions whose gaps are ``softmax(u / temperature)``-wide."""
