@@ -478,6 +478,11 @@ TRAINING_ROWS = [
         Raises(ValueError, "Training: lr_reductions must be a non-negative integer"),
     ),
     (
+        "lr_stop_without_gain-int",
+        dict(lr_stop_without_gain=1),
+        Raises(TypeError, "Training: lr_stop_without_gain must be True or False, got 1"),
+    ),
+    (
         "lr_plateau_steps-None",
         dict(lr_plateau_steps=None),
         Gives(lambda t, _: _check(t.lr_plateau_steps is None), "None: no schedule"),

@@ -124,14 +124,16 @@ def test_learning_rate_is_reduced_on_plateaus_and_the_last_plateau_stops():
     ``lr_plateau_steps=5`` (rounded up to 2 epochs of 3 steps) the rate halves after epochs 2
     and 4 (two epochs each without a better loss), so w is -1, -2, -3, -3.5, -4, -4.25: the
     crossing moves to epoch 5; after the second reduction (``lr_reductions=2``) the next
-    plateau (epochs 6, 7) ends training."""
+    plateau (epochs 6, 7) ends training. (``lr_stop_without_gain=False``: the first reduction
+    brings no better loss before the next plateau, which would otherwise end training; the
+    next test.)"""
     data = (jnp.zeros((10, 1)),)  # 9 for training (three batches of 3), 1 for validation
     loss = _constant_step_loss(-4.2)
     base = dict(learning_rate=1 / 3, batch_size=3, max_epochs=50, patience=30, clip_norm=None)
     w0 = jnp.zeros((1, 1))
     _, plain = train(jax.random.key(0), w0, loss, data, sk.Training(**base), progress=False)
     assert plain.best_epoch == 4 and plain.learning_rate_reductions == ()
-    config = sk.Training(**base, lr_plateau_steps=5, lr_reductions=2)
+    config = sk.Training(**base, lr_plateau_steps=5, lr_reductions=2, lr_stop_without_gain=False)
     best, history = train(jax.random.key(0), w0, loss, data, config, progress=False)
     assert history.learning_rate_reductions == (2, 4)
     assert history.best_epoch == 5 and len(history.train_loss) == 8
@@ -141,6 +143,32 @@ def test_learning_rate_is_reduced_on_plateaus_and_the_last_plateau_stops():
     assert sk.training.History.from_dict(history.to_dict()) == history
     old = {k: v for k, v in history.to_dict().items() if k != "learning_rate_reductions"}
     assert sk.training.History.from_dict(old).learning_rate_reductions == ()
+
+
+def test_a_plateau_after_a_reduction_without_gain_stops():
+    """The schedule of the test above with ``lr_stop_without_gain`` (the default): the loss
+    improves at epoch 0 only until the crossing, so after the reduction at epoch 2 nothing better
+    comes in the next plateau (epochs 3, 4) and training ends at epoch 4, keeping epoch 0's
+    parameters, although two reductions were allowed. A reduction that is followed by a better
+    loss does not stop it: a threshold reached at epoch 3 (w = -3.5 after the halving) moves the
+    best epoch there, and training goes on to the second reduction and its plateau."""
+    data = (jnp.zeros((10, 1)),)
+    base = dict(learning_rate=1 / 3, batch_size=3, max_epochs=50, patience=30, clip_norm=None)
+    config = sk.Training(**base, lr_plateau_steps=5, lr_reductions=2)
+    assert config.lr_stop_without_gain
+    w0 = jnp.zeros((1, 1))
+    best, history = train(
+        jax.random.key(0), w0, _constant_step_loss(-4.2), data, config, progress=False
+    )
+    assert history.learning_rate_reductions == (2,)
+    assert history.best_epoch == 0 and len(history.train_loss) == 5
+    assert history.stop_reason == "converged"
+    np.testing.assert_allclose(float(best[0, 0]), -1.0, rtol=1e-4)
+    _, gained = train(
+        jax.random.key(0), w0, _constant_step_loss(-3.4), data, config, progress=False
+    )
+    assert gained.best_epoch == 3 and gained.learning_rate_reductions == (2, 5)
+    assert len(gained.train_loss) == 8 and gained.stop_reason == "converged"
 
 
 def test_a_schedule_that_never_fires_trains_as_without_one():
