@@ -130,8 +130,14 @@ def _methods() -> dict[str, _Entry]:
 METHOD_NAMES = ("npe", "nle", "nre", "npse", "fmpe", "snpe", "snle", "snre")
 FLOW_METHODS = ("npe", "nle", "snpe", "snle")
 VECTOR_FIELD_METHODS = ("npse", "fmpe")
-# --flow: the estimators' flow specs by their class names (each at its defaults)
-FLOWS = {"nsf": "NSF", "maf": "MAF", "coupling_nsf": "CouplingNSF"}
+# --flow: the estimators' flow specs by their class names and the settings that differ from
+# the class's defaults
+FLOWS = {
+    "nsf": ("NSF", {}),
+    "maf": ("MAF", {}),
+    "coupling_nsf": ("CouplingNSF", {}),
+    "affine_nsf": ("NSF", {"affine": True}),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -422,7 +428,8 @@ def main(argv=None) -> None:
         training = dataclasses.replace(method.training, **changes)
         method = dataclasses.replace(method, training=training)
     if args.flow is not None:
-        method = dataclasses.replace(method, flow=getattr(sk.estimators, FLOWS[args.flow])())
+        name, flow_settings = FLOWS[args.flow]
+        method = dataclasses.replace(method, flow=getattr(sk.estimators, name)(**flow_settings))
     if args.activation is not None:
         field = "flow" if args.method in FLOW_METHODS else "network"
         spec = dataclasses.replace(getattr(method, field), activation=args.activation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 
 import equinox as eqx
-from flowjax.bijections import Affine
+from flowjax.bijections import Affine, Chain
 from flowjax.distributions import AbstractDistribution
 
 from .._types import Key
@@ -44,6 +44,11 @@ class NSF(AbstractFlow):
             moves them more slowly in training (`sbi`'s splines use ``T = sqrt(width)``; see
             the NPE docs for when it helps).
         activation: name of the conditioner activation (``"relu"``, ``"tanh"``, ``"gelu"``, ...).
+        affine: each transformer is an affine map followed by the spline (in the density's
+            direction), both parameterised by the same conditioner: the affine part takes a
+            location and a scale that can be far from the data's bulk (a conditional density
+            much narrower than the z-scored marginal, as slcp's likelihood for some θ), the
+            spline the shape. Two more conditioner outputs per coordinate.
     """
 
     layers: int = 5
@@ -53,14 +58,18 @@ class NSF(AbstractFlow):
     interval: float = 5.0
     knot_temperature: float = 1.0
     activation: str = "relu"
+    affine: bool = False
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
         """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
+        if not isinstance(self.affine, bool):
+            raise TypeError(f"NSF: affine must be True or False, got {self.affine!r}.")
+        spline = rational_quadratic_spline(self.knots, self.interval, self.knot_temperature)
         return masked_autoregressive(
             key,
             dim,
             cond_dim,
-            transformer=rational_quadratic_spline(self.knots, self.interval, self.knot_temperature),
+            transformer=Chain([Affine(), spline]) if self.affine else spline,
             layers=self.layers,
             width=self.width,
             depth=self.depth,

@@ -13,6 +13,7 @@ SPECS = [
     # density still integrates to one in the default run (test_coupling_flow_handles_one_dimension)
     pytest.param(sk.estimators.CouplingNSF(layers=2, width=16, knots=6), marks=pytest.mark.slow),
     sk.estimators.NSF(layers=2, width=16, knots=6, knot_temperature=4.0),
+    sk.estimators.NSF(layers=2, width=16, knots=6, affine=True),
     pytest.param(
         sk.estimators.CouplingNSF(layers=2, width=16, knots=6, knot_temperature=4.0),
         marks=pytest.mark.slow,
@@ -21,7 +22,12 @@ SPECS = [
 
 
 @pytest.mark.parametrize(
-    "spec", SPECS, ids=lambda s: f"{type(s).__name__}-T{getattr(s, 'knot_temperature', 1.0)}"
+    "spec",
+    SPECS,
+    ids=lambda s: (
+        f"{type(s).__name__}-T{getattr(s, 'knot_temperature', 1.0)}"
+        + ("-affine" if getattr(s, "affine", False) else "")
+    ),
 )
 def test_flow_density_integrates_to_one_and_inverts(spec):
     """∫ q(θ | c) dθ = 1 within 1 % on a grid, and sampling inverts the density's map."""
@@ -40,7 +46,13 @@ def test_flow_density_integrates_to_one_and_inverts(spec):
 
 @pytest.mark.parametrize("dim", [1, 2, 4])
 @pytest.mark.parametrize(
-    "spec", [sk.estimators.NSF(layers=2, width=16, knots=6), sk.estimators.MAF(layers=2, width=16)]
+    "spec",
+    [
+        sk.estimators.NSF(layers=2, width=16, knots=6),
+        sk.estimators.MAF(layers=2, width=16),
+        sk.estimators.NSF(layers=2, width=16, knots=6, affine=True),
+    ],
+    ids=["NSF", "MAF", "NSF-affine"],
 )
 def test_autoregressive_inverse_matches_flowjax_on_random_parameters(spec, dim):
     """The one-coordinate-per-step inverse gives flowjax's samples, and inverts the density map.
@@ -49,7 +61,7 @@ def test_autoregressive_inverse_matches_flowjax_on_random_parameters(spec, dim):
     (at initialisation the conditioners' last layers are zero). Coordinate 0 is computed from
     the context alone (once per call), the others in a scan: dimension 1 has no scan steps.
     """
-    from flowjax.bijections import Affine, RationalQuadraticSpline
+    from flowjax.bijections import Affine, Chain, RationalQuadraticSpline
     from flowjax.distributions import Normal
     from flowjax.flows import masked_autoregressive_flow
 
@@ -61,6 +73,8 @@ def test_autoregressive_inverse_matches_flowjax_on_random_parameters(spec, dim):
         transformer=(
             Affine()
             if isinstance(spec, sk.estimators.MAF)
+            else Chain([Affine(), RationalQuadraticSpline(knots=6, interval=5.0)])
+            if spec.affine
             else RationalQuadraticSpline(knots=6, interval=5.0)
         ),
         cond_dim=cond_dim,
@@ -176,3 +190,8 @@ def test_knot_temperature_divides_the_conditioner_outputs():
 def test_bad_knot_temperature_raises():
     with pytest.raises(ValueError, match="knot_temperature"):
         sk.estimators.NSF(knot_temperature=0.0).build(jax.random.key(0), 2, 3)
+
+
+def test_bad_affine_raises():
+    with pytest.raises(TypeError, match="NSF: affine must be True or False, got 'yes'"):
+        sk.estimators.NSF(affine="yes").build(jax.random.key(0), 2, 3)
