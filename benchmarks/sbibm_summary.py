@@ -116,6 +116,11 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nle_maf_tm10k", True),
         ],
     ),
+    # `sbibm.py --flow affine_nsf`: NSF(affine=True), an affine map before each spline
+    "NLE with NSF(affine=True)": (
+        "nle",
+        [("sbibm_nle_affine_slcp", True), ("sbibm_nle_affine_slcp10k", True)],
+    ),
     # NRE's default training changed the same way on 2026-12-05
     "NRE": (
         "nre",
