@@ -22,7 +22,8 @@ from ._support import AbstractSupport, Bijection
 
 #: NPE's default training: NLE's and NRE's (batch 50, patience 100) with the learning rate
 #: halved after 2,700 optimiser steps without a better validation loss, at most four times
-#: before the next such plateau stops. 2,700 steps are 150 epochs of 10^3 simulations (more than
+#: before the next such plateau stops (or sooner, after a halving that found nothing better:
+#: ``Training.lr_stop_without_gain``). 2,700 steps are 150 epochs of 10^3 simulations (more than
 #: the patience: nothing changes there) and 15 of 10^4, where two_moons trained in half the
 #: time to a C2ST as good or better (docs/training.md, "Learning rate on plateaus").
 NPE_TRAINING = dataclasses.replace(DEFAULT_TRAINING, lr_plateau_steps=2700)
@@ -101,7 +102,8 @@ class NPE(AbstractMethod):
         training: :class:`sk.Training` settings; by default
             ``sk.Training(batch_size=50, patience=100, lr_plateau_steps=2700)``: NLE's and
             NRE's batch and patience, and the learning rate halved after 2,700 steps without a
-            better validation loss (docs/training.md says why; with 10^3 simulations the
+            better validation loss, and training stopped at a plateau after a halving that
+            found nothing better (docs/training.md says why; with 10^3 simulations the
             schedule never fires before the patience, with 10^4 it halves the training time).
             A ``training=`` replaces all of it: to change one setting and keep the others,
             pass ``dataclasses.replace(sk.NPE().training, max_epochs=...)``.
