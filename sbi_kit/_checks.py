@@ -111,6 +111,18 @@ def check_positive_int(value, name: str, fn: str) -> int:
     return int(value)
 
 
+def check_flag(value, name: str, fn: str) -> None:
+    """A function argument that must be ``True`` or ``False`` (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{fn}: `{name}` must be True or False, got {value!r}.")
+
+
+def check_setting_bool(owner: str, field: str, value) -> None:
+    """A configuration field that must be ``True`` or ``False``, e.g. ``NSF.affine``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {field} must be True or False, got {value!r}.")
+
+
 def check_setting_positive_int(owner: str, field: str, value) -> None:
     """A configuration field that must be a Python int ≥ 1 (not a bool), e.g. ``num_steps``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -59,6 +59,7 @@ import numpyro.distributions as dist
 
 from . import _prior_json
 from ._atomic import write_atomic
+from ._checks import check_flag
 from .diagnostics import CalibrationReport
 from .estimators import AbstractFlow, AbstractVectorField
 from .inference import (
@@ -177,11 +178,6 @@ def _as_path(path, fn: str) -> Path:
     return Path(path)
 
 
-def _check_flag(value, name: str, fn: str) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{fn}: `{name}` must be True or False, got {value!r}.")
-
-
 def _prior_name(prior) -> str:
     cls = type(prior)
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -292,7 +288,7 @@ def save(path: str | os.PathLike, posterior, *, allow_pickle: bool = False) -> N
             f"returns), got {type(posterior).__name__}."
         )
     path = _as_path(path, "sk.save")
-    _check_flag(allow_pickle, "allow_pickle", "sk.save")
+    check_flag(allow_pickle, "allow_pickle", "sk.save")
     if path.is_dir():
         raise IsADirectoryError(
             f"sk.save: `path` {path} is a folder; give a file name, e.g. {path / 'posterior.sbi'}."
@@ -643,8 +639,8 @@ def load(
         ...     jax.random.key(1), x_o, 5)).all())
         True
     """
-    _check_flag(allow_pickle, "allow_pickle", "sk.load")
-    _check_flag(check_prior, "check_prior", "sk.load")
+    check_flag(allow_pickle, "allow_pickle", "sk.load")
+    check_flag(check_prior, "check_prior", "sk.load")
     if prior is not None and not isinstance(prior, dist.Distribution):
         raise TypeError(
             f"sk.load: `prior` must be a numpyro distribution (the prior the posterior was "

@@ -28,7 +28,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 from tqdm.auto import tqdm
 
-from ._checks import check_setting_nonnegative_int, check_setting_positive_int
+from ._checks import (
+    check_setting_bool,
+    check_setting_nonnegative_int,
+    check_setting_positive_int,
+)
 from ._types import Key
 
 
@@ -133,11 +137,7 @@ class Training:
         if self.lr_plateau_steps is not None:
             check_setting_positive_int("Training", "lr_plateau_steps", self.lr_plateau_steps)
         check_setting_nonnegative_int("Training", "lr_reductions", self.lr_reductions)
-        if not isinstance(self.lr_stop_without_gain, bool):
-            raise TypeError(
-                f"Training: lr_stop_without_gain must be True or False, got "
-                f"{self.lr_stop_without_gain!r}."
-            )
+        check_setting_bool("Training", "lr_stop_without_gain", self.lr_stop_without_gain)
         if not 0.0 < self.lr_factor < 1.0:
             raise ValueError(f"Training: lr_factor must lie in (0, 1), got {self.lr_factor}.")
         if not self.weight_decay >= 0:

@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Array
 from scipy.special import ndtri
 
-from .._checks import check_finite_rows, check_key, check_positive_int, is_concrete
+from .._checks import check_finite_rows, check_flag, check_key, check_positive_int, is_concrete
 from .._types import Key
 from ..inference import AbstractPosterior
 from ..simulators import simulate
@@ -227,8 +227,7 @@ def predictive_check(
     fn = "predictive_check"
     level = _check_level(level, fn)
     reps, obs = _as_numeric(replicates, "replicates", fn), _as_numeric(x_o, "x_o", fn)
-    if not isinstance(iid, bool):
-        raise TypeError(f"{fn}: `iid` must be True or False, got {iid!r}.")
+    check_flag(iid, "iid", fn)
     if iid and obs.ndim < 2:
         raise ValueError(
             f"{fn}: with iid=True, `x_o` must be a stack (n_obs, *x_shape), got shape {obs.shape}."
@@ -316,8 +315,7 @@ def posterior_predictive_check(
     level = _check_level(level, fn)
     if m < 2:
         raise ValueError(f"{fn}: needs at least 2 simulations, got {m}.")
-    if not isinstance(warn, bool):
-        raise TypeError(f"{fn}: `warn` must be True or False, got {warn!r}.")
+    check_flag(warn, "warn", fn)
     obs = _as_numeric(x_o, "x_o", fn)
     x_shape = tuple(posterior.x_shape)
     stack = obs.shape != x_shape

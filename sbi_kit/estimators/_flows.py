@@ -8,6 +8,7 @@ import equinox as eqx
 from flowjax.bijections import Affine, Chain
 from flowjax.distributions import AbstractDistribution
 
+from .._checks import check_setting_bool
 from .._types import Key
 from ..nn import activation
 from ._autoregressive import masked_autoregressive
@@ -62,8 +63,7 @@ class NSF(AbstractFlow):
 
     def build(self, key: Key, dim: int, cond_dim: int) -> AbstractDistribution:
         """A conditional flow over ``dim`` variables given a ``cond_dim`` context."""
-        if not isinstance(self.affine, bool):
-            raise TypeError(f"NSF: affine must be True or False, got {self.affine!r}.")
+        check_setting_bool("NSF", "affine", self.affine)
         spline = rational_quadratic_spline(self.knots, self.interval, self.knot_temperature)
         return masked_autoregressive(
             key,

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._checks import check_key, check_positive_int
+from .._checks import check_flag, check_key, check_positive_int
 from .._types import Key
 from ..simulators import as_simulator, simulate
 from ..training import History
@@ -133,8 +133,7 @@ def sequential(
         )
     if not isinstance(method, AbstractPotentialMethod):
         snpe.check(method, fn)
-    if not isinstance(warm_start, bool):
-        raise TypeError(f"{fn}: `warm_start` must be True or False, got {warm_start!r}.")
+    check_flag(warm_start, "warm_start", fn)
     x_o = jnp.asarray(x_o)
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
