@@ -130,6 +130,7 @@ def _methods() -> dict[str, _Entry]:
 METHOD_NAMES = ("npe", "nle", "nre", "npse", "fmpe", "snpe", "snle", "snre")
 FLOW_METHODS = ("npe", "nle", "snpe", "snle")
 VECTOR_FIELD_METHODS = ("npse", "fmpe")
+RATIO_METHODS = ("nre", "snre")
 # --flow: the estimators' flow specs by their class names and the settings that differ from
 # the class's defaults
 FLOWS = {
@@ -212,6 +213,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="npe/nle (and sequential): the flow's conditioner activation; npse/fmpe: the "
         "network's (e.g. gelu; default: the method's)",
     )
+    p.add_argument(
+        "--nre-classes",
+        type=int,
+        default=None,
+        help="nre/snre: K of the default NRE_C loss (default: NRE_C's, 5)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="nre/snre: hidden units of the classifier (default: NRE's, 100)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     p.add_argument(
         "--ppc",
@@ -233,6 +246,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             f"--activation applies to {', '.join(FLOW_METHODS + VECTOR_FIELD_METHODS)}, "
             f"not --method {args.method}"
         )
+    ratio = args.method in RATIO_METHODS
+    if (args.nre_classes is not None or args.width is not None) and not ratio:
+        p.error(f"--nre-classes and --width apply to {', '.join(RATIO_METHODS)}")
     if args.out is None:
         args.out = RESULTS_DIR / f"sbibm_{args.method}"
     return args
@@ -434,6 +450,11 @@ def main(argv=None) -> None:
         field = "flow" if args.method in FLOW_METHODS else "network"
         spec = dataclasses.replace(getattr(method, field), activation=args.activation)
         method = dataclasses.replace(method, **{field: spec})
+    if args.nre_classes is not None:
+        loss = dataclasses.replace(method.loss_fn, num_classes=args.nre_classes)
+        method = dataclasses.replace(method, loss_fn=loss)
+    if args.width is not None:
+        method = dataclasses.replace(method, width=args.width)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
     observations = parse_int_list(args.observations)
