@@ -1,8 +1,9 @@
 """Where GAUSS's error on the 10-d Gaussian at n = 100 comes from (issue #12's diagnosis).
 
 The problem and network are ``benchmarks/compositional.py``'s ``gaussian10`` at 10,000
-simulations (one ``sk.NPSE()``; ``--data-key`` picks the training set, ``--ensemble`` the number
-of members). Three experiments, each printed as it finishes:
+simulations (``--budget`` another; one ``sk.NPSE()``; ``--data-key`` picks the training set,
+``--ensemble`` the number of members; with the defaults for budget and data key the network is
+the one ``compositional.py`` trains). Three experiments, each printed as it finishes:
 
 * ``bias``: the single-observation posteriors' mean errors (2,000 draws for each of 10 of the
   100 observations, against the exact x/2), then GAUSS at n = 10, 30, 100: mean error and sd
@@ -21,6 +22,7 @@ Results (the printed lines) are kept in ``benchmarks/results/composition_error_s
     python benchmarks/composition_error_sources.py bias
     python benchmarks/composition_error_sources.py bias --ensemble 5
     python benchmarks/composition_error_sources.py bias --data-key 20000
+    python benchmarks/composition_error_sources.py bias --budget 100000
     python benchmarks/composition_error_sources.py hybrid --n 100
     python benchmarks/composition_error_sources.py gaussfit --n 100
 """
@@ -49,11 +51,12 @@ PROBLEM = Gaussian10()
 BUDGET = 10_000
 
 
-def trained(data_key: int, ensemble: int):
-    path = CHECKPOINTS / f"error_sources_{data_key}_e{ensemble}.sbi"
+def trained(data_key: int, ensemble: int, budget: int = BUDGET):
+    size = "" if budget == BUDGET else f"_b{budget}"
+    path = CHECKPOINTS / f"error_sources_{data_key}{size}_e{ensemble}.sbi"
     if path.exists():
         return sk.load(path)
-    theta, x = PROBLEM.simulate_single(jax.random.key(data_key), BUDGET)
+    theta, x = PROBLEM.simulate_single(jax.random.key(data_key), budget)
     began = time.perf_counter()
     posterior = sk.NPSE(ensemble_size=ensemble).fit(
         jax.random.key(1), theta, x, prior=PROBLEM.prior, progress=False
@@ -150,11 +153,19 @@ class Composer:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=("bias", "hybrid", "gaussfit"))
-    parser.add_argument("--data-key", type=int, default=BUDGET)
+    parser.add_argument("--budget", type=int, default=BUDGET, help="simulations (10,000)")
+    parser.add_argument("--data-key", type=int, default=None, help="default: the budget")
     parser.add_argument("--ensemble", type=int, default=1)
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument(
+        "--t-star",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[0.0, 0.02, 0.05, 2.0],
+        help="gaussfit: the diffusion times t* below which the fits replace the scores",
+    )
     args = parser.parse_args(argv)
-    posterior = trained(args.data_key, args.ensemble)
+    data_key = args.budget if args.data_key is None else args.data_key
+    posterior = trained(data_key, args.ensemble, args.budget)
     if args.experiment == "bias":
         bias(posterior)
         return
@@ -169,7 +180,7 @@ def main(argv=None) -> None:
             composer.run(f"n = {args.n}, learned above t* = {t_star}", True, t_star, exact)
     else:
         fitted = composer.fitted_moments(jax.random.key(3))
-        for t_star in (0.0, 0.02, 0.05, 2.0):
+        for t_star in args.t_star:
             composer.run(f"n = {args.n}, Gaussian fits below t* = {t_star}", True, t_star, fitted)
 
 
