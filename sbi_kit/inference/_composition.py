@@ -515,7 +515,7 @@ class GAUSS(_PrecisionComposition):
     σ(t*) (z-scored units: ``VPSDE().std(0.05)`` ≈ 0.17). For posteriors close to Gaussian
     and many observations; the diffused prior's score is kept as it is. On the 10-d Gaussian
     of ``benchmarks/compositional.py`` (100,000 simulations, n = 100) ``gaussian_below=0.05``
-    took C2ST from 0.991 to 0.615 (docs/vector-field.md).
+    took C2ST from 0.991 to 0.61 (0.600–0.610 over three sampling keys; docs/vector-field.md).
 
     Cost: ``n · covariance_samples · covariance_steps`` network evaluations once, then
     ``n · num_steps`` per particle (fewer with ``gaussian_below``). Needs the VP SDE and the
