@@ -594,11 +594,9 @@ class GAUSS(_PrecisionComposition):
         key_cov, key_run = jax.random.split(key)
         means, covs = self.posterior_moments(key_cov, score, contexts, sde, dim)
         excess = _sym(jnp.linalg.inv(covs))
-        eye = jnp.eye(dim, dtype=covs.dtype)
 
-        def fitted_scores(y, t):
-            m, s = sde.mean_coeff(t), sde.std(t)
-            return jax.vmap(lambda mu, cov: -jnp.linalg.solve(m**2 * cov + s**2 * eye, y - m * mu))(
+        def fitted_scores(y, t):  # each fit's diffused score, N(m μ_j, m² Σ_j + σ² I)
+            return jax.vmap(lambda mu, cov: GaussianPrior(mu, cov).diffused_score(y, t, sde))(
                 means, covs
             )
 
