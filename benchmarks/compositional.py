@@ -373,9 +373,13 @@ def figure(result: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("number of i.i.d. observations n")
-    axes[0][0].legend(fontsize=8)
+    legend = {}  # every method that has a line in some row, in the order of the methods
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=len(legend), fontsize=9)
     fig.suptitle(f"{s.get('problem', 'gaussian10')}: accuracy of the composed posterior against n")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
