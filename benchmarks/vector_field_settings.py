@@ -107,7 +107,17 @@ def variants(sk, method):
                 method, training=dataclasses.replace(method.training, learning_rate=1e-3)
             ),
         ),
-    }
+    } | (
+        {  # FMPE's time distribution, density ∝ t^α towards the data end
+            f"time_alpha{a}": (
+                f"`time_prior_exponent={a}`",
+                dataclasses.replace(method, time_prior_exponent=float(a)),
+            )
+            for a in (1, 4)
+        }
+        if isinstance(method, sk.FMPE)
+        else {}
+    )
 
 
 def main(argv=None) -> None:
