@@ -185,6 +185,14 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_slcp", False),
         ],
     ),
+    "SNPE (APT), NPE's training with patience 20": (
+        "snpe",
+        [
+            ("sbibm_snpe_apt_p20_tm10k", True),
+            ("sbibm_snpe_apt_p20_gl10k", True),
+            ("sbibm_snpe_apt_p20_slcp10k", True),
+        ],
+    ),
     "SNLE": (
         "snle",
         [
