@@ -54,7 +54,7 @@ import sbi_kit as sk  # noqa: E402
 
 NAME = "composition_bound"
 PROBLEM = Gaussian10()
-DIM = 10
+DIM = PROBLEM.prior.event_shape[0]  # d = 10
 
 
 def fitted_family(key, budget: int):
@@ -102,14 +102,14 @@ def run(budgets, ns, datasets: int) -> dict:
         for n in ns:
             xs = observations[:n]
             exact_mean, exact_cov = xs.sum(0) / (n + 1), np.eye(DIM) / (n + 1)
+            posteriors = [composed(coef, s, xs) for coef, s in fits]
             errors, ratios, optimal = [], [], []
-            for coef, s in fits:
-                mean, cov = composed(coef, s, xs)
+            for mean, cov in posteriors:
                 diff = mean - exact_mean
                 errors.append(float(np.sqrt(diff @ np.linalg.solve(exact_cov, diff))))
                 ratios.append(np.sqrt(np.diag(cov) * (n + 1)))
                 optimal.append(bayes_c2st(rng, mean, cov, exact_mean, exact_cov))
-            mean, cov = composed(*fits[0], xs)
+            mean, cov = posteriors[0]  # the first training set, compositional.py's
             draws = rng.multivariate_normal(mean, cov, 1000).astype(np.float32)
             exact = rng.multivariate_normal(exact_mean, exact_cov, 1000).astype(np.float32)
             cells[f"{budget}/{n}"] = {
