@@ -1,19 +1,25 @@
-"""Which NPE flow fits best: held-out log-density, and on gaussian_linear the exact KL.
+"""Which flow fits best, for NPE or NLE: held-out log-density, and the exact KL where known.
 
-For each task, seed and flow spec: ``sk.NPE(flow=spec)`` trained with its default training
-(optionally with ``Training(weight_decay=w)`` and a learning-rate schedule on plateaus,
-``Training(lr_plateau_steps=p, lr_reductions=r)``) on ``sk.simulate(key(seed), task, n)`` — the data
-of ``npe_vs_sbi.py``'s seeds — with fit key ``key(10_000 + seed)``, then scored on 5,000 fresh
-pairs from ``key(2**20 + seed)``: the mean held-out ``log q(θ | x)`` (higher is better; the
-amortised, prior-predictive average of what C2ST checks at single observations). On
-gaussian_linear, whose posterior is exact (``N(x/2, 0.05·I)``), also the mean of
-``log p(θ | x) − log q(θ | x)``: the KL divergence from the exact posterior averaged over x.
-No C2ST and no sampling: a cheap, low-noise screen for flow settings before a C2ST benchmark.
+For each task, seed and flow spec: ``sk.NPE(flow=spec)`` (or ``sk.NLE(flow=spec)`` with
+``--method nle``) trained with its default training (optionally with
+``Training(weight_decay=w)`` and a learning-rate schedule on plateaus,
+``Training(lr_plateau_steps=p, lr_reductions=r)``) on ``sk.simulate(key(seed), task, n)`` — the
+data of ``npe_vs_sbi.py``'s seeds — with fit key ``key(10_000 + seed)``, then scored on 5,000
+fresh pairs from ``key(2**20 + seed)``: the mean held-out ``log q(θ | x)`` for NPE, ``log q(x | θ)``
+for NLE (higher is better; the amortised average of what C2ST checks at single observations).
+The KL divergence from the truth averaged over the fresh pairs, where the truth is known: for NPE
+on gaussian_linear, whose posterior is exact (``N(x/2, 0.05·I)``), the mean of
+``log p(θ | x) − log q(θ | x)``; for NLE on every task whose simulator has an exact likelihood
+(two_moons, gaussian_linear, slcp, ...), the mean of ``log p(x | θ) − log q(x | θ)``.
+No C2ST, no sampling and no MCMC: a cheap, low-noise screen for flow settings before a C2ST
+benchmark.
 
-Writes ``benchmarks/results/npe_flows.{json,md}`` (resumes: cells on disk are skipped)::
+Writes ``benchmarks/results/npe_flows.{json,md}`` (``nle_flows`` with ``--method nle``; resumes:
+cells on disk are skipped)::
 
     python benchmarks/npe_flows.py --tasks gaussian_linear --seeds 0-1 --flows nsf,maf
         [--simulations 10000] [--weight-decay 0,1] [--lr-plateau-steps 0,1800 --lr-reductions 4]
+    python benchmarks/npe_flows.py --method nle --tasks slcp --flows nsf,maf,affine_nsf
 """
 
 from __future__ import annotations
@@ -64,11 +70,20 @@ def flow_specs() -> dict:
         "nsf_w32": NSF(width=32),
         "nsf_d1": NSF(depth=1),
         "nsf_i3": NSF(interval=3.0),
+        "nsf_i8": NSF(interval=8.0),
+        "nsf_l8": NSF(layers=8),
+        "nsf_w100": NSF(width=100),
+        "affine_nsf": NSF(affine=True),
+        "affine_nsf_gelu": NSF(affine=True, activation="gelu"),
+        "nsf_gelu_k5": NSF(knots=5, activation="gelu"),
+        "nsf_gelu_w32": NSF(width=32, activation="gelu"),
+        "maf_gelu": MAF(activation="gelu"),
     }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--method", choices=("npe", "nle"), default="npe")
     p.add_argument("--tasks", default="gaussian_linear")
     p.add_argument("--simulations", type=int, default=10_000)
     p.add_argument("--seeds", default="0", help="e.g. 0-2 (default: %(default)s)")
@@ -87,11 +102,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="Training.learning_rate (default: the method's)",
     )
     p.add_argument("--fresh", action="store_true", help="ignore results already on disk")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / NAME)
-    return p.parse_args(argv)
+    p.add_argument("--out", type=Path, default=None, help="default: results/npe_flows or nle_flows")
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS_DIR / f"{args.method}_flows"
+    return args
 
 
-def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) -> dict:
+def run_cell(sk, jax, method: str, task_name: str, n: int, seed: int, spec, changes: dict) -> dict:
     import dataclasses
 
     import equinox as eqx
@@ -100,15 +118,30 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) ->
     task = sk.tasks.get(task_name)
     theta, x = sk.simulate(jax.random.key(seed), task, n, progress=False)
     theta_test, x_test = sk.simulate(jax.random.key(2**20 + seed), task, NUM_TEST, progress=False)
-    npe = sk.NPE(flow=spec)
+    estimator = sk.NLE(flow=spec) if method == "nle" else sk.NPE(flow=spec)
     if changes:
-        training = dataclasses.replace(npe.training, **changes)
-        npe = dataclasses.replace(npe, training=training)
+        training = dataclasses.replace(estimator.training, **changes)
+        estimator = dataclasses.replace(estimator, training=training)
     start = time.perf_counter()
-    posterior = npe.fit(jax.random.key(10_000 + seed), theta, x, prior=task.prior, progress=False)
+    posterior = estimator.fit(
+        jax.random.key(10_000 + seed), theta, x, prior=task.prior, progress=False
+    )
     seconds = time.perf_counter() - start
-    log_q = eqx.filter_jit(jax.vmap(lambda t, xo: posterior.log_prob(t, xo)))
-    lq = np.asarray(log_q(theta_test, x_test), dtype=np.float64)
+    if method == "nle":
+        lq = posterior.likelihood(theta_test).log_prob(x_test)
+        exact_log_likelihood = task.simulator.log_likelihood
+        exact = (
+            None
+            if exact_log_likelihood is None
+            else jax.vmap(exact_log_likelihood)(theta_test, x_test)
+        )
+    else:
+        log_q = eqx.filter_jit(jax.vmap(lambda t, xo: posterior.log_prob(t, xo)))
+        lq = log_q(theta_test, x_test)
+        exact = None
+        if task_name == "gaussian_linear":  # exact posterior N(x/2, 0.05 I) (the task's docstring)
+            exact = dist.Normal(x_test / 2, math.sqrt(0.05)).to_event(1).log_prob(theta_test)
+    lq = np.asarray(lq, dtype=np.float64)
     history = posterior.history
     val = np.asarray(history.validation_loss)
     best = int(np.argmin(val))
@@ -124,8 +157,7 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec, changes: dict) ->
         "heldout_log_q": float(lq.mean()),
         "heldout_se": float(lq.std() / math.sqrt(lq.size)),
     }
-    if task_name == "gaussian_linear":  # exact posterior N(x/2, 0.05 I) (the task's docstring)
-        exact = dist.Normal(x_test / 2, math.sqrt(0.05)).to_event(1).log_prob(theta_test)
+    if exact is not None:
         gap = np.asarray(exact, dtype=np.float64) - lq
         out["kl"] = float(gap.mean())
         out["kl_se"] = float(gap.std() / math.sqrt(gap.size))
@@ -149,18 +181,33 @@ def schedule_text(schedule: list[str], cell: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-    lines = [
-        "# NPE flows: held-out log-density and, on gaussian_linear, the KL from the exact "
-        "posterior",
-        "",
-        "Each row: `sk.NPE(flow=...)` with its default training (and the weight decay and "
-        "learning-rate schedule shown) on "
-        f"`sk.simulate(key(seed), task, n)`, fit key `key(10000 + seed)`, scored on {NUM_TEST:,} "
-        "fresh pairs. Held-out: mean `log q(θ | x)` ± its standard error (higher is better). "
-        "KL: mean `log p(θ | x) − log q(θ | x)` under the exact posterior (gaussian_linear "
-        "only; 0 is perfect). Best epoch: the kept one (lowest validation loss) of those run.",
-        "",
-    ]
+    if result.get("method", "npe") == "nle":
+        lines = [
+            "# NLE flows: held-out log-likelihood and the KL from the exact likelihood",
+            "",
+            "Each row: `sk.NLE(flow=...)` with its default training (and the weight decay and "
+            "learning-rate schedule shown) on "
+            f"`sk.simulate(key(seed), task, n)`, fit key `key(10000 + seed)`, scored on "
+            f"{NUM_TEST:,} fresh pairs (θ from the prior). Held-out: mean `log q(x | θ)` ± its "
+            "standard error (higher is better). KL: mean `log p(x | θ) − log q(x | θ)` under the "
+            "task's exact likelihood (0 is perfect; tasks without one: -). Best epoch: the kept "
+            "one (lowest validation loss) of those run.",
+            "",
+        ]
+    else:
+        lines = [
+            "# NPE flows: held-out log-density and, on gaussian_linear, the KL from the exact "
+            "posterior",
+            "",
+            "Each row: `sk.NPE(flow=...)` with its default training (and the weight decay and "
+            "learning-rate schedule shown) on "
+            f"`sk.simulate(key(seed), task, n)`, fit key `key(10000 + seed)`, scored on "
+            f"{NUM_TEST:,} fresh pairs. Held-out: mean `log q(θ | x)` ± its standard error "
+            "(higher is better). KL: mean `log p(θ | x) − log q(θ | x)` under the exact "
+            "posterior (gaussian_linear only; 0 is perfect). Best epoch: the kept one (lowest "
+            "validation loss) of those run.",
+            "",
+        ]
     head = [
         "task",
         "n",
@@ -215,9 +262,15 @@ def main(argv=None) -> None:
     decays = [float(w) for w in args.weight_decay.split(",")]
     plateaus = [int(v) for v in args.lr_plateau_steps.split(",")]
     json_path = args.out.with_suffix(".json")
-    result = (None if args.fresh else read_json(json_path)) or {"cells": {}}
+    result = (None if args.fresh else read_json(json_path)) or {"cells": {}, "method": args.method}
+    if result.get("method", "npe") != args.method:
+        raise SystemExit(
+            f"npe_flows.py: {json_path} holds {result.get('method', 'npe')} cells, not "
+            f"{args.method}; pass another --out"
+        )
     result.update(
         benchmark=NAME,
+        method=args.method,
         machine=machine(),
         versions=versions(["sbi_kit", "jax", "flowjax", "optax"]),
     )
@@ -238,7 +291,9 @@ def main(argv=None) -> None:
                     if key in result["cells"]:
                         continue
                     print(f"[{key}]", flush=True)
-                    cell = run_cell(sk, jax, task, args.simulations, seed, specs[flow], changes)
+                    cell = run_cell(
+                        sk, jax, args.method, task, args.simulations, seed, specs[flow], changes
+                    )
                     print(
                         "  "
                         + ", ".join(

@@ -42,6 +42,7 @@ from . import __version__
 from . import tasks as task_registry
 from ._compilation_cache import OFF_VALUES, set_compilation_cache
 from .diagnostics import c2st, calibrate, posterior_predictive_check
+from .estimators import NSF, AbstractFlow, BestOf
 from .inference import (
     APT,
     FMPE,
@@ -115,8 +116,18 @@ def _flow_options(group: argparse._ArgumentGroup) -> None:
         type=float,
         default=1.0,
         help="NSF spline knot temperature (sqrt(50) is the sbi package's choice, which with "
-        "--support rejection matched sbi on two_moons)",
+        "--support rejection matched sbi on two_moons); for NLE, whose default chooses between "
+        "an NSF and a MAF, it applies to the NSF",
     )
+
+
+def _with_knot_temperature(flow: AbstractFlow | BestOf, temperature: float):
+    """``flow`` with the run's knot temperature on its spline flows (a BestOf's NSFs)."""
+    if isinstance(flow, BestOf):
+        return BestOf(tuple(_with_knot_temperature(f, temperature) for f in flow.candidates))
+    if isinstance(flow, NSF):
+        return dataclasses.replace(flow, knot_temperature=temperature)
+    return flow
 
 
 RATIO_LOSSES = {"nre-c": NRE_C, "nre-a": NRE_A, "nre-b": NRE_B, "balanced": BalancedNRE}
@@ -184,13 +195,13 @@ def _mcmc(args: argparse.Namespace) -> MCMCConfig:
 
 def _npe(args: argparse.Namespace, support: AbstractSupport) -> NPE:
     # the method's default flow with the run's knot temperature
-    flow = dataclasses.replace(NPE().flow, knot_temperature=args.knot_temperature)
+    flow = _with_knot_temperature(NPE().flow, args.knot_temperature)
     return NPE(flow=flow, ensemble_size=args.ensemble, support=support)
 
 
 def _nle(args: argparse.Namespace, support: AbstractSupport) -> NLE:
     return NLE(
-        flow=dataclasses.replace(NLE().flow, knot_temperature=args.knot_temperature),
+        flow=_with_knot_temperature(NLE().flow, args.knot_temperature),
         ensemble_size=args.ensemble,
         support=support,
         mcmc=_mcmc(args),

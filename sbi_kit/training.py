@@ -192,6 +192,10 @@ class History:
         seconds: wall-clock training time.
         learning_rate_reductions: the epochs after which the learning rate was reduced
             (``Training.lr_plateau_steps``; for an ensemble, those of any member).
+        choice: when ``fit`` chose between configurations
+            (:class:`sk.estimators.BestOf <sbi_kit.estimators.BestOf>` flows), each one's label
+            and lowest validation loss, in the order tried; the other fields are the kept
+            one's. Empty when there was no choice.
     """
 
     train_loss: tuple[float, ...] = ()
@@ -202,6 +206,7 @@ class History:
     num_validation: int = 0
     seconds: float = 0.0
     learning_rate_reductions: tuple[int, ...] = ()
+    choice: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "stop_reason", StopReason(self.stop_reason))
@@ -219,6 +224,7 @@ class History:
         d["train_loss"] = tuple(d.get("train_loss", ()))
         d["validation_loss"] = tuple(d.get("validation_loss", ()))
         d["learning_rate_reductions"] = tuple(d.get("learning_rate_reductions", ()))
+        d["choice"] = tuple((str(label), float(loss)) for label, loss in d.get("choice", ()))
         return cls(**d)
 
 

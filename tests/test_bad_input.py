@@ -691,6 +691,47 @@ COMPOSITION_ROWS = [
 tests/inference/test_composition.py)."""
 
 
+FLOW_CHOICE_ROWS = [
+    (
+        "best-of-one-candidate",
+        lambda: sk.estimators.BestOf((sk.estimators.NSF(),)),
+        Raises(ValueError, "BestOf: `candidates` must hold at least two flow specs, got 1"),
+    ),
+    (
+        "best-of-not-a-tuple",
+        lambda: sk.estimators.BestOf(sk.estimators.NSF()),
+        Raises(TypeError, "BestOf: `candidates` must be a tuple or list of flow specs, got NSF("),
+    ),
+    (
+        "best-of-a-string",
+        lambda: sk.estimators.BestOf((sk.estimators.NSF(), "maf")),
+        Raises(TypeError, "BestOf: candidate 1 must be a flow spec such as sk.estimators.NSF()"),
+    ),
+    (
+        "best-of-the-same-twice",
+        lambda: sk.estimators.BestOf((sk.estimators.MAF(), sk.estimators.MAF())),
+        Raises(ValueError, "BestOf: candidate 1, MAF("),
+    ),
+    (
+        "nle-flow-string",
+        lambda: sk.NLE(flow="best"),
+        Raises(TypeError, "NLE: `flow` must be a flow spec such as sk.estimators.NSF() or a"),
+    ),
+    (
+        "init-of-a-choice",
+        lambda: sk.NLE().init(jax.random.key(0), 2, (2,), PRIOR),
+        Raises(ValueError, "NLE.init: this method chooses between several networks"),
+    ),
+]
+"""sk.estimators.BestOf and the methods that take it (fitting with it: tests/inference/
+test_best_of.py)."""
+
+
+@pytest.mark.parametrize("call, expect", _table(FLOW_CHOICE_ROWS))
+def test_flow_choice_settings_are_checked(call, expect):
+    _run(call, expect)
+
+
 @pytest.mark.parametrize("call, expect", _table(COMPOSITION_ROWS))
 def test_composition_settings_are_checked(call, expect):
     _run(call, expect)

@@ -1,6 +1,7 @@
 """Conditional density estimators: normalizing flows (via flowjax), time-conditioned
 vector-field networks (scores, flow-matching velocities) and z-scoring."""
 
+from ._best_of import BestOf as BestOf
 from ._flows import MAF as MAF
 from ._flows import NSF as NSF
 from ._flows import AbstractFlow as AbstractFlow
@@ -14,6 +15,7 @@ from ._vector_field import ResidualVectorFieldNet as ResidualVectorFieldNet
 __all__ = [
     "AbstractFlow",
     "AbstractVectorField",
+    "BestOf",
     "CouplingNSF",
     "MAF",
     "NSF",

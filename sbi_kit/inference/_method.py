@@ -16,6 +16,8 @@ a posterior's skeleton with :meth:`AbstractMethod.init` and reads the saved arra
 from __future__ import annotations
 
 import abc
+import dataclasses
+import math
 import warnings
 
 import equinox as eqx
@@ -26,7 +28,7 @@ from jaxtyping import Array
 
 from .._checks import check_key, check_training_data
 from .._types import Key
-from ..estimators import Standardizer, share_closures
+from ..estimators import BestOf, Standardizer, share_closures
 from ..mcmc import MCMCConfig
 from ..training import Training, train
 from ._posterior import AbstractPosterior, constant_mismatch
@@ -118,6 +120,17 @@ class AbstractMethod(eqx.Module):
     ) -> AbstractPosterior:
         """The posterior holding ``net`` (a stack of ``ensemble_size`` networks)."""
 
+    def alternatives(self, init: AbstractPosterior | None = None) -> dict[str, AbstractMethod]:
+        """The configurations :meth:`fit` trains and chooses between, by label.
+
+        By default this method alone. A method whose flow is a
+        :class:`~sbi_kit.estimators.BestOf` returns one configuration per candidate flow (for
+        a warm start from ``init``, only the one that continues ``init``'s networks);
+        :meth:`fit` trains each and keeps the lowest validation loss.
+        """
+        del init
+        return {type(self).__name__: self}
+
     def init(
         self,
         key: Key,
@@ -133,6 +146,12 @@ class AbstractMethod(eqx.Module):
         data (see :meth:`build_net_with_constants`); ``fit`` finds them, ``sk.load`` reads them
         from the file.
         """
+        if len(self.alternatives()) > 1:
+            raise ValueError(
+                f"{type(self).__name__}.init: this method chooses between several networks "
+                "when it is fitted (a BestOf flow); an untrained posterior needs one: pass "
+                "one of the candidates as the flow."
+            )
         x_shape = tuple(x_shape)
         x_constant = tuple(int(j) for j in x_constant)
         keys = jax.random.split(key, self.ensemble_size)
@@ -174,7 +193,11 @@ class AbstractMethod(eqx.Module):
                 instead of being fitted to this data. ``None`` (default): fresh networks.
 
         Returns:
-            the trained posterior; its ``history`` says how training went.
+            the trained posterior; its ``history`` says how training went. A method with a
+            :class:`~sbi_kit.estimators.BestOf` flow trains every candidate with ``key`` and
+            returns the posterior of the one with the lowest validation loss, bit-identical to
+            a fit with that candidate alone (``history.choice`` lists them all); with ``init``
+            it continues ``init``'s flow, which must be one of the candidates.
 
         Raises:
             TypeError: for a key that is not a JAX PRNG key, a prior that is not a numpyro
@@ -198,6 +221,11 @@ class AbstractMethod(eqx.Module):
             raise TypeError(
                 f"{fn}: `init` must be a posterior of this method (an earlier {name}.fit's "
                 f"result), got {type(init).__name__}."
+            )
+        alternatives = self.alternatives(init)
+        if len(alternatives) > 1 or next(iter(alternatives.values())) is not self:
+            return fit_best_of(
+                alternatives, key, theta, x, prior=prior, progress=progress, init=init
             )
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
@@ -321,3 +349,54 @@ class AbstractPotentialMethod(AbstractMethod):
             raise TypeError(
                 f"{type(self).__name__}: `mcmc` must be sk.mcmc.MCMCConfig(...), got {self.mcmc!r}."
             )
+
+
+def fit_best_of(
+    alternatives: dict[str, AbstractMethod],
+    key: Key,
+    theta: Array,
+    x: Array,
+    *,
+    prior: dist.Distribution,
+    progress: bool,
+    init: AbstractPosterior | None,
+) -> AbstractPosterior:
+    """Fits each configuration with ``key`` and keeps the lowest best validation loss (the
+    first on a tie; a non-finite loss never wins unless all are), its history listing all."""
+    fits = {
+        label: method.fit(key, theta, x, prior=prior, progress=progress, init=init)
+        for label, method in alternatives.items()
+    }
+    if len(fits) == 1:
+        return next(iter(fits.values()))
+    losses = {label: _lowest_validation_loss(p) for label, p in fits.items()}
+    kept = min(losses, key=lambda label: losses[label])  # dicts keep the order tried
+    history = fits[kept].history
+    choice = tuple(losses.items())
+    history = None if history is None else dataclasses.replace(history, choice=choice)
+    return fits[kept].with_metadata(history=history)
+
+
+def _lowest_validation_loss(posterior: AbstractPosterior) -> float:
+    history = posterior.history
+    losses = [v for v in (() if history is None else history.validation_loss) if math.isfinite(v)]
+    return min(losses, default=math.inf)
+
+
+def flow_alternatives(
+    method: AbstractMethod, flow, init: AbstractPosterior | None
+) -> dict[str, AbstractMethod]:
+    """:meth:`AbstractMethod.alternatives` of a method with a ``flow`` field: one configuration
+    per candidate of a :class:`~sbi_kit.estimators.BestOf` (with ``init``, the one whose flow
+    ``init`` was trained with), or ``method`` itself for a single flow."""
+    if not isinstance(flow, BestOf):
+        return {type(method).__name__: method}
+    if init is not None:
+        trained = init.method.flow  # type: ignore[attr-defined]  (fit checked init's type)
+        if trained not in flow.candidates:
+            raise ValueError(
+                f"{type(method).__name__}.fit: `init` was trained with the flow {trained!r}, "
+                f"which is not one of this method's candidates {list(flow.candidates)!r}."
+            )
+        return {repr(trained): dataclasses.replace(method, flow=trained)}
+    return {repr(f): dataclasses.replace(method, flow=f) for f in flow.candidates}

@@ -13,11 +13,11 @@ from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array
 
 from .._types import Key
-from ..estimators import NSF, AbstractFlow, Standardizer
+from ..estimators import MAF, NSF, AbstractFlow, BestOf, Standardizer
 from ..mcmc import MCMCConfig
 from ..training import Training
 from ._likelihood import LearnedLikelihood
-from ._method import DEFAULT_TRAINING, AbstractPotentialMethod
+from ._method import DEFAULT_TRAINING, AbstractPotentialMethod, flow_alternatives
 from ._posterior import AbstractPotentialPosterior, constant_mismatch
 from ._support import AbstractSupport, Bijection
 
@@ -138,7 +138,10 @@ class NLE(AbstractPotentialMethod):
     any number of i.i.d. observations with one trained network. All options are keywords.
 
     Args:
-        flow: flow spec for x given θ (:class:`sk.estimators.NSF` by default).
+        flow: flow spec for x given θ, or a :class:`sk.estimators.BestOf` of several; by
+            default ``BestOf((NSF(), MAF()))``: both are trained and the one with the lower
+            validation loss is kept (a spline flow was better on two_moons and sir, an affine
+            one on slcp and gaussian_linear; docs/nle.md).
         training: :class:`sk.Training` settings; by default
             ``sk.Training(batch_size=50, patience=100)`` (docs/nle.md says why). A
             ``training=`` replaces all of it: to change one setting and keep the others, pass
@@ -160,17 +163,21 @@ class NLE(AbstractPotentialMethod):
         ()
     """
 
-    flow: AbstractFlow = eqx.field(default=NSF(), kw_only=True)
+    flow: AbstractFlow | BestOf = eqx.field(default=BestOf((NSF(), MAF())), kw_only=True)
     training: Training = eqx.field(default=DEFAULT_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
     mcmc: MCMCConfig = eqx.field(default=MCMCConfig(), kw_only=True)
 
     def __check_init__(self):
-        if not isinstance(self.flow, AbstractFlow):
+        if not isinstance(self.flow, AbstractFlow | BestOf):
             raise TypeError(
-                f"NLE: `flow` must be a flow spec such as sk.estimators.NSF(), got {self.flow!r}."
+                f"NLE: `flow` must be a flow spec such as sk.estimators.NSF() or a "
+                f"sk.estimators.BestOf of them, got {self.flow!r}."
             )
+
+    def alternatives(self, init=None):
+        return flow_alternatives(self, self.flow, init)
 
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> LikelihoodNet:
         return self.build_net_with_constants(key, dim_theta, x_shape, ())

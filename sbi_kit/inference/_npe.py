@@ -13,10 +13,10 @@ from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array
 
 from .._types import Key
-from ..estimators import NSF, AbstractFlow, Standardizer
+from ..estimators import NSF, AbstractFlow, BestOf, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._method import DEFAULT_TRAINING, AbstractMethod
+from ._method import DEFAULT_TRAINING, AbstractMethod, flow_alternatives
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection
 
@@ -127,17 +127,21 @@ class NPE(AbstractMethod):
         ()
     """
 
-    flow: AbstractFlow = eqx.field(default=NSF(activation="gelu"), kw_only=True)
+    flow: AbstractFlow | BestOf = eqx.field(default=NSF(activation="gelu"), kw_only=True)
     embedding: AbstractEmbedding | None = eqx.field(default=None, kw_only=True)
     training: Training = eqx.field(default=NPE_TRAINING, kw_only=True)
     ensemble_size: int = eqx.field(default=1, kw_only=True)
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
 
     def __check_init__(self):
-        if not isinstance(self.flow, AbstractFlow):
+        if not isinstance(self.flow, AbstractFlow | BestOf):
             raise TypeError(
-                f"NPE: `flow` must be a flow spec such as sk.estimators.NSF(), got {self.flow!r}."
+                f"NPE: `flow` must be a flow spec such as sk.estimators.NSF() or a "
+                f"sk.estimators.BestOf of them, got {self.flow!r}."
             )
+
+    def alternatives(self, init=None):
+        return flow_alternatives(self, self.flow, init)
         if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
             raise TypeError(
                 "NPE: `embedding` must be None or an embedding spec such as "

@@ -1,0 +1,85 @@
+"""sk.estimators.BestOf: fit trains every candidate flow and keeps the lowest validation loss."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import sbi_kit as sk
+
+PRIOR = dist.Normal(jnp.zeros(2), 1.0).to_event(1)
+TINY_MAF = sk.estimators.MAF(layers=1, width=8, depth=1)
+TINY_NSF = sk.estimators.NSF(layers=1, width=8, depth=1, knots=4)
+TRAINING = sk.Training(max_epochs=4, batch_size=50)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """x ~ N(θ, 0.3²): 400 pairs."""
+    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
+    return sk.simulate(jax.random.key(0), sim, 400, progress=False)
+
+
+def _same_arrays(a, b) -> bool:
+    leaves_a = jax.tree.leaves(eqx.filter(a, eqx.is_array))
+    leaves_b = jax.tree.leaves(eqx.filter(b, eqx.is_array))
+    if len(leaves_a) != len(leaves_b):
+        return False
+    pairs = zip(leaves_a, leaves_b, strict=True)
+    return all(np.array_equal(np.asarray(u), np.asarray(v)) for u, v in pairs)
+
+
+@pytest.mark.parametrize("method_type", [sk.NLE, sk.NPE])
+def test_fit_keeps_the_candidate_with_the_lowest_validation_loss_bit_for_bit(method_type, data):
+    key = jax.random.key(1)
+    choice = sk.estimators.BestOf((TINY_NSF, TINY_MAF))
+    method = method_type(flow=choice, training=TRAINING)
+    chosen = method.fit(key, data.theta, data.x, prior=PRIOR, progress=False)
+    alone = {
+        flow: dataclasses.replace(method, flow=flow).fit(
+            key, data.theta, data.x, prior=PRIOR, progress=False
+        )
+        for flow in choice.candidates
+    }
+    lowest = {flow: min(p.history.validation_loss) for flow, p in alone.items()}
+    best = min(lowest, key=lambda f: lowest[f])
+    assert chosen.method == dataclasses.replace(method, flow=best)  # a plain flow, saveable
+    assert _same_arrays(chosen, alone[best])  # the same network as the candidate alone
+    assert chosen.history.choice == tuple((repr(f), lowest[f]) for f in choice.candidates)
+    assert chosen.history.validation_loss == alone[best].history.validation_loss
+
+
+def test_a_warm_start_continues_the_flow_of_init(data):
+    method = sk.NLE(flow=sk.estimators.BestOf((TINY_NSF, TINY_MAF)), training=TRAINING)
+    previous = dataclasses.replace(method, flow=TINY_MAF).fit(
+        jax.random.key(2), data.theta, data.x, prior=PRIOR, progress=False
+    )
+    key = jax.random.key(3)
+    continued = method.fit(key, data.theta, data.x, prior=PRIOR, progress=False, init=previous)
+    plain = previous.method.fit(key, data.theta, data.x, prior=PRIOR, progress=False, init=previous)
+    assert continued.method.flow == TINY_MAF and continued.history.choice == ()
+    assert _same_arrays(continued, plain)
+    other = dataclasses.replace(method, flow=dataclasses.replace(TINY_NSF, knots=5))
+    stranger = other.fit(jax.random.key(2), data.theta, data.x, prior=PRIOR, progress=False)
+    with pytest.raises(ValueError, match="which is not one of this method's candidates"):
+        method.fit(key, data.theta, data.x, prior=PRIOR, progress=False, init=stranger)
+
+
+def test_the_choice_survives_save_and_load(data, tmp_path):
+    method = sk.NPE(flow=sk.estimators.BestOf((TINY_MAF, TINY_NSF)), training=TRAINING)
+    posterior = method.fit(jax.random.key(4), data.theta, data.x, prior=PRIOR, progress=False)
+    path = tmp_path / "chosen.sbik"
+    sk.save(path, posterior)
+    loaded = sk.load(path)
+    assert loaded.method == posterior.method and loaded.history.choice == posterior.history.choice
+    key, x_o = jax.random.key(5), jnp.array([0.2, -0.1])
+    assert np.array_equal(posterior.sample(key, x_o, 50), loaded.sample(key, x_o, 50))
+
+
+def test_nle_chooses_between_a_spline_and_an_affine_flow_by_default():
+    assert sk.NLE().flow == sk.estimators.BestOf((sk.estimators.NSF(), sk.estimators.MAF()))
+    assert isinstance(sk.NPE().flow, sk.estimators.NSF)  # NPE: one flow
