@@ -205,7 +205,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=tuple(FLOWS),
         default=None,
         help="npe/nle and their sequential variants: the flow, at its defaults (default: the "
-        "method's, NSF)",
+        "method's: NSF for NPE, for NLE the better of NSF and MAF by validation loss)",
     )
     p.add_argument(
         "--activation",
@@ -448,6 +448,8 @@ def main(argv=None) -> None:
         method = dataclasses.replace(method, flow=getattr(sk.estimators, name)(**flow_settings))
     if args.activation is not None:
         field = "flow" if args.method in FLOW_METHODS else "network"
+        if isinstance(getattr(method, field), sk.estimators.BestOf):
+            raise SystemExit("sbibm.py: --activation needs one flow; pass --flow as well")
         spec = dataclasses.replace(getattr(method, field), activation=args.activation)
         method = dataclasses.replace(method, **{field: spec})
     if args.nre_classes is not None:
