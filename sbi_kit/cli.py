@@ -591,6 +591,8 @@ def run(args: argparse.Namespace) -> dict:
         "best_epoch": posterior.history.best_epoch,
         "stop_reason": str(posterior.history.stop_reason),
         "best_validation_loss": min(posterior.history.validation_loss),
+        # a BestOf flow (NLE's default): each candidate's lowest validation loss; {} otherwise
+        "flow_choice": dict(posterior.history.choice),
         "calibration": None if calibration is None else calibration.metrics(),
         "calibration_skipped": calibration_skipped,
         "predictive_check": predictive,

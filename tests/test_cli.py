@@ -119,6 +119,9 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
     else:
         assert metrics["rounds"] == 2 and metrics["calibration"] is None
         assert "fitted to one observation" in metrics["calibration_skipped"]
+    # NLE's default flow is BestOf((NSF(), MAF())): both candidates' losses are recorded (SNLE
+    # chose in round 1; the final round continued that flow, without a choice of its own)
+    assert len(metrics["flow_choice"]) == (2 if method == "nle" else 0)
     # the check that does apply to a sequential posterior, run for every method
     assert metrics["predictive_check"]["num_replicates"] == 200
     assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}
@@ -154,6 +157,10 @@ def test_run_options_configure_the_method():
     default = _method("npe", _parser().parse_args(["run"]))
     assert default.flow == sk.NPE().flow and default.flow.knot_temperature == 1.0
     assert _method("nle", _parser().parse_args(["run"])).flow == sk.NLE().flow
+    # on NLE's BestOf default the knot temperature reaches the NSF candidate and leaves the MAF
+    nle = _method("nle", args)
+    nsf, maf = nle.flow.candidates
+    assert nsf.knot_temperature == 3.0 and maf == sk.NLE().flow.candidates[1]
 
 
 def test_overwrite_replaces_only_a_previous_runs_files(tmp_path):
