@@ -601,6 +601,9 @@ def main(argv=None) -> None:
                     key_fit, sims.theta, sims.x, prior=task.prior, progress=False
                 )
                 train_s = time.perf_counter() - start
+                if posterior.history is not None and posterior.history.choice:
+                    # a BestOf flow (NLE's default): each candidate's lowest validation loss
+                    run["flow_choice"] = dict(posterior.history.choice)
                 for i in missing:
                     start = time.perf_counter()
                     samples = _draw(
