@@ -40,7 +40,7 @@ from _report import (  # noqa: E402
     write_json,
     write_markdown,
 )
-from npe_flows import flow_specs  # noqa: E402
+from npe_flows import chosen_flows  # noqa: E402
 
 NAME = "nle_flow_selection"
 
@@ -155,11 +155,7 @@ def main(argv=None) -> None:
 
     import sbi_kit as sk
 
-    specs = flow_specs()
-    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
-    unknown = [f for f in flows if f not in specs]
-    if unknown:
-        raise SystemExit(f"nle_flow_selection.py: unknown flows {unknown}; known: {sorted(specs)}")
+    specs, flows = chosen_flows(args.flows, "nle_flow_selection.py")
     json_path = args.out.with_suffix(".json")
     result = read_json(json_path) or {"cells": {}}
     result.update(benchmark=NAME, machine=machine(), versions=versions(["sbi_kit", "jax"]))

@@ -81,6 +81,17 @@ def flow_specs() -> dict:
     }
 
 
+def chosen_flows(text: str, script: str) -> tuple[dict, list[str]]:
+    """:func:`flow_specs` and the names in the comma-separated ``text``; exits naming any
+    unknown one."""
+    specs = flow_specs()
+    flows = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in flows if f not in specs]
+    if unknown:
+        raise SystemExit(f"{script}: unknown flows {unknown}; known: {sorted(specs)}")
+    return specs, flows
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--method", choices=("npe", "nle"), default="npe")
@@ -254,11 +265,7 @@ def main(argv=None) -> None:
 
     import sbi_kit as sk
 
-    specs = flow_specs()
-    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
-    unknown = [f for f in flows if f not in specs]
-    if unknown:
-        raise SystemExit(f"npe_flows.py: unknown flows {unknown}; known: {sorted(specs)}")
+    specs, flows = chosen_flows(args.flows, "npe_flows.py")
     decays = [float(w) for w in args.weight_decay.split(",")]
     plateaus = [int(v) for v in args.lr_plateau_steps.split(",")]
     json_path = args.out.with_suffix(".json")
