@@ -24,13 +24,15 @@ class BestOf(eqx.Module):
     validation loss: the mean negative log-density of the held-out pairs, comparable across
     candidates because they share the split and the z-scoring. The returned posterior is
     bit-identical to a fit with that candidate alone; its ``method.flow`` is the chosen spec
-    (so ``sk.save`` / ``sk.load`` see a plain flow) and its ``history.flow_choice`` lists every
+    (so ``sk.save`` / ``sk.load`` see a plain flow) and its ``history.choice`` lists every
     candidate with its loss. Training costs the sum of the candidates' trainings.
 
     Why: no one flow family is best on every problem. On sbibm's tasks an affine
     autoregressive flow (``MAF``) learned slcp's Gaussian likelihood better than a spline flow
     (``NSF``), which was better on two_moons and sir; the validation loss picked the flow with
-    the lower C2ST in every case measured (docs/nle.md).
+    the lower C2ST in nine of ten comparisons measured (the miss: sir at 10,000 simulations;
+    docs/nle.md). It measures the fit averaged over the training distribution, not at one
+    observation.
 
     Args:
         candidates: two or more distinct flow specs (:class:`AbstractFlow`), tried in order;

@@ -96,7 +96,9 @@ class NPE(AbstractMethod):
     Args:
         flow: flow spec; by default ``sk.estimators.NSF(activation="gelu")``, the spline
             flow with GELU conditioners (docs/npe.md, "Conditioner activation", says why; a
-            plain ``NSF()`` has ReLU ones), or :class:`sk.estimators.MAF` and the others.
+            plain ``NSF()`` has ReLU ones), or :class:`sk.estimators.MAF` and the others, or a
+            :class:`sk.estimators.BestOf` of several (each trained, the lowest validation loss
+            kept).
         embedding: optional embedding spec for x (e.g. :class:`sk.nn.MLPEmbedding`), trained
             jointly with the flow.
         training: :class:`sk.Training` settings; by default
