@@ -718,6 +718,11 @@ FLOW_CHOICE_ROWS = [
         Raises(TypeError, "NLE: `flow` must be a flow spec such as sk.estimators.NSF() or a"),
     ),
     (
+        "npe-embedding-string",
+        lambda: sk.NPE(embedding="mlp"),
+        Raises(TypeError, "NPE: `embedding` must be None or an embedding spec such as"),
+    ),
+    (
         "init-of-a-choice",
         lambda: sk.NLE().init(jax.random.key(0), 2, (2,), PRIOR),
         Raises(ValueError, "NLE.init: this method chooses between several networks"),

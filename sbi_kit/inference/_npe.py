@@ -141,14 +141,14 @@ class NPE(AbstractMethod):
                 f"NPE: `flow` must be a flow spec such as sk.estimators.NSF() or a "
                 f"sk.estimators.BestOf of them, got {self.flow!r}."
             )
-
-    def alternatives(self, init=None):
-        return flow_alternatives(self, self.flow, init)
         if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
             raise TypeError(
                 "NPE: `embedding` must be None or an embedding spec such as "
                 f"sk.nn.MLPEmbedding(), got {self.embedding!r}."
             )
+
+    def alternatives(self, init=None):
+        return flow_alternatives(self, self.flow, init)
 
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> FlowNet:
         key_emb, key_flow = jax.random.split(key)
