@@ -62,12 +62,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def c2st_means(specs: list[str]) -> dict[str, dict[str, tuple[float, int]]]:
-    """``{flow: {"task/n/seedS": (mean C2ST, count)}}`` from the files named in ``--c2st``."""
+def c2st_means(files: dict[str, list[str]]) -> dict[str, dict[str, tuple[float, int]]]:
+    """``{flow: {"task/n/seedS": (mean C2ST, count)}}`` from ``{flow: [result file, ...]}``."""
     out: dict[str, dict[str, tuple[float, int]]] = {}
-    for spec in specs:
-        flow, _, files = spec.partition(":")
-        for name in files.split(","):
+    for flow, names in files.items():
+        for name in names:
             payload = read_json(RESULTS_DIR / name)
             if payload is None:
                 raise SystemExit(f"nle_flow_selection.py: no results file {name}")
@@ -86,11 +85,12 @@ def run_cell(sk, jax, task_name: str, n: int, seed: int, spec) -> dict:
     posterior = sk.NLE(flow=spec).fit(key_fit, sims.theta, sims.x, prior=task.prior, progress=False)
     seconds = time.perf_counter() - start
     val = np.asarray(posterior.history.validation_loss, dtype=np.float64)
+    finite = np.where(np.isfinite(val), val, np.inf)  # as BestOf: a non-finite epoch never wins
     return {
         "seconds": seconds,
         "epochs": int(val.size),
-        "best_epoch": int(np.argmin(val)) + 1,
-        "validation_loss_best": float(val.min()),
+        "best_epoch": int(np.argmin(finite)) + 1,
+        "validation_loss_best": float(finite.min()),
     }
 
 
@@ -164,7 +164,7 @@ def main(argv=None) -> None:
         flow, _, names = spec.partition(":")
         files.setdefault(flow, [])
         files[flow] += [n for n in names.split(",") if n not in files[flow]]
-    result["c2st"] = c2st_means([f"{f}:{','.join(v)}" for f, v in files.items()])
+    result["c2st"] = c2st_means(files)
     for task in args.tasks.split(","):
         for n in parse_int_list(args.simulations):
             for seed in parse_int_list(args.seeds):
