@@ -28,7 +28,7 @@ from jaxtyping import Array
 
 from .._checks import check_key, check_training_data
 from .._types import Key
-from ..estimators import BestOf, Standardizer, share_closures
+from ..estimators import AbstractFlow, BestOf, Standardizer, share_closures
 from ..mcmc import MCMCConfig
 from ..training import Training, train
 from ._posterior import AbstractPosterior, constant_mismatch
@@ -381,6 +381,16 @@ def _lowest_validation_loss(posterior: AbstractPosterior) -> float:
     history = posterior.history
     losses = [v for v in (() if history is None else history.validation_loss) if math.isfinite(v)]
     return min(losses, default=math.inf)
+
+
+def check_flow(name: str, flow) -> None:
+    """Raises ``TypeError`` unless ``flow`` is a flow spec or a :class:`BestOf` of them (the
+    ``flow`` field of NPE and NLE)."""
+    if not isinstance(flow, AbstractFlow | BestOf):
+        raise TypeError(
+            f"{name}: `flow` must be a flow spec such as sk.estimators.NSF() or a "
+            f"sk.estimators.BestOf of them, got {flow!r}."
+        )
 
 
 def flow_alternatives(

@@ -17,7 +17,7 @@ from ..estimators import MAF, NSF, AbstractFlow, BestOf, Standardizer
 from ..mcmc import MCMCConfig
 from ..training import Training
 from ._likelihood import LearnedLikelihood
-from ._method import DEFAULT_TRAINING, AbstractPotentialMethod, flow_alternatives
+from ._method import DEFAULT_TRAINING, AbstractPotentialMethod, check_flow, flow_alternatives
 from ._posterior import AbstractPotentialPosterior, constant_mismatch
 from ._support import AbstractSupport, Bijection
 
@@ -170,11 +170,7 @@ class NLE(AbstractPotentialMethod):
     mcmc: MCMCConfig = eqx.field(default=MCMCConfig(), kw_only=True)
 
     def __check_init__(self):
-        if not isinstance(self.flow, AbstractFlow | BestOf):
-            raise TypeError(
-                f"NLE: `flow` must be a flow spec such as sk.estimators.NSF() or a "
-                f"sk.estimators.BestOf of them, got {self.flow!r}."
-            )
+        check_flow("NLE", self.flow)
 
     def alternatives(self, init=None):
         return flow_alternatives(self, self.flow, init)

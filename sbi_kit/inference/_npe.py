@@ -16,7 +16,7 @@ from .._types import Key
 from ..estimators import NSF, AbstractFlow, BestOf, Standardizer
 from ..nn import AbstractEmbedding
 from ..training import Training
-from ._method import DEFAULT_TRAINING, AbstractMethod, flow_alternatives
+from ._method import DEFAULT_TRAINING, AbstractMethod, check_flow, flow_alternatives
 from ._posterior import AbstractDensityPosterior
 from ._support import AbstractSupport, Bijection
 
@@ -136,11 +136,7 @@ class NPE(AbstractMethod):
     support: AbstractSupport = eqx.field(default=Bijection(), kw_only=True)
 
     def __check_init__(self):
-        if not isinstance(self.flow, AbstractFlow | BestOf):
-            raise TypeError(
-                f"NPE: `flow` must be a flow spec such as sk.estimators.NSF() or a "
-                f"sk.estimators.BestOf of them, got {self.flow!r}."
-            )
+        check_flow("NPE", self.flow)
         if self.embedding is not None and not isinstance(self.embedding, AbstractEmbedding):
             raise TypeError(
                 "NPE: `embedding` must be None or an embedding spec such as "
