@@ -581,6 +581,11 @@ def main(argv=None) -> None:
                             snpe=snpe,
                             progress=False,
                         )
+                        if any(h is not None and h.choice for h in result.histories):
+                            # a BestOf flow: the flow each round kept, round by round
+                            run.setdefault("flow_choice", {})[str(i)] = [
+                                repr(p.method.flow) for p in result.posteriors
+                            ]
                         samples = _draw(
                             sk,
                             result.posterior,

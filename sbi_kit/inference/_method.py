@@ -367,6 +367,14 @@ def fit_best_of(
         label: method.fit(key, theta, x, prior=prior, progress=progress, init=init)
         for label, method in alternatives.items()
     }
+    return keep_lowest(fits)
+
+
+def keep_lowest(fits: dict[str, AbstractPosterior]) -> AbstractPosterior:
+    """The posterior in ``fits`` (label: posterior, trained on the same data with the same key)
+    with the lowest best validation loss (the first on a tie; a non-finite loss never wins
+    unless all are), its history's ``choice`` listing every label's loss; a single fit as it
+    is. :func:`fit_best_of` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
     if len(fits) == 1:
         return next(iter(fits.values()))
     losses = {label: _lowest_validation_loss(p) for label, p in fits.items()}

@@ -30,7 +30,7 @@ from .._checks import check_flag, check_key, check_positive_int
 from .._types import Key
 from ..simulators import as_simulator, simulate
 from ..training import History
-from ._method import AbstractMethod, AbstractPotentialMethod
+from ._method import AbstractMethod, AbstractPotentialMethod, keep_lowest
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
 from ._snpe_rounds import TSNPE, AbstractSNPE, default_snpe
 
@@ -95,7 +95,11 @@ def sequential(
         warm_start: each round after the first continues training the previous round's
             networks (``fit(..., init=previous)``; they keep round 1's z-scoring) instead of
             initialising new ones. Early rounds hold few simulations and stop after few
-            gradient steps; carrying their networks forward accumulates training.
+            gradient steps; carrying their networks forward accumulates training. A method
+            whose flow is a :class:`~sbi_kit.estimators.BestOf` (``sk.NLE()``'s default)
+            carries every candidate forward, each continuing its own networks, and keeps the
+            lowest validation loss again in every round (the next round's proposal comes from
+            the kept one; each history's ``choice`` lists the candidates' losses).
         progress: progress bars.
 
     Returns:
@@ -135,6 +139,10 @@ def sequential(
         snpe.check(method, fn)
     check_flag(warm_start, "warm_start", fn)
     x_o = jnp.asarray(x_o)
+    # one configuration per candidate flow of a BestOf (else the method itself): each continues
+    # its own networks from round to round, and every round keeps the lowest validation loss
+    alternatives = method.alternatives()
+    carried: dict[str, AbstractPosterior] = {}
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
     for r in range(rounds):
@@ -151,26 +159,21 @@ def sequential(
         xs.append(np.asarray(sims.x))
         index.append(np.full(sims.num_valid, r))
         theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
-        if isinstance(posterior, AbstractDensityPosterior):
-            posterior = snpe.fit(
+        carried = {
+            label: _fit_round(
                 key_fit,
-                method,
+                alternative,
+                snpe,
                 theta_all,
                 x_all,
                 prior=sim.prior,
-                previous=posterior,
+                previous=carried.get(label),
                 warm_start=warm_start,
                 progress=progress,
             )
-        else:
-            posterior = method.fit(
-                key_fit,
-                theta_all,
-                x_all,
-                prior=sim.prior,
-                progress=progress,
-                init=posterior if warm_start else None,
-            )
+            for label, alternative in alternatives.items()
+        }
+        posterior = keep_lowest(carried)
         posteriors.append(posterior)
     assert posterior is not None
     return SequentialResult(
@@ -181,4 +184,37 @@ def sequential(
         x=jnp.asarray(np.concatenate(xs)),
         round_index=np.concatenate(index),
         snpe=None if isinstance(method, AbstractPotentialMethod) else snpe,
+    )
+
+
+def _fit_round(
+    key: Key,
+    method: AbstractMethod,
+    snpe: AbstractSNPE,
+    theta: np.ndarray,
+    x: np.ndarray,
+    *,
+    prior,
+    previous: AbstractPosterior | None,
+    warm_start: bool,
+    progress: bool,
+) -> AbstractPosterior:
+    """One round's posterior of ``method`` (a single configuration) on all rounds' pairs:
+    a fresh fit in round 1, then the ``snpe`` strategy for density posteriors, or a fit
+    continuing ``previous`` (``warm_start``) for NLE and NRE."""
+    if previous is None:
+        return method.fit(key, theta, x, prior=prior, progress=progress)
+    if isinstance(previous, AbstractDensityPosterior):
+        return snpe.fit(
+            key,
+            method,
+            theta,
+            x,
+            prior=prior,
+            previous=previous,
+            warm_start=warm_start,
+            progress=progress,
+        )
+    return method.fit(
+        key, theta, x, prior=prior, progress=progress, init=previous if warm_start else None
     )

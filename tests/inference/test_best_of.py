@@ -83,3 +83,28 @@ def test_the_choice_survives_save_and_load(data, tmp_path):
 def test_nle_chooses_between_a_spline_and_an_affine_flow_by_default():
     assert sk.NLE().flow == sk.estimators.BestOf((sk.estimators.NSF(), sk.estimators.MAF()))
     assert isinstance(sk.NPE().flow, sk.estimators.NSF)  # NPE: one flow
+
+
+@pytest.mark.parametrize("method_type", [sk.NLE, sk.NPE])
+def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(method_type):
+    """Round 2 continues each candidate's own round-1 networks (for NPE through APT, which
+    needs the previous posterior of the same flow) and keeps the lowest validation loss again;
+    the candidate chosen in round 1 trains on exactly the data of a run with it alone."""
+    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
+    tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
+    extra = {"mcmc": tiny_mcmc} if method_type is sk.NLE else {}
+    choice = sk.estimators.BestOf((TINY_NSF, TINY_MAF))
+    method = method_type(flow=choice, training=TRAINING, **extra)
+    x_o = jnp.array([0.3, -0.2])
+    args = dict(rounds=2, simulations_per_round=200, progress=False)
+    key = jax.random.key(6)
+    result = sk.sequential(key, method, sim, x_o, **args)
+    labels = [repr(f) for f in choice.candidates]
+    assert [[label for label, _ in h.choice] for h in result.histories] == [labels, labels]
+    first = result.posteriors[0].method.flow
+    alone = sk.sequential(key, dataclasses.replace(method, flow=first), sim, x_o, **args)
+    np.testing.assert_array_equal(result.theta, alone.theta)
+    loss_alone = min(alone.histories[1].validation_loss)
+    assert dict(result.histories[1].choice)[repr(first)] == loss_alone
+    chosen = min(result.histories[1].choice, key=lambda c: c[1])[0]
+    assert repr(result.posterior.method.flow) == chosen
