@@ -225,6 +225,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="nre/snre: hidden units of the classifier (default: NRE's, 100)",
     )
+    p.add_argument(
+        "--ensemble-size",
+        type=int,
+        default=None,
+        help="independently initialised networks per posterior (default: the method's, 1)",
+    )
     p.add_argument("--num-samples", type=int, default=10_000, help="samples per observation")
     p.add_argument(
         "--ppc",
@@ -457,6 +463,8 @@ def main(argv=None) -> None:
         method = dataclasses.replace(method, loss_fn=loss)
     if args.width is not None:
         method = dataclasses.replace(method, width=args.width)
+    if args.ensemble_size is not None:
+        method = dataclasses.replace(method, ensemble_size=args.ensemble_size)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     budgets = parse_int_list(args.simulations)
     observations = parse_int_list(args.observations)
