@@ -19,6 +19,7 @@ import abc
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -363,11 +364,43 @@ def fit_best_of(
 ) -> AbstractPosterior:
     """Fits each configuration with ``key`` and keeps the lowest best validation loss (the
     first on a tie; a non-finite loss never wins unless all are), its history listing all."""
-    fits = {
-        label: method.fit(key, theta, x, prior=prior, progress=progress, init=init)
-        for label, method in alternatives.items()
-    }
+    fits = fit_each(
+        alternatives,
+        lambda label, method: method.fit(key, theta, x, prior=prior, progress=progress, init=init),
+        f"{type(next(iter(alternatives.values()))).__name__}.fit",
+    )
     return keep_lowest(fits)
+
+
+def fit_each(
+    alternatives: dict[str, AbstractMethod],
+    fit: Callable[[str, AbstractMethod], AbstractPosterior],
+    fn: str,
+) -> dict[str, AbstractPosterior]:
+    """``fit(label, method)`` for every alternative, by label.
+
+    A candidate whose training never reached a finite validation loss (``train`` raises
+    ``FloatingPointError``) is left out with a ``RuntimeWarning`` naming it, as long as another
+    candidate trained; when every one fails (or there is only one), the first error is raised.
+    """
+    fits: dict[str, AbstractPosterior] = {}
+    failed: dict[str, FloatingPointError] = {}
+    for label, method in alternatives.items():
+        try:
+            fits[label] = fit(label, method)
+        except FloatingPointError as error:
+            if len(alternatives) == 1:
+                raise
+            failed[label] = error
+    if not fits:
+        raise next(iter(failed.values()))
+    for label, error in failed.items():
+        warnings.warn(
+            f"{fn}: the candidate flow {label} was left out ({error}); chose among {list(fits)}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return fits
 
 
 def keep_lowest(fits: dict[str, AbstractPosterior]) -> AbstractPosterior:

@@ -20,6 +20,7 @@ round's posterior and all simulations as values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ from .._checks import check_flag, check_key, check_positive_int
 from .._types import Key
 from ..simulators import as_simulator, simulate
 from ..training import History
-from ._method import AbstractMethod, AbstractPotentialMethod, keep_lowest
+from ._method import AbstractMethod, AbstractPotentialMethod, fit_each, keep_lowest
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
 from ._snpe_rounds import TSNPE, AbstractSNPE, default_snpe
 
@@ -159,20 +160,20 @@ def sequential(
         xs.append(np.asarray(sims.x))
         index.append(np.full(sims.num_valid, r))
         theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
-        carried = {
-            label: _fit_round(
-                key_fit,
-                alternative,
-                snpe,
-                theta_all,
-                x_all,
-                prior=sim.prior,
-                previous=carried.get(label),
-                warm_start=warm_start,
-                progress=progress,
-            )
-            for label, alternative in alternatives.items()
-        }
+        if r > 0:  # a candidate left out in an earlier round (no finite loss) stays out
+            alternatives = {label: alternatives[label] for label in carried}
+        fit_round = functools.partial(
+            _fit_round,
+            key_fit,
+            snpe=snpe,
+            theta=theta_all,
+            x=x_all,
+            prior=sim.prior,
+            carried=carried,
+            warm_start=warm_start,
+            progress=progress,
+        )
+        carried = fit_each(alternatives, fit_round, f"sk.sequential (round {r + 1})")
         posterior = keep_lowest(carried)
         posteriors.append(posterior)
     assert posterior is not None
@@ -189,19 +190,22 @@ def sequential(
 
 def _fit_round(
     key: Key,
+    label: str,
     method: AbstractMethod,
+    *,
     snpe: AbstractSNPE,
     theta: np.ndarray,
     x: np.ndarray,
-    *,
     prior,
-    previous: AbstractPosterior | None,
+    carried: dict[str, AbstractPosterior],
     warm_start: bool,
     progress: bool,
 ) -> AbstractPosterior:
-    """One round's posterior of ``method`` (a single configuration) on all rounds' pairs:
-    a fresh fit in round 1, then the ``snpe`` strategy for density posteriors, or a fit
-    continuing ``previous`` (``warm_start``) for NLE and NRE."""
+    """One round's posterior of ``method`` (the configuration ``label`` of
+    :meth:`~sbi_kit.inference.AbstractMethod.alternatives`) on all rounds' pairs: a fresh fit in
+    round 1, then the ``snpe`` strategy for density posteriors, or a fit continuing the
+    previous round's (``carried[label]``, with ``warm_start``) for NLE and NRE."""
+    previous = carried.get(label)
     if previous is None:
         return method.fit(key, theta, x, prior=prior, progress=progress)
     if isinstance(previous, AbstractDensityPosterior):

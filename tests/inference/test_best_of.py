@@ -1,6 +1,8 @@
 """sk.estimators.BestOf: fit trains every candidate flow and keeps the lowest validation loss."""
 
 import dataclasses
+import re
+import warnings
 
 import equinox as eqx
 import jax
@@ -8,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
+from flowjax.bijections import Affine
+from flowjax.distributions import Transformed
 
 import sbi_kit as sk
 
@@ -108,3 +112,50 @@ def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(met
     assert dict(result.histories[1].choice)[repr(first)] == loss_alone
     chosen = min(result.histories[1].choice, key=lambda c: c[1])[0]
     assert repr(result.posterior.method.flow) == chosen
+
+
+class _NaNFlow(sk.estimators.AbstractFlow):
+    """A flow spec whose density is NaN everywhere: its training never reaches a finite
+    validation loss (as a candidate did in a later SNLE round on lotka_volterra)."""
+
+    width: int = 8
+
+    def build(self, key, dim, cond_dim):
+        flow = dataclasses.replace(TINY_MAF, width=self.width).build(key, dim, cond_dim)
+        return Transformed(flow, Affine(loc=jnp.full(dim, jnp.nan)))
+
+
+@pytest.mark.filterwarnings("ignore:.*the loss became NaN:RuntimeWarning")
+def test_a_candidate_without_a_finite_validation_loss_is_left_out_with_a_warning(data):
+    key = jax.random.key(7)
+    method = sk.NLE(flow=sk.estimators.BestOf((_NaNFlow(), TINY_MAF)), training=TRAINING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chosen = method.fit(key, data.theta, data.x, prior=PRIOR, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("loss became NaN" in m for m in messages)  # from the candidate's training
+    assert sum(re.search(r"_NaNFlow\(.*\) was left out", m) is not None for m in messages) == 1
+    alone = dataclasses.replace(method, flow=TINY_MAF)
+    assert _same_arrays(chosen, alone.fit(key, data.theta, data.x, prior=PRIOR, progress=False))
+    assert chosen.method.flow == TINY_MAF and chosen.history.choice == ()
+    failing = sk.NLE(flow=sk.estimators.BestOf((_NaNFlow(), _NaNFlow(width=9))), training=TRAINING)
+    with pytest.raises(FloatingPointError, match="validation loss was never finite"):
+        failing.fit(key, data.theta, data.x, prior=PRIOR, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:.*the loss became NaN:RuntimeWarning")
+def test_sequential_rounds_leave_a_failed_candidate_out_of_the_later_rounds():
+    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
+    tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
+    flow = sk.estimators.BestOf((_NaNFlow(), TINY_MAF))
+    method = sk.NLE(flow=flow, training=TRAINING, mcmc=tiny_mcmc)
+    args = dict(rounds=2, simulations_per_round=200, progress=False)
+    key, x_o = jax.random.key(8), jnp.array([0.3, -0.2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = sk.sequential(key, method, sim, x_o, **args)
+    left_out = [str(w.message) for w in caught if "was left out" in str(w.message)]
+    assert len(left_out) == 1 and "(round 1)" in left_out[0]  # round 2 did not retry it
+    alone = sk.sequential(key, dataclasses.replace(method, flow=TINY_MAF), sim, x_o, **args)
+    np.testing.assert_array_equal(result.theta, alone.theta)
+    assert _same_arrays(result.posterior.net, alone.posterior.net)
