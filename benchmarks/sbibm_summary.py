@@ -218,11 +218,15 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_p20_slcp10k", True),
         ],
     ),
-    # SNLE with NLE's BestOf default (2026-12-07); the NSF runs fill the gaps, marked †
+    # SNLE with NLE's BestOf default, chosen again every round (2026-12-07); the NSF runs fill
+    # the gaps, marked †
     "SNLE": (
         "snle",
         [
-            ("sbibm_snle_bestof_slcp", True),
+            ("sbibm_snle_choice_slcp", True),
+            ("sbibm_snle_choice_gl", True),
+            ("sbibm_snle_choice_lv", True),
+            ("sbibm_snle_choice_slcp10k", True),
             ("sbibm_snle_b50p100", False),
             ("sbibm_snle_b50p100_tm10k", False),
             ("sbibm_snle_b50p100_gl", False),
@@ -237,6 +241,10 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_gl", False),
             ("sbibm_snle_sir", False),
         ],
+    ),
+    "SNLE, BestOf chosen in round 1 only (2026-12-07, before the choice in every round)": (
+        "snle",
+        [("sbibm_snle_bestof_slcp", True)],
     ),
     "SNLE with NSF (`NSF()`, the default until 2026-12-07)": (
         "snle",
