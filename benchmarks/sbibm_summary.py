@@ -227,6 +227,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_choice_gl", True),
             ("sbibm_snle_choice_lv", True),
             ("sbibm_snle_choice_slcp10k", True),
+            ("sbibm_snle_choice_tm", True),
+            ("sbibm_snle_choice_sir", True),
             ("sbibm_snle_b50p100", False),
             ("sbibm_snle_b50p100_tm10k", False),
             ("sbibm_snle_b50p100_gl", False),
