@@ -207,11 +207,15 @@ class AbstractMethod(eqx.Module):
                 validation split, a prior of the wrong event shape, non-finite data, θ outside
                 the prior's support, a column that cannot be z-scored, or an ``init`` whose
                 networks or dimensions differ from this method's.
+            FloatingPointError: when training never reached a finite validation loss (with a
+                :class:`~sbi_kit.estimators.BestOf` flow: for every candidate).
 
         Warns:
             UserWarning: naming the columns of ``theta`` or ``x`` that are constant (passed
                 through unscaled), nearly constant (one value in all but a few rows), or
                 whose scale is set by a few extreme values.
+            RuntimeWarning: with a :class:`~sbi_kit.estimators.BestOf` flow, naming a candidate
+                left out because its validation loss was never finite.
         """
         name = type(self).__name__
         fn = f"{name}.fit"
