@@ -160,6 +160,10 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_nre_b50p100_lv", True),
         ],
     ),
+    "NRE with an ensemble of 3 classifiers (`ensemble_size=3`)": (
+        "nre",
+        [("sbibm_nre_ens3_gl10k", True)],
+    ),
     "NRE, previous default (batch 200, patience 20)": (
         "nre",
         [
