@@ -164,6 +164,10 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         "nre",
         [("sbibm_nre_ens3_gl10k", True)],
     ),
+    "SNRE with an ensemble of 3 classifiers (`ensemble_size=3`)": (
+        "snre",
+        [("sbibm_snre_ens3_gl10k", True)],
+    ),
     "NRE, previous default (batch 200, patience 20)": (
         "nre",
         [
