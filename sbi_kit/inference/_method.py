@@ -229,9 +229,13 @@ class AbstractMethod(eqx.Module):
             )
         alternatives = self.alternatives(init)
         if len(alternatives) > 1 or next(iter(alternatives.values())) is not self:
-            return fit_best_of(
-                alternatives, key, theta, x, prior=prior, progress=progress, init=init
+            # a BestOf flow: each candidate fitted with this key, the lowest validation loss kept
+            fits = fit_each(
+                alternatives,
+                lambda _, m: m.fit(key, theta, x, prior=prior, progress=progress, init=init),
+                fn,
             )
+            return keep_lowest(fits)
         theta, x = check_training_data(
             theta, x, prior, fn, validation_fraction=self.training.validation_fraction
         )
@@ -356,26 +360,6 @@ class AbstractPotentialMethod(AbstractMethod):
             )
 
 
-def fit_best_of(
-    alternatives: dict[str, AbstractMethod],
-    key: Key,
-    theta: Array,
-    x: Array,
-    *,
-    prior: dist.Distribution,
-    progress: bool,
-    init: AbstractPosterior | None,
-) -> AbstractPosterior:
-    """Fits each configuration with ``key`` and keeps the lowest best validation loss (the
-    first on a tie; a non-finite loss never wins unless all are), its history listing all."""
-    fits = fit_each(
-        alternatives,
-        lambda label, method: method.fit(key, theta, x, prior=prior, progress=progress, init=init),
-        f"{type(next(iter(alternatives.values()))).__name__}.fit",
-    )
-    return keep_lowest(fits)
-
-
 def fit_each(
     alternatives: dict[str, AbstractMethod],
     fit: Callable[[str, AbstractMethod], AbstractPosterior],
@@ -411,7 +395,7 @@ def keep_lowest(fits: dict[str, AbstractPosterior]) -> AbstractPosterior:
     """The posterior in ``fits`` (label: posterior, trained on the same data with the same key)
     with the lowest best validation loss (the first on a tie; a non-finite loss never wins
     unless all are), its history's ``choice`` listing every label's loss; a single fit as it
-    is. :func:`fit_best_of` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
+    is. :meth:`AbstractMethod.fit` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
     if len(fits) == 1:
         return next(iter(fits.values()))
     losses = {label: _lowest_validation_loss(p) for label, p in fits.items()}

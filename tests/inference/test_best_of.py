@@ -21,11 +21,13 @@ TINY_NSF = sk.estimators.NSF(layers=1, width=8, depth=1, knots=4)
 TRAINING = sk.Training(max_epochs=4, batch_size=50)
 
 
+SIM = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))  # x ~ N(θ, 0.3²)
+
+
 @pytest.fixture(scope="module")
 def data():
-    """x ~ N(θ, 0.3²): 400 pairs."""
-    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
-    return sk.simulate(jax.random.key(0), sim, 400, progress=False)
+    """400 pairs from SIM."""
+    return sk.simulate(jax.random.key(0), SIM, 400, progress=False)
 
 
 def _same_arrays(a, b) -> bool:
@@ -94,7 +96,6 @@ def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(met
     """Round 2 continues each candidate's own round-1 networks (for NPE through APT, which
     needs the previous posterior of the same flow) and keeps the lowest validation loss again;
     the candidate chosen in round 1 trains on exactly the data of a run with it alone."""
-    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
     tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
     extra = {"mcmc": tiny_mcmc} if method_type is sk.NLE else {}
     choice = sk.estimators.BestOf((TINY_NSF, TINY_MAF))
@@ -102,11 +103,11 @@ def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(met
     x_o = jnp.array([0.3, -0.2])
     args = dict(rounds=2, simulations_per_round=200, progress=False)
     key = jax.random.key(6)
-    result = sk.sequential(key, method, sim, x_o, **args)
+    result = sk.sequential(key, method, SIM, x_o, **args)
     labels = [repr(f) for f in choice.candidates]
     assert [[label for label, _ in h.choice] for h in result.histories] == [labels, labels]
     first = result.posteriors[0].method.flow
-    alone = sk.sequential(key, dataclasses.replace(method, flow=first), sim, x_o, **args)
+    alone = sk.sequential(key, dataclasses.replace(method, flow=first), SIM, x_o, **args)
     np.testing.assert_array_equal(result.theta, alone.theta)
     loss_alone = min(alone.histories[1].validation_loss)
     assert dict(result.histories[1].choice)[repr(first)] == loss_alone
@@ -145,7 +146,6 @@ def test_a_candidate_without_a_finite_validation_loss_is_left_out_with_a_warning
 
 @pytest.mark.filterwarnings("ignore:.*the loss became NaN:RuntimeWarning")
 def test_sequential_rounds_leave_a_failed_candidate_out_of_the_later_rounds():
-    sim = sk.Simulator(PRIOR, lambda k, th: th + 0.3 * jax.random.normal(k, (2,)))
     tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
     flow = sk.estimators.BestOf((_NaNFlow(), TINY_MAF))
     method = sk.NLE(flow=flow, training=TRAINING, mcmc=tiny_mcmc)
@@ -153,9 +153,9 @@ def test_sequential_rounds_leave_a_failed_candidate_out_of_the_later_rounds():
     key, x_o = jax.random.key(8), jnp.array([0.3, -0.2])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sk.sequential(key, method, sim, x_o, **args)
+        result = sk.sequential(key, method, SIM, x_o, **args)
     left_out = [str(w.message) for w in caught if "was left out" in str(w.message)]
     assert len(left_out) == 1 and "(round 1)" in left_out[0]  # round 2 did not retry it
-    alone = sk.sequential(key, dataclasses.replace(method, flow=TINY_MAF), sim, x_o, **args)
+    alone = sk.sequential(key, dataclasses.replace(method, flow=TINY_MAF), SIM, x_o, **args)
     np.testing.assert_array_equal(result.theta, alone.theta)
     assert _same_arrays(result.posterior.net, alone.posterior.net)
