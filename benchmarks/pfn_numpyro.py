@@ -1,6 +1,7 @@
 """A PFN over a numpyro model: Bayesian linear regression, against the analytic posterior and NUTS.
 
     python benchmarks/pfn_numpyro.py                  # trains (resumable), then evaluates
+    python benchmarks/pfn_numpyro.py --steps 3000 --out /tmp/blr   # the earlier, shorter run
 
 The model is ``w ~ N(0, I_2)``, ``y ~ N(X w, 0.3²)`` with ``X ~ U[-1, 1]²`` (conjugate: the
 posterior of ``w`` and the predictive of a new ``y`` are Gaussian and known). A PFN with a
@@ -32,7 +33,7 @@ import sbi_kit as sk
 NAME = "pfn_numpyro"
 NOISE = 0.3
 NUM_TEST = 10
-CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "blr.ckpt"
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 CONFIG = sk.PFN(
     width=64,
     depth=3,
@@ -46,7 +47,8 @@ CONFIG = sk.PFN(
     learning_rate=1e-3,
     steps_per_call=100,
 )
-STEPS = 3000
+STEPS = 20_000
+"""Gradient steps (64 datasets each); the checkpoint is ``checkpoints/blr_<steps>.ckpt``."""
 
 
 def regression(X, y=None):
@@ -71,17 +73,19 @@ def main(argv=None):
     parser.add_argument("--datasets", type=int, default=500)
     parser.add_argument("--nuts-datasets", type=int, default=30)
     parser.add_argument("--contexts", type=_report.parse_int_list, default=[1, 3, 10, 30])
+    parser.add_argument("--steps", type=int, default=STEPS, help="(default: %(default)s)")
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--out", default=str(_report.RESULTS_DIR))
     args = parser.parse_args(argv)
     prior = sk.pfn.NumpyroPrior(regression, input_dim=2, x_low=-1.0, x_high=1.0)
-    CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = CHECKPOINTS / f"blr_{args.steps}.ckpt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     trained = CONFIG.fit(
         jax.random.key(0),
         prior,
-        steps=STEPS,
-        checkpoint=CHECKPOINT,
-        resume_from=CHECKPOINT if CHECKPOINT.exists() else None,
+        steps=args.steps,
+        checkpoint=checkpoint,
+        resume_from=checkpoint if checkpoint.exists() else None,
         time_limit=args.time_limit,
         metadata={"script": "benchmarks/pfn_numpyro.py", "seed": 0},
     )

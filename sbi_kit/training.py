@@ -194,8 +194,9 @@ class History:
             (``Training.lr_plateau_steps``; for an ensemble, those of any member).
         choice: when ``fit`` chose between configurations
             (:class:`sk.estimators.BestOf <sbi_kit.estimators.BestOf>` flows), each one's label
-            and lowest validation loss, in the order tried; the other fields are the kept
-            one's. Empty when there was no choice.
+            and lowest validation loss, in the order tried (in ``sk.sequential``'s rounds after
+            the first: each one's held-out loss on the new rounds' simulations, summed); the
+            other fields are the kept one's. Empty when there was no choice.
     """
 
     train_loss: tuple[float, ...] = ()

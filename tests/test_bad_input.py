@@ -959,6 +959,54 @@ def test_log_prob_refuses_bad_input(posterior, changes, expect):
     _run(lambda: np.asarray(posterior.log_prob(**args)), expect, posterior)
 
 
+HELD_OUT_ROWS = [
+    (
+        "posterior-method",
+        dict(posterior=lambda p: p.method),
+        Raises(TypeError, "`posterior` must be a trained posterior (a method's fit result), got"),
+    ),
+    ("key-int", dict(key=3), Raises(TypeError, "`key` must be one JAX PRNG key")),
+    (
+        "theta-wrong-width",
+        dict(theta=np.zeros((4, 3), np.float32)),
+        Raises(ValueError, "trained for 2 parameters and observations of shape (2,); got `theta`"),
+    ),
+    ("x-1d", dict(x=np.zeros(4, np.float32)), Raises(ValueError, "`x` must have 2 dimensions")),
+    (
+        "x-fewer-rows",
+        dict(x=np.zeros((3, 2), np.float32)),
+        Raises(ValueError, "must hold the same number (≥ 1) of simulations; got 4 and 3"),
+    ),
+    (
+        "empty",
+        dict(theta=np.zeros((0, 2), np.float32), x=np.zeros((0, 2), np.float32)),
+        Raises(ValueError, "must hold the same number (≥ 1) of simulations; got 0 and 0"),
+    ),
+    (
+        "x-nan",
+        dict(x=_with(np.zeros((4, 2)), (1, 0), np.nan)),
+        Raises(ValueError, "`x` holds 1 rows with NaN or inf"),
+    ),
+    (
+        "theta-outside-support",
+        dict(theta=_with(np.zeros((4, 2)), (2, 1), 1.5)),
+        Raises(ValueError, "1 rows of `theta` lie outside the prior's support"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(HELD_OUT_ROWS))
+def test_held_out_loss_refuses_bad_input(posterior, changes, expect):
+    args = dict(
+        posterior=posterior,
+        key=jax.random.key(0),
+        theta=np.zeros((4, 2), np.float32),
+        x=np.zeros((4, 2), np.float32),
+    )
+    args |= {k: v(posterior) if callable(v) else v for k, v in changes.items()}
+    _run(lambda: sk.inference.held_out_loss(**args), expect, posterior)
+
+
 # --- sk.simulate and simulators ----------------------------------------------------------------
 
 

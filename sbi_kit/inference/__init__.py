@@ -31,6 +31,7 @@ from ._fnpse import FNPSE as FNPSE
 from ._likelihood import LearnedLikelihood as LearnedLikelihood
 from ._method import AbstractMethod as AbstractMethod
 from ._method import AbstractPotentialMethod as AbstractPotentialMethod
+from ._method import held_out_loss as held_out_loss
 from ._nle import NLE as NLE
 from ._nle import LikelihoodNet as LikelihoodNet
 from ._nle import NLEPosterior as NLEPosterior

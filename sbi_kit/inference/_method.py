@@ -23,11 +23,12 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array
 
-from .._checks import check_key, check_training_data
+from .._checks import as_float_array, check_finite_rows, check_key, check_training_data
 from .._types import Key
 from ..estimators import AbstractFlow, BestOf, Standardizer, share_closures
 from ..mcmc import MCMCConfig
@@ -391,19 +392,109 @@ def fit_each(
     return fits
 
 
-def keep_lowest(fits: dict[str, AbstractPosterior]) -> AbstractPosterior:
+def keep_lowest(
+    fits: dict[str, AbstractPosterior], scores: dict[str, float] | None = None
+) -> AbstractPosterior:
     """The posterior in ``fits`` (label: posterior, trained on the same data with the same key)
-    with the lowest best validation loss (the first on a tie; a non-finite loss never wins
-    unless all are), its history's ``choice`` listing every label's loss; a single fit as it
-    is. :meth:`AbstractMethod.fit` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
+    with the lowest score (the first on a tie; a non-finite score never wins unless all are),
+    its history's ``choice`` listing every label's score; a single fit as it is.
+
+    The score is each fit's lowest validation loss unless ``scores`` gives one per label
+    (:func:`~sbi_kit.sequential`'s later rounds: :func:`held_out_loss` summed over the rounds).
+    :meth:`AbstractMethod.fit` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
     if len(fits) == 1:
         return next(iter(fits.values()))
-    losses = {label: _lowest_validation_loss(p) for label, p in fits.items()}
+    if scores is None:
+        losses = {label: _lowest_validation_loss(p) for label, p in fits.items()}
+    else:
+        losses = {label: _finite_or_inf(scores[label]) for label in fits}
     kept = min(losses, key=lambda label: losses[label])  # dicts keep the order tried
     history = fits[kept].history
     choice = tuple(losses.items())
     history = None if history is None else dataclasses.replace(history, choice=choice)
     return fits[kept].with_metadata(history=history)
+
+
+def held_out_loss(posterior: AbstractPosterior, key: Key, theta: Array, x: Array) -> float:
+    """The mean training loss of a trained posterior's networks on simulations it was not
+    trained on: a test loss, to compare posteriors or to check one on fresh data.
+
+    The loss is the one its method trains with (NPE: −log q(θ | x); NLE: −log q(x | θ); NRE:
+    its classifier loss; NPSE, FMPE: their denoising / flow-matching losses), in the networks'
+    own coordinates (the support transform and z-scoring of their fit), averaged over the pairs
+    and over an ensemble's members; all pairs in one call. Losses that draw random numbers
+    (NRE's contrasting classes, the vector fields' times and noise) are estimated with ``key``.
+    Comparable between posteriors only where their z-scoring agrees (fits on the same data,
+    such as the candidates of one :class:`~sbi_kit.estimators.BestOf`, which
+    :func:`~sbi_kit.sequential` chooses between with it). Unlike the validation loss in
+    ``history``, which chose the epoch that was kept, it is not biased towards the network
+    whose validation curve happened to dip lowest.
+
+    Args:
+        posterior: a trained posterior (any method).
+        key: PRNG key for losses that draw random numbers.
+        theta: parameters ``(n, dim_theta)`` inside the prior's support.
+        x: the observations simulated from them, ``(n, *x_shape)``.
+
+    Returns:
+        the mean loss (lower is better), a Python float.
+
+    Raises:
+        TypeError: for a ``posterior`` that is not a trained posterior or a key that is not a
+            JAX PRNG key.
+        ValueError: for mismatched shapes or lengths, non-finite rows, or θ outside the prior's
+            support.
+
+    Examples:
+        >>> import jax, sbi_kit as sk
+        >>> task = sk.tasks.get("gaussian_linear")
+        >>> train, test = (sk.simulate(jax.random.key(i), task, 300, progress=False)
+        ...                for i in (0, 1))
+        >>> npe = sk.NPE(flow=sk.estimators.MAF(layers=1, width=16, depth=1),
+        ...              training=sk.Training(max_epochs=5))
+        >>> posterior = npe.fit(jax.random.key(2), train.theta, train.x, prior=task.prior,
+        ...                     progress=False)
+        >>> loss = sk.inference.held_out_loss(posterior, jax.random.key(3), test.theta, test.x)
+        >>> isinstance(loss, float)
+        True
+    """
+    fn = "sk.inference.held_out_loss"
+    if not isinstance(posterior, AbstractPosterior):
+        raise TypeError(
+            f"{fn}: `posterior` must be a trained posterior (a method's fit result), got "
+            f"{type(posterior).__name__}."
+        )
+    key = check_key(key, fn)
+    theta = as_float_array(theta, "theta", fn, 2)
+    x = as_float_array(x, "x", fn, len(posterior.x_shape) + 1)
+    if theta.shape[1] != posterior.dim_theta or tuple(x.shape[1:]) != posterior.x_shape:
+        raise ValueError(
+            f"{fn}: the posterior was trained for {posterior.dim_theta} parameters and "
+            f"observations of shape {posterior.x_shape}; got `theta` of shape {theta.shape} and "
+            f"`x` of shape {x.shape}."
+        )
+    if theta.shape[0] != x.shape[0] or theta.shape[0] == 0:
+        raise ValueError(
+            f"{fn}: `theta` and `x` must hold the same number (≥ 1) of simulations; got "
+            f"{theta.shape[0]} and {x.shape[0]}."
+        )
+    check_finite_rows(theta, "theta", fn)
+    check_finite_rows(x, "x", fn)
+    check_inside(posterior.prior, theta, fn, type(posterior.method).__name__)
+    return float(_held_out_loss(posterior, theta, x, key))
+
+
+@eqx.filter_jit
+def _held_out_loss(posterior, theta, x, key):
+    method = posterior.method
+    z = jax.vmap(method.support.transform(posterior.prior).inv)(theta)
+    z_std, x_std = standardize(posterior.theta_standardizer, posterior.x_standardizer, z, x)
+    losses = eqx.filter_vmap(lambda net: method.loss(net, z_std, x_std, key))(posterior.net)
+    return jnp.mean(losses)
+
+
+def _finite_or_inf(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
 
 
 def _lowest_validation_loss(posterior: AbstractPosterior) -> float:

@@ -31,7 +31,13 @@ from .._checks import check_flag, check_key, check_positive_int
 from .._types import Key
 from ..simulators import as_simulator, simulate
 from ..training import History
-from ._method import AbstractMethod, AbstractPotentialMethod, fit_each, keep_lowest
+from ._method import (
+    AbstractMethod,
+    AbstractPotentialMethod,
+    fit_each,
+    held_out_loss,
+    keep_lowest,
+)
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
 from ._snpe_rounds import TSNPE, AbstractSNPE, default_snpe
 
@@ -98,9 +104,12 @@ def sequential(
             initialising new ones. Early rounds hold few simulations and stop after few
             gradient steps; carrying their networks forward accumulates training. A method
             whose flow is a :class:`~sbi_kit.estimators.BestOf` (``sk.NLE()``'s default)
-            carries every candidate forward, each continuing its own networks, and keeps the
-            lowest validation loss again in every round (the next round's proposal comes from
-            the kept one; each history's ``choice`` lists the candidates' losses).
+            carries every candidate forward, each continuing its own networks, and chooses
+            again in every round (the next round's proposal comes from the kept one): round 1
+            keeps the lowest validation loss; from round 2 on, the candidate whose networks
+            predicted the new rounds' simulations best before training on them
+            (:func:`~sbi_kit.inference.held_out_loss`, summed over rounds 2 to r). Each
+            history's ``choice`` lists the candidates' scores.
         progress: progress bars.
 
     Returns:
@@ -144,6 +153,9 @@ def sequential(
     # its own networks from round to round, and every round keeps the lowest validation loss
     alternatives = method.alternatives()
     carried: dict[str, AbstractPosterior] = {}
+    # from round 2 on, a candidate is chosen by how well its networks predicted each round's new
+    # simulations before training on them (summed over the rounds): held out from every fit
+    scores: dict[str, float] = {}
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
     for r in range(rounds):
@@ -162,6 +174,11 @@ def sequential(
         theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
         if r > 0:  # a candidate left out in an earlier round (no finite loss) stays out
             alternatives = {label: alternatives[label] for label in carried}
+        if r > 0 and len(carried) > 1:
+            key_score = jax.random.fold_in(key_fit, 0)
+            for label, previous in carried.items():
+                loss = held_out_loss(previous, key_score, sims.theta, sims.x)
+                scores[label] = scores.get(label, 0.0) + loss
         fit_round = functools.partial(
             _fit_round,
             key_fit,
@@ -174,7 +191,7 @@ def sequential(
             progress=progress,
         )
         carried = fit_each(alternatives, fit_round, f"sk.sequential (round {r + 1})")
-        posterior = keep_lowest(carried)
+        posterior = keep_lowest(carried, scores or None)
         posteriors.append(posterior)
     assert posterior is not None
     return SequentialResult(

@@ -92,10 +92,12 @@ def test_nle_chooses_between_a_spline_and_an_affine_flow_by_default():
 
 
 @pytest.mark.parametrize("method_type", [sk.NLE, sk.NPE])
-def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(method_type):
+def test_sequential_rounds_carry_every_candidate_and_choose_by_held_out_loss(method_type):
     """Round 2 continues each candidate's own round-1 networks (for NPE through APT, which
-    needs the previous posterior of the same flow) and keeps the lowest validation loss again;
-    the candidate chosen in round 1 trains on exactly the data of a run with it alone."""
+    needs the previous posterior of the same flow) and keeps the candidate whose round-1
+    networks predicted round 2's new simulations best (``held_out_loss``, which no candidate
+    trained or stopped on); round 1 chooses by the validation loss. The candidate chosen in
+    round 1 trains on exactly the data of a run with it alone."""
     tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
     extra = {"mcmc": tiny_mcmc} if method_type is sk.NLE else {}
     choice = sk.estimators.BestOf((TINY_NSF, TINY_MAF))
@@ -109,10 +111,36 @@ def test_sequential_rounds_carry_every_candidate_and_choose_again_each_round(met
     first = result.posteriors[0].method.flow
     alone = sk.sequential(key, dataclasses.replace(method, flow=first), SIM, x_o, **args)
     np.testing.assert_array_equal(result.theta, alone.theta)
-    loss_alone = min(alone.histories[1].validation_loss)
-    assert dict(result.histories[1].choice)[repr(first)] == loss_alone
+    new = result.round_index == 1
+    for flow in choice.candidates:  # each candidate's round-1 posterior, as trained alone
+        round_1 = sk.sequential(
+            key,
+            dataclasses.replace(method, flow=flow),
+            SIM,
+            x_o,
+            rounds=1,
+            simulations_per_round=200,
+            progress=False,
+        ).posterior
+        held_out = sk.inference.held_out_loss(
+            round_1, jax.random.key(0), result.theta[new], result.x[new]
+        )
+        assert dict(result.histories[1].choice)[repr(flow)] == pytest.approx(held_out, rel=1e-6)
     chosen = min(result.histories[1].choice, key=lambda c: c[1])[0]
     assert repr(result.posterior.method.flow) == chosen
+
+
+def test_held_out_loss_of_npe_is_the_mean_negative_log_density(data):
+    """For NPE learning θ in its own coordinates (``Rejection()``), the held-out loss is
+    −mean log q(θ | x) shifted by the z-scoring's log-Jacobian."""
+    method = sk.NPE(flow=TINY_MAF, training=TRAINING, support=sk.inference.Rejection())
+    posterior = method.fit(jax.random.key(8), data.theta, data.x, prior=PRIOR, progress=False)
+    test = sk.simulate(jax.random.key(9), SIM, 50, progress=False)
+    log_q = jnp.stack([posterior.log_prob(t, x) for t, x in zip(test.theta, test.x, strict=True)])
+    log_jacobian = jnp.sum(jnp.log(posterior.theta_standardizer.scale))
+    expected = float(-jnp.mean(log_q) - log_jacobian)
+    held_out = sk.inference.held_out_loss(posterior, jax.random.key(0), test.theta, test.x)
+    assert held_out == pytest.approx(expected, abs=1e-4)
 
 
 class _NaNFlow(sk.estimators.AbstractFlow):
