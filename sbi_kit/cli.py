@@ -466,10 +466,11 @@ def run(args: argparse.Namespace) -> dict:
             progress=progress,
         )
         posterior, snpe_used = result.posterior, result.snpe
+        round_histories = result.histories
         num_simulated, num_valid = per_round * args.rounds, int(result.theta.shape[0])
         t_sim, t_fit = None, time.perf_counter() - t0  # rounds interleave the two
     else:
-        snpe_used = None
+        snpe_used, round_histories = None, None
         log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
         t0 = time.perf_counter()
         simulations = simulate(key_sim, task, args.simulations, progress=progress)
@@ -591,8 +592,13 @@ def run(args: argparse.Namespace) -> dict:
         "best_epoch": posterior.history.best_epoch,
         "stop_reason": str(posterior.history.stop_reason),
         "best_validation_loss": min(posterior.history.validation_loss),
-        # a BestOf flow (NLE's default): each candidate's lowest validation loss; {} otherwise
+        # a BestOf flow (NLE's default): each candidate's score, the lowest kept (its lowest
+        # validation loss; in a sequential run's later rounds its held-out loss on the new
+        # rounds' simulations); {} otherwise. Sequential runs: every round's, in order
         "flow_choice": dict(posterior.history.choice),
+        "flow_choice_rounds": None
+        if round_histories is None
+        else [{} if h is None else dict(h.choice) for h in round_histories],
         "calibration": None if calibration is None else calibration.metrics(),
         "calibration_skipped": calibration_skipped,
         "predictive_check": predictive,

@@ -55,6 +55,7 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
     assert metrics["task"] == "two_moons" and metrics["observation"] == 2
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 600
     assert metrics["epochs"] == 3 and metrics["stop_reason"] == "max_epochs"
+    assert metrics["flow_choice"] == {} and metrics["flow_choice_rounds"] is None  # one NSF fit
     assert 0.0 <= metrics["c2st"] <= 1.0
     cal = metrics["calibration"]
     assert cal["num_simulations"] == 40 and cal["num_posterior_samples"] == 50
@@ -119,9 +120,15 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
     else:
         assert metrics["rounds"] == 2 and metrics["calibration"] is None
         assert "fitted to one observation" in metrics["calibration_skipped"]
-    # NLE's default flow is BestOf((NSF(), MAF())): both candidates' losses are recorded (SNLE
-    # chose in round 1; the final round continued that flow, without a choice of its own)
-    assert len(metrics["flow_choice"]) == (2 if method == "nle" else 0)
+    # NLE's default flow is BestOf((NSF(), MAF())): both candidates' scores are recorded, for
+    # SNLE in every round (it chooses again in each)
+    assert len(metrics["flow_choice"]) == (2 if method in ("nle", "snle") else 0)
+    if method.startswith("s"):
+        rounds = metrics["flow_choice_rounds"]
+        assert [len(c) for c in rounds] == ([2, 2] if method == "snle" else [0, 0])
+        assert rounds[-1] == metrics["flow_choice"]
+    else:
+        assert metrics["flow_choice_rounds"] is None
     # the check that does apply to a sequential posterior, run for every method
     assert metrics["predictive_check"]["num_replicates"] == 200
     assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}
