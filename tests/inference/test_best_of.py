@@ -130,6 +130,19 @@ def test_sequential_rounds_carry_every_candidate_and_choose_by_held_out_loss(met
     assert repr(result.posterior.method.flow) == chosen
 
 
+def test_held_out_loss_of_nle_is_the_mean_negative_log_likelihood(data):
+    """For NLE, the held-out loss is −mean log q(x | θ) of its learned likelihood (the numpyro
+    distribution users sample with), shifted by the x z-scoring's log-Jacobian."""
+    method = sk.NLE(flow=TINY_MAF, training=TRAINING)
+    posterior = method.fit(jax.random.key(8), data.theta, data.x, prior=PRIOR, progress=False)
+    test = sk.simulate(jax.random.key(9), SIM, 50, progress=False)
+    log_q = posterior.likelihood(test.theta).log_prob(test.x)
+    log_jacobian = jnp.sum(jnp.log(posterior.x_standardizer.scale))
+    expected = float(-jnp.mean(log_q) - log_jacobian)
+    held_out = sk.inference.held_out_loss(posterior, jax.random.key(0), test.theta, test.x)
+    assert held_out == pytest.approx(expected, abs=1e-4)
+
+
 def test_held_out_loss_of_npe_is_the_mean_negative_log_density(data):
     """For NPE learning θ in its own coordinates (``Rejection()``), the held-out loss is
     −mean log q(θ | x) shifted by the z-scoring's log-Jacobian."""
