@@ -593,8 +593,8 @@ def run(args: argparse.Namespace) -> dict:
         "stop_reason": str(posterior.history.stop_reason),
         "best_validation_loss": min(posterior.history.validation_loss),
         # a BestOf flow (NLE's default): each candidate's score, the lowest kept (its lowest
-        # validation loss; in a sequential run's later rounds its held-out loss on the new
-        # rounds' simulations); {} otherwise. Sequential runs: every round's, in order
+        # validation loss; in a sequential run's later rounds the held-out loss of its previous
+        # round's networks on the new simulations); {} otherwise. Sequential: every round's
         "flow_choice": dict(posterior.history.choice),
         "flow_choice_rounds": None
         if round_histories is None

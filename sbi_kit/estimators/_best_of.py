@@ -27,8 +27,8 @@ class BestOf(eqx.Module):
     (so ``sk.save`` / ``sk.load`` see a plain flow) and its ``history.choice`` lists every
     candidate with its loss. Training costs the sum of the candidates' trainings. In
     ``sk.sequential``'s rounds every candidate is carried forward, and from round 2 on the
-    choice is made by how well each candidate's networks predicted the new round's simulations
-    before training on them (``sk.inference.held_out_loss``), not by the validation loss.
+    choice is made by how well each candidate's networks of the previous round predicted the
+    new round's simulations (``sk.inference.held_out_loss``), not by the validation loss.
 
     Why: no one flow family is best on every problem. On sbibm's tasks an affine
     autoregressive flow (``MAF``) learned slcp's Gaussian likelihood better than a spline flow

@@ -400,8 +400,9 @@ def keep_lowest(
     its history's ``choice`` listing every label's score; a single fit as it is.
 
     The score is each fit's lowest validation loss unless ``scores`` gives one per label
-    (:func:`~sbi_kit.sequential`'s later rounds: :func:`held_out_loss` summed over the rounds).
-    :meth:`AbstractMethod.fit` and :func:`~sbi_kit.sequential`'s rounds choose with it."""
+    (:func:`~sbi_kit.sequential`'s later rounds: :func:`held_out_loss` of each candidate's
+    previous-round networks on the new round). :meth:`AbstractMethod.fit` and
+    :func:`~sbi_kit.sequential`'s rounds choose with it."""
     if len(fits) == 1:
         return next(iter(fits.values()))
     if scores is None:

@@ -107,9 +107,9 @@ def sequential(
             carries every candidate forward, each continuing its own networks, and chooses
             again in every round (the next round's proposal comes from the kept one): round 1
             keeps the lowest validation loss; from round 2 on, the candidate whose networks
-            predicted the new rounds' simulations best before training on them
-            (:func:`~sbi_kit.inference.held_out_loss`, summed over rounds 2 to r). Each
-            history's ``choice`` lists the candidates' scores.
+            of the previous round predicted this round's new simulations best
+            (:func:`~sbi_kit.inference.held_out_loss`, on pairs no candidate has trained or
+            stopped on). Each history's ``choice`` lists the candidates' scores.
         progress: progress bars.
 
     Returns:
@@ -153,8 +153,8 @@ def sequential(
     # its own networks from round to round, and every round keeps the lowest validation loss
     alternatives = method.alternatives()
     carried: dict[str, AbstractPosterior] = {}
-    # from round 2 on, a candidate is chosen by how well its networks predicted each round's new
-    # simulations before training on them (summed over the rounds): held out from every fit
+    # from round 2 on, a candidate is chosen by how well its previous round's networks predicted
+    # this round's new simulations: pairs no candidate has trained or stopped on
     scores: dict[str, float] = {}
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
@@ -178,7 +178,7 @@ def sequential(
             key_score = jax.random.fold_in(key_fit, 0)
             for label, previous in carried.items():
                 loss = held_out_loss(previous, key_score, sims.theta, sims.x)
-                scores[label] = scores.get(label, 0.0) + loss
+                scores[label] = loss
         fit_round = functools.partial(
             _fit_round,
             key_fit,

@@ -93,41 +93,47 @@ def test_nle_chooses_between_a_spline_and_an_affine_flow_by_default():
 
 @pytest.mark.parametrize("method_type", [sk.NLE, sk.NPE])
 def test_sequential_rounds_carry_every_candidate_and_choose_by_held_out_loss(method_type):
-    """Round 2 continues each candidate's own round-1 networks (for NPE through APT, which
-    needs the previous posterior of the same flow) and keeps the candidate whose round-1
-    networks predicted round 2's new simulations best (``held_out_loss``, which no candidate
-    trained or stopped on); round 1 chooses by the validation loss. The candidate chosen in
-    round 1 trains on exactly the data of a run with it alone."""
+    """Every round continues each candidate's own networks (for NPE through APT, which needs
+    the previous posterior of the same flow). Round 1 keeps the lowest validation loss; round r
+    the candidate whose round r − 1 networks predicted round r's new simulations best
+    (``held_out_loss``: pairs no candidate trained or stopped on), that round's alone. The
+    candidate chosen in round 1 trains on exactly the data of a run with it alone."""
     tiny_mcmc = sk.mcmc.MCMCConfig(num_chains=2, num_warmup=20)
     extra = {"mcmc": tiny_mcmc} if method_type is sk.NLE else {}
     choice = sk.estimators.BestOf((TINY_NSF, TINY_MAF))
     method = method_type(flow=choice, training=TRAINING, **extra)
     x_o = jnp.array([0.3, -0.2])
-    args = dict(rounds=2, simulations_per_round=200, progress=False)
     key = jax.random.key(6)
-    result = sk.sequential(key, method, SIM, x_o, **args)
+    result = sk.sequential(
+        key, method, SIM, x_o, rounds=3, simulations_per_round=200, progress=False
+    )
     labels = [repr(f) for f in choice.candidates]
-    assert [[label for label, _ in h.choice] for h in result.histories] == [labels, labels]
-    first = result.posteriors[0].method.flow
-    alone = sk.sequential(key, dataclasses.replace(method, flow=first), SIM, x_o, **args)
-    np.testing.assert_array_equal(result.theta, alone.theta)
-    new = result.round_index == 1
-    for flow in choice.candidates:  # each candidate's round-1 posterior, as trained alone
+    assert [[label for label, _ in h.choice] for h in result.histories] == [labels] * 3
+    for h, kept in zip(result.histories, result.posteriors, strict=True):
+        assert repr(kept.method.flow) == min(h.choice, key=lambda c: c[1])[0]
+
+    def new_pairs(r):
+        return result.theta[result.round_index == r], result.x[result.round_index == r]
+
+    def score(posterior, r):
+        return sk.inference.held_out_loss(posterior, jax.random.key(0), *new_pairs(r))
+
+    # round 2: each candidate's round-1 posterior (as trained alone) on round 2's pairs
+    for flow in choice.candidates:
+        alone = dataclasses.replace(method, flow=flow)
         round_1 = sk.sequential(
-            key,
-            dataclasses.replace(method, flow=flow),
-            SIM,
-            x_o,
-            rounds=1,
-            simulations_per_round=200,
-            progress=False,
-        ).posterior
-        held_out = sk.inference.held_out_loss(
-            round_1, jax.random.key(0), result.theta[new], result.x[new]
+            key, alone, SIM, x_o, rounds=2, simulations_per_round=200, progress=False
         )
-        assert dict(result.histories[1].choice)[repr(flow)] == pytest.approx(held_out, rel=1e-6)
-    chosen = min(result.histories[1].choice, key=lambda c: c[1])[0]
-    assert repr(result.posterior.method.flow) == chosen
+        if flow == result.posteriors[0].method.flow:  # the kept one: the same data
+            np.testing.assert_array_equal(result.theta[:400], round_1.theta)
+        expected = score(round_1.posteriors[0], 1)
+        assert dict(result.histories[1].choice)[repr(flow)] == pytest.approx(expected, rel=1e-6)
+    # round 3: the round-2 networks of the candidate kept in round 2, on round 3's pairs only
+    kept_2 = result.posteriors[1]
+    expected = score(kept_2, 2)
+    assert dict(result.histories[2].choice)[repr(kept_2.method.flow)] == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_held_out_loss_of_nle_is_the_mean_negative_log_likelihood(data):
