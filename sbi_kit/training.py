@@ -377,10 +377,15 @@ _COMPILED: collections.OrderedDict[Hashable, tuple[Callable, Callable]] = collec
 _COMPILED_MAX = 16
 
 
-def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Training, plan: _Plan):
+def _compiled(
+    reuse: Hashable | None, loss_fn: Callable, nets, static, config: Training, plan: _Plan
+):
     """The jitted epoch and validation functions; with a ``reuse`` key, the ones built by an
-    earlier call with the same key, settings and plan (so JAX's cache hits and nothing is
-    traced or compiled again)."""
+    earlier call with the same key, network structure, settings and plan (so JAX's cache hits
+    and nothing is traced or compiled again). The structure (``nets``' tree definition, which
+    holds its static fields) is part of the key, so that two networks of one method that differ
+    in a static field (e.g. NLE's constant components of x, found in each fit's data) never
+    share a program built for the other."""
 
     def build():
         return (
@@ -397,7 +402,7 @@ def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Trainin
 
     if reuse is None:
         return build()
-    cache_key = (reuse, config, plan)
+    cache_key = (reuse, jax.tree_util.tree_structure(nets), config, plan)
     found = _COMPILED.get(cache_key)
     if found is None:
         found = _COMPILED[cache_key] = build()
@@ -499,11 +504,11 @@ def train(
         config: :class:`Training` settings.
         progress: show a progress bar over epochs.
         description: label of the progress bar.
-        reuse: optional hashable key that fixes ``loss_fn`` and the non-array part of ``nets``
-            (``sk.NPE(...).fit`` passes the method and the dimensions). A later call with the
-            same key, settings and data sizes runs the epoch and validation programs compiled
-            by the first one instead of tracing and compiling them again. Two calls whose
-            losses or network structures differ must not share a key.
+        reuse: optional hashable key that fixes ``loss_fn`` (``sk.NPE(...).fit`` passes the
+            method and the dimensions). A later call with the same key, network structure
+            (tree definition, static fields included), settings and data sizes runs the epoch
+            and validation programs compiled by the first one instead of tracing and compiling
+            them again. Two calls whose losses differ must not share a key.
 
     Returns:
         ``(best_nets, history)``: the parameters with the lowest validation loss (per ensemble
@@ -534,7 +539,7 @@ def train(
     params, frozen, static = _partition(nets)
     k = jax.tree_util.tree_leaves(params)[0].shape[0]
     opt_state = jax.vmap(config.optimizer().init)(params)
-    epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
+    epoch, validate = _compiled(reuse, loss_fn, nets, static, config, plan)
 
     # the moving average's (running sum, steps) per member; unused without ema_decay
     if config.ema_decay is None:

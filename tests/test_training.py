@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+import numpyro.distributions as dist
 import optax
 import pytest
 
@@ -361,3 +362,21 @@ def test_loss_curve_marks_the_learning_rate_reductions():
     lines = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
     assert list(lines["learning rate reduced"]) == [4, 4]  # epoch index 3, drawn 1-based
     plt.close(fig)
+
+
+@pytest.mark.filterwarnings("ignore:.*column 0 of `x` is constant:UserWarning")
+def test_a_second_fit_whose_data_has_a_constant_column_gets_its_own_program():
+    """NLE leaves the constant components of x out of its flow, so the network's structure
+    depends on the data. A second fit of the same method whose x has a constant column (as sir's
+    first count had in some rounds of one SNLE benchmark run) must not run the program compiled
+    for the first fit's structure; it used to fail with a pytree structure error."""
+    prior = dist.Normal(jnp.zeros(2), 1.0).to_event(1)
+    theta = prior.sample(jax.random.key(0), (200,))
+    x = theta + 0.3 * jax.random.normal(jax.random.key(1), (200, 2))
+    method = sk.NLE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=2)
+    )
+    first = method.fit(jax.random.key(2), theta, x, prior=prior, progress=False)
+    assert first.x_constant == ()
+    second = method.fit(jax.random.key(3), theta, x.at[:, 0].set(0.0), prior=prior, progress=False)
+    assert second.x_constant == (0,) and np.isfinite(second.history.validation_loss).all()
