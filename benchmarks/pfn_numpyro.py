@@ -47,7 +47,7 @@ CONFIG = sk.PFN(
     learning_rate=1e-3,
     steps_per_call=100,
 )
-STEPS = 20_000
+STEPS = 10_000
 """Gradient steps (64 datasets each); the checkpoint is ``checkpoints/blr_<steps>.ckpt``."""
 
 
