@@ -24,7 +24,6 @@ from sbibm import published  # noqa: E402
 BUDGETS = (1000, 10_000)
 TASKS = ("two_moons", "gaussian_linear", "slcp", "sir", "lotka_volterra")
 
-# method row -> (sbibm's method name, [(result file stem, runs with the current defaults?)])
 # SNLE runs that chose the flow in every round by the validation loss (earlier on 2026-12-07)
 _SNLE_CHOICE = [
     ("sbibm_snle_choice_slcp", True),
@@ -53,6 +52,7 @@ _SNLE_NSF_FILLS = [
     ("sbibm_snle_sir", False),
 ]
 
+# method row -> (sbibm's method name, [(result file stem, runs with the current defaults?)])
 SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     # NPE's default training became sk.Training(batch_size=50, patience=100) on 2026-12-05 (as
     # NLE's and NRE's earlier that day); sbibm_npe is sbibm_npe.py's run (batch 50, patience 20)
