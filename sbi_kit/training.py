@@ -196,8 +196,8 @@ class History:
             (:class:`sk.estimators.BestOf <sbi_kit.estimators.BestOf>` flows), each one's label
             and lowest validation loss, in the order tried (in ``sk.sequential``'s rounds after
             the first: the held-out loss of each one's previous-round networks on the round's
-            new simulations); the
-            other fields are the kept one's. Empty when there was no choice.
+            new simulations); the other fields are the kept one's. Empty when there was no
+            choice.
     """
 
     train_loss: tuple[float, ...] = ()

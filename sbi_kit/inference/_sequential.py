@@ -150,12 +150,12 @@ def sequential(
     check_flag(warm_start, "warm_start", fn)
     x_o = jnp.asarray(x_o)
     # one configuration per candidate flow of a BestOf (else the method itself): each continues
-    # its own networks from round to round, and every round keeps the lowest validation loss
+    # its own networks from round to round, and every round keeps one: in round 1 the lowest
+    # validation loss, then the one whose previous round's networks predicted this round's new
+    # simulations best (pairs no candidate has trained or stopped on)
     alternatives = method.alternatives()
     carried: dict[str, AbstractPosterior] = {}
-    # from round 2 on, a candidate is chosen by how well its previous round's networks predicted
-    # this round's new simulations: pairs no candidate has trained or stopped on
-    scores: dict[str, float] = {}
+    scores: dict[str, float] | None = None
     thetas, xs, index, posteriors = [], [], [], []
     posterior = None
     for r in range(rounds):
@@ -176,9 +176,10 @@ def sequential(
             alternatives = {label: alternatives[label] for label in carried}
         if r > 0 and len(carried) > 1:
             key_score = jax.random.fold_in(key_fit, 0)
-            for label, previous in carried.items():
-                loss = held_out_loss(previous, key_score, sims.theta, sims.x)
-                scores[label] = loss
+            scores = {
+                label: held_out_loss(previous, key_score, sims.theta, sims.x)
+                for label, previous in carried.items()
+            }
         fit_round = functools.partial(
             _fit_round,
             key_fit,
@@ -191,7 +192,7 @@ def sequential(
             progress=progress,
         )
         carried = fit_each(alternatives, fit_round, f"sk.sequential (round {r + 1})")
-        posterior = keep_lowest(carried, scores or None)
+        posterior = keep_lowest(carried, scores)
         posteriors.append(posterior)
     assert posterior is not None
     return SequentialResult(
