@@ -377,15 +377,13 @@ _COMPILED: collections.OrderedDict[Hashable, tuple[Callable, Callable]] = collec
 _COMPILED_MAX = 16
 
 
-def _compiled(
-    reuse: Hashable | None, loss_fn: Callable, nets, static, config: Training, plan: _Plan
-):
+def _compiled(reuse: Hashable | None, loss_fn: Callable, static, config: Training, plan: _Plan):
     """The jitted epoch and validation functions; with a ``reuse`` key, the ones built by an
     earlier call with the same key, network structure, settings and plan (so JAX's cache hits
-    and nothing is traced or compiled again). The structure (``nets``' tree definition, which
-    holds its static fields) is part of the key, so that two networks of one method that differ
-    in a static field (e.g. NLE's constant components of x, found in each fit's data) never
-    share a program built for the other."""
+    and nothing is traced or compiled again). The structure (the tree definition of ``static``,
+    the networks' non-array part, which holds their static fields) is part of the key, so that
+    two networks of one method that differ in a static field (e.g. NLE's constant components of
+    x, found in each fit's data) never share a program built for the other."""
 
     def build():
         return (
@@ -402,7 +400,7 @@ def _compiled(
 
     if reuse is None:
         return build()
-    cache_key = (reuse, jax.tree_util.tree_structure(nets), config, plan)
+    cache_key = (reuse, jax.tree_util.tree_structure(static), config, plan)
     found = _COMPILED.get(cache_key)
     if found is None:
         found = _COMPILED[cache_key] = build()
@@ -539,7 +537,7 @@ def train(
     params, frozen, static = _partition(nets)
     k = jax.tree_util.tree_leaves(params)[0].shape[0]
     opt_state = jax.vmap(config.optimizer().init)(params)
-    epoch, validate = _compiled(reuse, loss_fn, nets, static, config, plan)
+    epoch, validate = _compiled(reuse, loss_fn, static, config, plan)
 
     # the moving average's (running sum, steps) per member; unused without ema_decay
     if config.ema_decay is None:

@@ -487,10 +487,11 @@ def held_out_loss(posterior: AbstractPosterior, key: Key, theta: Array, x: Array
 
 @eqx.filter_jit
 def _held_out_loss(posterior, theta, x, key):
-    method = posterior.method
-    z = jax.vmap(method.support.transform(posterior.prior).inv)(theta)
-    z_std, x_std = standardize(posterior.theta_standardizer, posterior.x_standardizer, z, x)
-    losses = eqx.filter_vmap(lambda net: method.loss(net, z_std, x_std, key))(posterior.net)
+    # the posterior's own map into its networks' coordinates (support transform, z-scoring)
+    z_std, x_std = jax.vmap(posterior._theta_std)(theta), jax.vmap(posterior.x_standardizer)(x)
+    losses = eqx.filter_vmap(lambda net: posterior.method.loss(net, z_std, x_std, key))(
+        posterior.net
+    )
     return jnp.mean(losses)
 
 
