@@ -195,6 +195,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="Training.learning_rate (default: the method's)",
     )
     p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=None,
+        help="Training.ema_decay: validate, keep and return a moving average of the "
+        "parameters with this decay per step (default: the method's)",
+    )
+    p.add_argument(
         "--lr-reductions",
         type=int,
         default=None,
@@ -444,6 +451,7 @@ def main(argv=None) -> None:
         "lr_plateau_steps": args.lr_plateau_steps,
         "learning_rate": args.learning_rate,
         "lr_reductions": args.lr_reductions,
+        "ema_decay": args.ema_decay,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:

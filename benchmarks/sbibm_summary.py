@@ -370,6 +370,7 @@ def collect() -> list[dict]:
                             "task": task,
                             "num_simulations": n,
                             "c2st_mean": s["c2st_mean"],
+                            "seconds_mean": s.get("seconds_mean"),
                             "num_c2st": s["num_c2st"],
                             "num_seeds": len(seeds),
                             "sbibm": reference,
@@ -420,11 +421,74 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# each method's row with its defaults, for the table of defaults (docs/choosing.md shows it)
+DEFAULT_ROWS = {
+    "NPE": "NPE",
+    "NLE": "NLE",
+    "NRE": "NRE",
+    "SNPE (APT, default)": "SNPE",
+    "SNLE": "SNLE",
+    "SNRE": "SNRE",
+    "NPSE": "NPSE",
+    "FMPE": "FMPE",
+}
+
+
+def defaults_markdown(rows: list[dict]) -> str:
+    """One compact table: every method at its defaults, a row per task and budget."""
+    by_cell = {(r["method"], r["task"], r["num_simulations"]): r for r in rows}
+    body = []
+    for task in TASKS:
+        for n in BUDGETS:
+            found = {short: by_cell.get((name, task, n)) for name, short in DEFAULT_ROWS.items()}
+            # the lowest among full runs (10 observations or more) with the current defaults
+            measured = [
+                r["c2st_mean"]
+                for r in found.values()
+                if r and r["current_defaults"] and r["num_c2st"] >= 10
+            ]
+            best = min(measured) if measured else None
+            cells = []
+            for r in found.values():
+                if r is None:
+                    cells.append("–")
+                    continue
+                value = fmt(r["c2st_mean"])
+                if r["current_defaults"] and r["num_c2st"] >= 10 and r["c2st_mean"] == best:
+                    value = f"**{value}**"
+                partial = "" if r["num_c2st"] >= 10 else f" ({r['num_c2st']} obs.)"
+                mark = "" if r["met"] is None else (" ✔" if r["met"] else " ✗")
+                dagger = "" if r["current_defaults"] else " †"
+                seconds = r.get("seconds_mean")
+                cost = "" if seconds is None else f" · {seconds:.0f} s"
+                cells.append(f"{value}{mark}{dagger}{partial}{cost}")
+            body.append([task, f"{n:,}", *cells])
+    return "\n".join(
+        [
+            "Every method at its defaults on the sbibm tasks (collected by "
+            "`benchmarks/sbibm_summary.py`; `benchmarks/results/sbibm_summary.md` has every "
+            "variant, the published numbers, the counts and the files). Each cell: mean C2ST "
+            "over observations 1–10 and the seeds run (fewer where a count is given; 0.5 is "
+            "ideal; bold: the lowest full run in the row), ✔ / ✗ at or below / above sbibm's "
+            "published mean for the same method and budget (NPSE and FMPE against sbibm's "
+            "NPE), † from a run with an earlier default, "
+            "then the mean seconds per posterior as the file records them (amortised methods: "
+            "their training plus one observation's sampling; sequential ones: the whole run for "
+            "one observation; 2-core CPU machines, mostly one core per run and often beside "
+            "another job: a rough guide to cost; each file names its machine and date).",
+            "",
+            table(["task", "simulations", *DEFAULT_ROWS.values()], body),
+            "",
+        ]
+    )
+
+
 def main() -> None:
     rows = collect()
     write_json(RESULTS_DIR / "sbibm_summary.json", {"benchmark": "sbibm_summary", "rows": rows})
     write_markdown(RESULTS_DIR / "sbibm_summary.md", markdown(rows))
-    print(f"wrote {RESULTS_DIR / 'sbibm_summary.md'}")
+    write_markdown(RESULTS_DIR / "sbibm_defaults.md", defaults_markdown(rows))
+    print(f"wrote {RESULTS_DIR / 'sbibm_summary.md'} and {RESULTS_DIR / 'sbibm_defaults.md'}")
 
 
 if __name__ == "__main__":
