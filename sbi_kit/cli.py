@@ -466,11 +466,11 @@ def run(args: argparse.Namespace) -> dict:
             progress=progress,
         )
         posterior, snpe_used = result.posterior, result.snpe
-        round_histories = result.histories
+        round_histories, extremity = result.histories, list(result.x_o_extremity)
         num_simulated, num_valid = per_round * args.rounds, int(result.theta.shape[0])
         t_sim, t_fit = None, time.perf_counter() - t0  # rounds interleave the two
     else:
-        snpe_used, round_histories = None, None
+        snpe_used, round_histories, extremity = None, None, None
         log(f"[sbi-kit] {args.task}: simulating {args.simulations} pairs")
         t0 = time.perf_counter()
         simulations = simulate(key_sim, task, args.simulations, progress=progress)
@@ -599,6 +599,9 @@ def run(args: argparse.Namespace) -> dict:
         "flow_choice_rounds": None
         if round_histories is None
         else [{} if h is None else dict(h.choice) for h in round_histories],
+        # sequential: how far out x_o lies among each round's simulations (sk.sequential warns
+        # above 2 in the last round); None for one fit
+        "x_o_extremity_rounds": extremity,
         "calibration": None if calibration is None else calibration.metrics(),
         "calibration_skipped": calibration_skipped,
         "predictive_check": predictive,

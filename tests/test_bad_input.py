@@ -1007,6 +1007,50 @@ def test_held_out_loss_refuses_bad_input(posterior, changes, expect):
     _run(lambda: sk.inference.held_out_loss(**args), expect, posterior)
 
 
+def _is_nan(result, _):
+    assert np.isnan(result), result
+
+
+EXTREMITY_ROWS = [
+    (
+        "x-1d",
+        dict(x=np.zeros(4)),
+        Raises(ValueError, "`x` must have shape (num_simulations, *x_shape), got shape (4,)"),
+    ),
+    ("x-string", dict(x="sims"), Raises(TypeError, "`x` must be an array, got str")),
+    (
+        "x-nan",
+        dict(x=_with(np.zeros((4, 2)), (1, 0), np.nan)),
+        Raises(ValueError, "`x` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "x_o-wrong-shape",
+        dict(x_o=np.zeros(3)),
+        Raises(
+            ValueError,
+            "`x_o` must have shape (2,) (one observation) or (n_obs, 2) like the simulations in "
+            "`x`, got (3,)",
+        ),
+    ),
+    (
+        "x_o-inf",
+        dict(x_o=np.array([0.0, np.inf])),
+        Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
+    ),
+    (
+        "one-simulation",
+        dict(x=np.zeros((1, 2))),
+        Gives(_is_nan, "NaN: nothing to compare x_o with"),
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, expect", _table(EXTREMITY_ROWS))
+def test_x_o_extremity_refuses_bad_input(changes, expect):
+    args = dict(x=np.arange(8.0).reshape(4, 2), x_o=np.zeros(2)) | changes
+    _run(lambda: sk.inference.x_o_extremity(**args), expect)
+
+
 # --- sk.simulate and simulators ----------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ def test_run_writes_metrics_plots_and_posterior(tmp_path, restore_compilation_ca
     assert metrics["simulations_valid"] + metrics["simulations_dropped"] == 600
     assert metrics["epochs"] == 3 and metrics["stop_reason"] == "max_epochs"
     assert metrics["flow_choice"] == {} and metrics["flow_choice_rounds"] is None  # one NSF fit
+    assert metrics["x_o_extremity_rounds"] is None
     assert 0.0 <= metrics["c2st"] <= 1.0
     cal = metrics["calibration"]
     assert cal["num_simulations"] == 40 and cal["num_posterior_samples"] == 50
@@ -127,8 +128,9 @@ def test_run_with_mcmc_and_sequential_methods_writes_the_same_outputs(tmp_path, 
         rounds = metrics["flow_choice_rounds"]
         assert [len(c) for c in rounds] == ([2, 2] if method == "snle" else [0, 0])
         assert rounds[-1] == metrics["flow_choice"]
+        assert len(metrics["x_o_extremity_rounds"]) == 2
     else:
-        assert metrics["flow_choice_rounds"] is None
+        assert metrics["flow_choice_rounds"] is None and metrics["x_o_extremity_rounds"] is None
     # the check that does apply to a sequential posterior, run for every method
     assert metrics["predictive_check"]["num_replicates"] == 200
     assert set(metrics["files"]) == written == {p.name for p in out.iterdir()}

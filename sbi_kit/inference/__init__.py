@@ -51,6 +51,7 @@ from ._ratio_losses import NRE_B as NRE_B
 from ._ratio_losses import NRE_C as NRE_C
 from ._ratio_losses import AbstractRatioLoss as AbstractRatioLoss
 from ._ratio_losses import BalancedNRE as BalancedNRE
+from ._round_check import x_o_extremity as x_o_extremity
 from ._sequential import SequentialResult as SequentialResult
 from ._sequential import sequential as sequential
 from ._smc import SMC as SMC
@@ -123,6 +124,8 @@ __all__ = [
     "RatioNet",
     "SequentialResult",
     "sequential",
+    "held_out_loss",
+    "x_o_extremity",
     "truncated_prior_sample",
     "AbstractSNPE",
     "TSNPE",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +40,7 @@ from ._method import (
     keep_lowest,
 )
 from ._posterior import AbstractDensityPosterior, AbstractPosterior
+from ._round_check import EXTREMITY_LIMIT, extremity_of_round
 from ._snpe_rounds import TSNPE, AbstractSNPE, default_snpe
 
 
@@ -54,6 +56,13 @@ class SequentialResult:
         x: all rounds' observations, ``(n, *x_shape)``.
         round_index: the round that simulated each row, ``(n,)``.
         snpe: the strategy that ran the rounds of a density method (None for NLE and NRE).
+        x_o_extremity: per round, how far out ``x_o`` lies among that round's simulations
+            (:func:`~sbi_kit.inference.x_o_extremity`: with every component z-scored by the
+            round's own spread, x_o's largest ``|z|`` over the largest of the simulations';
+            below 1: inside their range; well above 1: unlike all of them). Round 1's
+            simulations come from the prior, each later round's from
+            where the previous round's posterior puts its mass, so a large last value means
+            that posterior predicts data unlike ``x_o``; :func:`sequential` warns above 2.
     """
 
     posterior: AbstractPosterior
@@ -63,6 +72,7 @@ class SequentialResult:
     x: Array
     round_index: np.ndarray
     snpe: AbstractSNPE | None = None
+    x_o_extremity: tuple[float, ...] = ()
 
 
 def sequential(
@@ -156,7 +166,7 @@ def sequential(
     alternatives = method.alternatives()
     carried: dict[str, AbstractPosterior] = {}
     scores: dict[str, float] | None = None
-    thetas, xs, index, posteriors = [], [], [], []
+    thetas, xs, index, posteriors, extremity = [], [], [], [], []
     posterior = None
     for r in range(rounds):
         key_round = jax.random.fold_in(key, r)
@@ -171,6 +181,7 @@ def sequential(
         thetas.append(np.asarray(sims.theta))
         xs.append(np.asarray(sims.x))
         index.append(np.full(sims.num_valid, r))
+        extremity.append(extremity_of_round(xs[-1], np.asarray(x_o)))
         theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
         if r > 0:  # a candidate left out in an earlier round (no finite loss) stays out
             alternatives = {label: alternatives[label] for label in carried}
@@ -195,6 +206,7 @@ def sequential(
         posterior = keep_lowest(carried, scores)
         posteriors.append(posterior)
     assert posterior is not None
+    _warn_if_unlike(extremity, xs[-1].shape[0], fn)
     return SequentialResult(
         posterior=posterior,
         posteriors=tuple(posteriors),
@@ -203,6 +215,25 @@ def sequential(
         x=jnp.asarray(np.concatenate(xs)),
         round_index=np.concatenate(index),
         snpe=None if isinstance(method, AbstractPotentialMethod) else snpe,
+        x_o_extremity=tuple(extremity),
+    )
+
+
+def _warn_if_unlike(extremity: list[float], num_last: int, fn: str) -> None:
+    """A ``RuntimeWarning`` when ``x_o`` lies far outside the last round's simulations."""
+    last, r = extremity[-1], len(extremity)
+    if not last > EXTREMITY_LIMIT:  # NaN (nothing to compare with) does not warn
+        return
+    source = "the prior" if r == 1 else f"round {r - 1}'s posterior"
+    warnings.warn(
+        f"{fn}: x_o lies {last:.1f} times as far out as the most extreme of round {r}'s "
+        f"{num_last} simulations (each component z-scored by the round's own spread; above "
+        f"{EXTREMITY_LIMIT:g} warns). They were drawn from {source}, which therefore predicts "
+        "data unlike x_o, and the final posterior may be as far off. Check it with "
+        "sk.diagnostics.posterior_predictive_check; more rounds or more simulations per round "
+        "may help. `result.x_o_extremity` has the value of every round.",
+        RuntimeWarning,
+        stacklevel=3,
     )
 
 

@@ -98,6 +98,45 @@ def test_sequential_nle_proposes_from_the_mcmc_posterior():
     samples = np.asarray(result.posterior.sample(jax.random.key(3), X_O, 2000))
     assert abs(float(samples.mean()) - MEAN) < 0.3 * SD
     np.testing.assert_allclose(float(samples.std()), SD, rtol=0.25)
+    # round 2's simulations surround x_o (its predictive check passes, without a warning)
+    assert len(result.x_o_extremity) == 2 and result.x_o_extremity[-1] < 1.0
+
+
+def test_x_o_extremity_compares_x_o_with_the_largest_z_score_of_the_simulations():
+    x_o_extremity = sk.inference.x_o_extremity
+    # z-scored, the simulations are -1, -1, 1, 1 (largest |z| 1) and column 1 is constant
+    x = np.array([[0.0, 5.0], [0.0, 5.0], [2.0, 5.0], [2.0, 5.0]])
+    assert x_o_extremity(x, np.array([1.0, 5.0])) == 0.0
+    assert x_o_extremity(x, np.array([7.0, 99.0])) == 6.0  # the constant column is left out
+    # a stack of observations: the most extreme one
+    assert x_o_extremity(x, np.array([[1.0, 5.0], [-3.0, 5.0]])) == 4.0
+    assert np.isnan(x_o_extremity(x[:1], np.array([1.0, 5.0])))  # one simulation
+    assert np.isnan(x_o_extremity(x[:, 1:], np.array([5.0])))  # nothing varies
+
+
+def test_sequential_warns_when_x_o_lies_far_outside_the_last_rounds_simulations():
+    # a misspecified model: no θ in the prior's box simulates anything near x_o = 50, so
+    # every round's simulations stay within a few units of 0
+    prior = dist.Uniform(-jnp.ones(1), jnp.ones(1)).to_event(1)
+    sim = sk.Simulator(prior, lambda key, th: th + NOISE * jax.random.normal(key, (1,)))
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=8, depth=1), training=sk.Training(max_epochs=3)
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"x_o lies [0-9.]+ times as far out as the most extreme of round 2's 100 simulations",
+    ):
+        result = sk.sequential(
+            jax.random.key(0),
+            npe,
+            sim,
+            jnp.array([50.0]),
+            truncation=1e-3,
+            rounds=2,
+            simulations_per_round=100,
+            progress=False,
+        )
+    assert len(result.x_o_extremity) == 2 and min(result.x_o_extremity) > 10
 
 
 def test_default_snpe_is_apt_for_npe_and_tsnpe_for_the_vector_field_methods():
