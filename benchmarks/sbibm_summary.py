@@ -192,6 +192,10 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
         "nre",
         [("sbibm_nre_ens3_gl10k", True)],
     ),
+    "NRE with a moving average of the parameters (`ema_decay=0.999`)": (
+        "nre",
+        [("sbibm_nre_ema_gl10k", True)],
+    ),
     "SNRE with an ensemble of 3 classifiers (`ensemble_size=3`)": (
         "snre",
         [("sbibm_snre_ens3_gl10k", True)],
