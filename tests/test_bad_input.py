@@ -584,6 +584,11 @@ SAMPLE_ROWS = [
         Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
     ),
     (
+        "x_o-empty-stack",
+        dict(x_o=np.zeros((0, 2))),
+        Raises(ValueError, "`x_o` holds no observation (shape (0, 2))"),
+    ),
+    (
         "x_o-inf",
         dict(x_o=_with(X_O, 1, -np.inf)),
         Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),

@@ -52,8 +52,8 @@ def x_o_extremity(x: np.ndarray, x_o: np.ndarray) -> float:
 
     Raises:
         ValueError: for ``x`` with fewer than 2 dimensions or non-finite values, and for an
-            ``x_o`` whose shape is neither ``x_shape`` nor ``(n_obs, *x_shape)`` or that is
-            not finite.
+            ``x_o`` whose shape is neither ``x_shape`` nor ``(n_obs, *x_shape)``, that holds
+            no observation (``n_obs = 0``) or that is not finite.
 
     Examples:
         >>> import numpy as np, sbi_kit as sk
@@ -77,6 +77,8 @@ def x_o_extremity(x: np.ndarray, x_o: np.ndarray) -> float:
             f"{fn}: `x_o` must have shape {x_shape} (one observation) or (n_obs, "
             f"{', '.join(map(str, x_shape))}) like the simulations in `x`, got {obs.shape}."
         )
+    if obs.size == 0:
+        raise ValueError(f"{fn}: `x_o` holds no observation (shape {obs.shape}).")
     check_finite(obs, "x_o", fn)
     return extremity_of_round(np.asarray(sims), np.asarray(obs))
 
