@@ -584,11 +584,6 @@ SAMPLE_ROWS = [
         Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
     ),
     (
-        "x_o-empty-stack",
-        dict(x_o=np.zeros((0, 2))),
-        Raises(ValueError, "`x_o` holds no observation (shape (0, 2))"),
-    ),
-    (
         "x_o-inf",
         dict(x_o=_with(X_O, 1, -np.inf)),
         Raises(ValueError, "`x_o` contains 1 NaN or inf value(s)"),
@@ -1036,6 +1031,11 @@ EXTREMITY_ROWS = [
             "`x_o` must have shape (2,) (one observation) or (n_obs, 2) like the simulations in "
             "`x`, got (3,)",
         ),
+    ),
+    (
+        "x_o-empty-stack",
+        dict(x_o=np.zeros((0, 2))),
+        Raises(ValueError, "`x_o` holds no observation (shape (0, 2))"),
     ),
     (
         "x_o-inf",
