@@ -270,6 +270,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_last_sir", True),
             ("sbibm_snle_last_tm", True),
             ("sbibm_snle_last_slcp10k", True),
+            ("sbibm_snle_last_sir10k", True),
+            ("sbibm_snle_last_lv10k", True),
         ]
         + [(name, False) for name, _ in _SNLE_CHOICE]
         + _SNLE_NSF_FILLS,
