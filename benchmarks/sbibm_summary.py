@@ -447,20 +447,18 @@ def defaults_markdown(rows: list[dict]) -> str:
     for task in TASKS:
         for n in BUDGETS:
             found = {short: by_cell.get((name, task, n)) for name, short in DEFAULT_ROWS.items()}
-            # the lowest among full runs (10 observations or more) with the current defaults
-            measured = [
-                r["c2st_mean"]
-                for r in found.values()
-                if r and r["current_defaults"] and r["num_c2st"] >= 10
+            # bold: the lowest among full runs (10 C2STs or more) with the current defaults
+            full = [
+                r for r in found.values() if r and r["current_defaults"] and r["num_c2st"] >= 10
             ]
-            best = min(measured) if measured else None
+            best = min((r["c2st_mean"] for r in full), default=None)
             cells = []
             for r in found.values():
                 if r is None:
                     cells.append("–")
                     continue
                 value = fmt(r["c2st_mean"])
-                if r["current_defaults"] and r["num_c2st"] >= 10 and r["c2st_mean"] == best:
+                if r in full and r["c2st_mean"] == best:
                     value = f"**{value}**"
                 partial = "" if r["num_c2st"] >= 10 else f" ({r['num_c2st']} obs.)"
                 mark = "" if r["met"] is None else (" ✔" if r["met"] else " ✗")

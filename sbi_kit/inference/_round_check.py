@@ -80,7 +80,7 @@ def x_o_extremity(x: np.ndarray, x_o: np.ndarray) -> float:
     if obs.size == 0:
         raise ValueError(f"{fn}: `x_o` holds no observation (shape {obs.shape}).")
     check_finite(obs, "x_o", fn)
-    return extremity_of_round(np.asarray(sims), np.asarray(obs))
+    return extremity_of_round(sims, np.asarray(obs))
 
 
 def extremity_of_round(x: np.ndarray, x_o: np.ndarray) -> float:

@@ -159,6 +159,7 @@ def sequential(
         snpe.check(method, fn)
     check_flag(warm_start, "warm_start", fn)
     x_o = jnp.asarray(x_o)
+    x_o_host = np.asarray(x_o)  # for the per-round check against the simulations
     # one configuration per candidate flow of a BestOf (else the method itself): each continues
     # its own networks from round to round, and every round keeps one: in round 1 the lowest
     # validation loss, then the one whose previous round's networks predicted this round's new
@@ -181,7 +182,7 @@ def sequential(
         thetas.append(np.asarray(sims.theta))
         xs.append(np.asarray(sims.x))
         index.append(np.full(sims.num_valid, r))
-        extremity.append(extremity_of_round(xs[-1], np.asarray(x_o)))
+        extremity.append(extremity_of_round(xs[-1], x_o_host))
         theta_all, x_all = np.concatenate(thetas), np.concatenate(xs)
         if r > 0:  # a candidate left out in an earlier round (no finite loss) stays out
             alternatives = {label: alternatives[label] for label in carried}
