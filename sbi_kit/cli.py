@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import sys
@@ -466,7 +467,9 @@ def run(args: argparse.Namespace) -> dict:
             progress=progress,
         )
         posterior, snpe_used = result.posterior, result.snpe
-        round_histories, extremity = result.histories, list(result.x_o_extremity)
+        round_histories = result.histories
+        # NaN (a round with fewer than two simulations to compare with) as null: strict JSON
+        extremity = [v if math.isfinite(v) else None for v in result.x_o_extremity]
         num_simulated, num_valid = per_round * args.rounds, int(result.theta.shape[0])
         t_sim, t_fit = None, time.perf_counter() - t0  # rounds interleave the two
     else:
