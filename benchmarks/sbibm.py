@@ -157,6 +157,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "truncated proposals (the default before; its result files say tsnpe)",
     )
     p.add_argument(
+        "--apt-patience",
+        type=int,
+        default=None,
+        help="snpe apt: early-stopping patience of the atomic rounds (round 2 on; "
+        "APT(training=...)), default: the method's, as in round 1",
+    )
+    p.add_argument(
         "--quantile-samples",
         type=int,
         default=None,
@@ -250,6 +257,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_c2st_and_resume_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="output path without suffix")
     args = p.parse_args(argv)
+    if args.apt_patience is not None and args.snpe != "apt":
+        p.error("--apt-patience sets APT's later rounds: give it with --snpe apt")
     if args.quantile_samples is not None and args.snpe != "tsnpe":
         p.error("--quantile-samples sets TSNPE's threshold: give it with --snpe tsnpe")
     if args.flow is not None and args.method not in FLOW_METHODS:
@@ -423,11 +432,16 @@ def _draw(sk, posterior, key, x_o, num_samples, run, i):
 _SNPE_TEXT = {"apt": "APT, atomic loss", "tsnpe": "TSNPE"}
 
 
-def _snpe(sk, args) -> tuple[object, str]:
+def _snpe(sk, args, training) -> tuple[object, str]:
     """The SNPE strategy for ``sk.sequential`` (always explicit, so a change of the library's
     default cannot change what a label means) and how the settings and the table name it:
-    "apt", "tsnpe", or the strategy's repr when it is not at its defaults."""
+    "apt", "tsnpe", or a description when it is not at its defaults. ``training``: the
+    method's, which ``--apt-patience`` changes for the atomic rounds."""
     if args.snpe == "apt":
+        if args.apt_patience is not None:
+            later = dataclasses.replace(training, patience=args.apt_patience)
+            label = f"apt, patience {args.apt_patience} from round 2"
+            return sk.inference.APT(training=later), label
         return sk.inference.APT(), "apt"
     if args.quantile_samples is not None:
         strategy = sk.inference.TSNPE(num_quantile_samples=args.quantile_samples)
@@ -444,7 +458,6 @@ def main(argv=None) -> None:
 
     entry = _methods()[args.method]
     method = entry.build()
-    snpe, snpe_label = _snpe(sk, args)
     changes = {
         "batch_size": args.batch_size,
         "patience": args.patience,
@@ -457,6 +470,7 @@ def main(argv=None) -> None:
     if changes:
         training = dataclasses.replace(method.training, **changes)
         method = dataclasses.replace(method, training=training)
+    snpe, snpe_label = _snpe(sk, args, method.training)
     if args.flow is not None:
         name, flow_settings = FLOWS[args.flow]
         method = dataclasses.replace(method, flow=getattr(sk.estimators, name)(**flow_settings))

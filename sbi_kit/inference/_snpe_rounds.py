@@ -26,7 +26,7 @@ from jaxtyping import Array
 from .._acceptance import accept_in_batches
 from .._checks import check_positive_int, check_setting_positive_int, check_training_data
 from .._types import Key
-from ..training import train
+from ..training import Training, train
 from ._method import AbstractMethod, standardize
 from ._npe import NPE, NPEPosterior
 from ._posterior import AbstractDensityPosterior
@@ -119,6 +119,9 @@ class APT(AbstractSNPE):
 
     Args:
         num_atoms: atoms per pair, at least 2 (10 as in sbi and sbibm).
+        training: the :class:`~sbi_kit.Training` of the atomic rounds (round 2 on), e.g. a
+            shorter patience, since each of them continues the previous round's networks;
+            ``None`` (default): the method's own, as in round 1.
 
     Examples:
         >>> import jax, jax.numpy as jnp, numpyro.distributions as dist, sbi_kit as sk
@@ -134,11 +137,16 @@ class APT(AbstractSNPE):
     """
 
     num_atoms: int = 10
+    training: Training | None = None
 
     def __check_init__(self):
         n = self.num_atoms
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"APT: `num_atoms` must be an integer ≥ 2, got {n!r}.")
+        if self.training is not None and not isinstance(self.training, Training):
+            raise TypeError(
+                f"APT: `training` must be an sk.Training or None, got {self.training!r}."
+            )
 
     def check(self, method, fn):
         if not isinstance(method, NPE):
@@ -159,8 +167,9 @@ class APT(AbstractSNPE):
                 f"{fn}: `previous` must be a posterior of this NPE (an earlier round), got "
                 f"{type(previous).__name__}."
             )
+        training = method.training if self.training is None else self.training
         theta, x = check_training_data(
-            theta, x, prior, fn, validation_fraction=method.training.validation_fraction
+            theta, x, prior, fn, validation_fraction=training.validation_fraction
         )
         check_inside(prior, theta, fn, "APT")
         transform = method.support.transform(prior)
@@ -173,7 +182,7 @@ class APT(AbstractSNPE):
             previous.net,
             loss,
             (z_std, x_std, log_prior_z),
-            method.training,
+            training,
             progress=progress,
             description="APT",
             reuse=(loss, previous.dim_theta, previous.x_shape),

@@ -80,6 +80,28 @@ def test_apt_undoes_the_proposal_that_plain_npe_learns():
         np.testing.assert_allclose(float(samples.std()), sd, rtol=0.1)
 
 
+def test_apt_trains_its_rounds_with_its_own_training_when_given():
+    """``APT(training=...)`` replaces the method's training in the atomic rounds only."""
+    npe = sk.NPE(
+        flow=sk.estimators.MAF(layers=1, width=4, depth=1),
+        training=sk.Training(max_epochs=5, patience=5),
+    )
+    theta = jax.random.normal(jax.random.key(0), (200, 1))
+    x = theta + NOISE * jax.random.normal(jax.random.key(1), (200, 1))
+    args = dict(
+        theta=theta,
+        x=x,
+        prior=PRIOR,
+        previous=npe.fit(jax.random.key(2), theta, x, prior=PRIOR, progress=False),
+        warm_start=True,
+        progress=False,
+    )
+    own = sk.inference.APT(num_atoms=3).fit(jax.random.key(3), npe, **args)
+    short = sk.inference.APT(num_atoms=3, training=sk.Training(max_epochs=2, patience=5))
+    later = short.fit(jax.random.key(3), npe, **args)
+    assert len(own.history.train_loss) == 5 and len(later.history.train_loss) == 2
+
+
 @pytest.mark.slow
 def test_sequential_nle_proposes_from_the_mcmc_posterior():
     nle = sk.NLE(
@@ -203,6 +225,8 @@ def test_apt_fit_rejects_bad_input(changes, error, match):
 def test_snpe_strategies_refuse_bad_settings():
     with pytest.raises(ValueError, match="APT: `num_atoms` must be an integer ≥ 2, got 1"):
         sk.inference.APT(num_atoms=1)
+    with pytest.raises(TypeError, match="APT: `training` must be an sk.Training or None, got 20"):
+        sk.inference.APT(training=20)
     with pytest.raises(ValueError, match="TSNPE: `truncation` must lie in"):
         sk.inference.TSNPE(truncation=0.0)
     with pytest.raises(ValueError, match="TSNPE: num_quantile_samples must be a positive integer"):
