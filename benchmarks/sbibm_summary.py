@@ -258,6 +258,20 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_p20_slcp10k", True),
         ],
     ),
+    # observations 1-5 of the default rerun with today's code, beside the same keys with a
+    # shorter patience in the atomic rounds only (APT(training=...), 2026-12-07)
+    "SNPE (APT, default), observations 1–5 rerun 2026-12-07": (
+        "snpe",
+        [("sbibm_snpe_apt_now", True), ("sbibm_snpe_apt_now_slcp", True)],
+    ),
+    "SNPE (APT), patience 50 from round 2 (`APT(training=...)`)": (
+        "snpe",
+        [("sbibm_snpe_apt_later50", True), ("sbibm_snpe_apt_later50_slcp", True)],
+    ),
+    "SNPE (APT), patience 20 from round 2 (`APT(training=...)`)": (
+        "snpe",
+        [("sbibm_snpe_apt_later20", True), ("sbibm_snpe_apt_later20_slcp", True)],
+    ),
     # SNLE with NLE's BestOf default, chosen again every round, from round 2 by the held-out loss
     # of the previous round's networks on the new simulations (2026-12-07); the runs that chose
     # by the validation loss, then the NSF runs fill the gaps, marked †
