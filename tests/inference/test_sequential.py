@@ -81,25 +81,26 @@ def test_apt_undoes_the_proposal_that_plain_npe_learns():
 
 
 def test_apt_trains_its_rounds_with_its_own_training_when_given():
-    """``APT(training=...)`` replaces the method's training in the atomic rounds only."""
+    """``APT(training=...)`` replaces the method's training in the atomic rounds: the method's
+    would run all 5 epochs (patience 5 cannot stop it earlier), the given one runs 2."""
     npe = sk.NPE(
         flow=sk.estimators.MAF(layers=1, width=4, depth=1),
         training=sk.Training(max_epochs=5, patience=5),
     )
     theta = jax.random.normal(jax.random.key(0), (200, 1))
     x = theta + NOISE * jax.random.normal(jax.random.key(1), (200, 1))
-    args = dict(
-        theta=theta,
-        x=x,
+    short = sk.inference.APT(num_atoms=3, training=sk.Training(max_epochs=2, patience=5))
+    later = short.fit(
+        jax.random.key(3),
+        npe,
+        theta,
+        x,
         prior=PRIOR,
-        previous=npe.fit(jax.random.key(2), theta, x, prior=PRIOR, progress=False),
+        previous=npe.init(jax.random.key(2), 1, (1,), PRIOR),
         warm_start=True,
         progress=False,
     )
-    own = sk.inference.APT(num_atoms=3).fit(jax.random.key(3), npe, **args)
-    short = sk.inference.APT(num_atoms=3, training=sk.Training(max_epochs=2, patience=5))
-    later = short.fit(jax.random.key(3), npe, **args)
-    assert len(own.history.train_loss) == 5 and len(later.history.train_loss) == 2
+    assert len(later.history.train_loss) == 2
 
 
 @pytest.mark.slow
