@@ -246,6 +246,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snpe_apt_b50p100_slcp", True),
             ("sbibm_snpe_apt_b50p100_lv", True),
             ("sbibm_snpe_apt_tm10k_now", True),
+            ("sbibm_snpe_apt_gl10k_now", True),
+            ("sbibm_snpe_apt_slcp10k_now", True),
             ("sbibm_snpe_apt_tm10k", False),
             ("sbibm_snpe_apt", False),
             ("sbibm_snpe_apt_slcp", False),
