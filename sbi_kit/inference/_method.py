@@ -29,6 +29,7 @@ import numpyro.distributions as dist
 from jaxtyping import Array
 
 from .._checks import as_float_array, check_finite_rows, check_key, check_training_data
+from .._one_program import one_program
 from .._types import Key
 from ..estimators import AbstractFlow, BestOf, Standardizer, share_closures
 from ..mcmc import MCMCConfig
@@ -156,10 +157,13 @@ class AbstractMethod(eqx.Module):
             )
         x_shape = tuple(x_shape)
         x_constant = tuple(int(j) for j in x_constant)
-        keys = jax.random.split(key, self.ensemble_size)
-        net = eqx.filter_vmap(
-            lambda k: self.build_net_with_constants(k, dim_theta, x_shape, x_constant)
-        )(keys)
+        net = one_program(
+            (self, dim_theta, x_shape, x_constant),
+            lambda k: eqx.filter_vmap(
+                lambda kk: self.build_net_with_constants(kk, dim_theta, x_shape, x_constant)
+            )(jax.random.split(k, self.ensemble_size)),
+            key,
+        )
         # equal networks must look equal to jit: one compilation per layout, not per network
         net = share_closures(net)
         return self.posterior(

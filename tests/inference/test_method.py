@@ -7,6 +7,7 @@ and ``sk.save`` / ``sk.load`` all come from the interface.
 """
 
 import dataclasses
+import types
 
 import equinox as eqx
 import jax
@@ -120,6 +121,38 @@ def test_spline_flows_of_one_specification_share_their_functions():
     assert eqx.tree_equal(*static)
     leaves = [jax.tree_util.tree_leaves(s) for s in static]
     assert all(a is b for a, b in zip(*leaves, strict=True) if callable(a))
+
+
+def test_init_builds_the_same_networks_as_building_them_one_operation_at_a_time():
+    # `init` computes an ensemble's networks in one compiled program; the arrays (those its
+    # flowjax layers capture in closures included) equal an eager build bit for bit
+    task = sk.tasks.get("two_moons")
+    small = {"layers": 2, "width": 8, "depth": 1}
+    methods = (
+        sk.NPE(flow=sk.estimators.NSF(**small, knots=4), ensemble_size=2),
+        sk.NLE(flow=sk.estimators.MAF(**small)),
+    )
+    for method in methods:
+        key = jax.random.key(3)
+        built = method.init(key, 2, (2,), task.prior).net
+        keys = jax.random.split(key, method.ensemble_size)
+        eager = eqx.filter_vmap(lambda k, m=method: m.build_net(k, 2, (2,)))(keys)
+        a, b = (jax.tree_util.tree_leaves(eqx.filter(n, eqx.is_array)) for n in (built, eager))
+        assert len(a) == len(b) > 0
+        for u, v in zip(a, b, strict=True):
+            assert u.dtype == v.dtype and u.weak_type == v.weak_type
+            np.testing.assert_array_equal(u, v)
+        captured = [
+            [c.cell_contents for c in f.__closure__ or ()]
+            for f in jax.tree_util.tree_leaves(eqx.filter(built, eqx.is_array, inverse=True))
+            if isinstance(f, types.FunctionType)
+        ]
+        arrays = [x for cells in captured for x in jax.tree_util.tree_leaves(cells)]
+        assert any(eqx.is_array(x) for x in arrays)  # the constructors' captured arrays
+        assert not any(isinstance(x, jax.core.Tracer) for x in arrays)
+        theta = jnp.zeros((3, 2))
+        post = method.init(key, 2, (2,), task.prior)
+        assert np.isfinite(np.asarray(post.log_prob(theta, jnp.zeros(2)))).all()
 
 
 def test_fit_with_init_starts_from_that_posterior(gaussian_simulator):
