@@ -84,7 +84,12 @@ class AbstractMethod(eqx.Module):
 
     @abc.abstractmethod
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> eqx.Module:
-        """One untrained network for ``dim_theta`` parameters and observations of ``x_shape``."""
+        """One untrained network for ``dim_theta`` parameters and observations of ``x_shape``.
+
+        It is traced, not run: :meth:`init` builds every ensemble member in one jitted program,
+        so the network may depend on ``key`` only through JAX operations (no ``int(...)`` or
+        NumPy conversion of a random draw); arrays that closures capture are filled in after.
+        """
 
     def build_net_with_constants(
         self, key: Key, dim_theta: int, x_shape: tuple[int, ...], x_constant: tuple[int, ...]
