@@ -18,6 +18,7 @@ program and put back into fresh copies of those functions.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import types
 from collections.abc import Callable, Hashable
@@ -38,10 +39,42 @@ def _compiler_options() -> dict:
 
 _BUILT: collections.OrderedDict = collections.OrderedDict()
 _BUILT_MAX = 64
+_EAGER = "eager"
+"""The cache's entry for a function whose result hides traced values: it runs as it is."""
+
+
+def _contents(cell: types.CellType):
+    """A closure cell's value (``None`` for a cell not filled yet)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
 
 
 def _is_traced(value) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(value))
+
+
+def _hides_traced(value, seen: set[int] | None = None) -> bool:
+    """Whether ``value`` holds a traced value anywhere: in its leaves, or (recursively) in what
+    its function and partial-function leaves capture."""
+    seen = set() if seen is None else seen
+    for leaf in jax.tree_util.tree_leaves(value):
+        if isinstance(leaf, jax.core.Tracer):
+            return True
+        if id(leaf) in seen:
+            continue
+        seen.add(id(leaf))
+        if isinstance(leaf, types.FunctionType):
+            inner = [_contents(c) for c in leaf.__closure__ or ()]
+            inner += [leaf.__defaults__, leaf.__kwdefaults__]
+        elif isinstance(leaf, functools.partial):
+            inner = [leaf.func, leaf.args, leaf.keywords]
+        else:
+            continue
+        if _hides_traced(inner, seen):
+            return True
+    return False
 
 
 def _captured_traced(static) -> list[tuple[types.FunctionType, int]]:
@@ -51,7 +84,7 @@ def _captured_traced(static) -> list[tuple[types.FunctionType, int]]:
     for leaf in jax.tree_util.tree_leaves(static):
         if isinstance(leaf, types.FunctionType):
             for i, cell in enumerate(leaf.__closure__ or ()):
-                if _is_traced(cell.cell_contents):
+                if _is_traced(_contents(cell)):
                     found.append((leaf, i))
     return found
 
@@ -78,21 +111,21 @@ def one_program(cache_key: Hashable, fn: Callable, *args):
             so the key must fix everything about ``fn`` except its array arguments (e.g. the
             method and the dimensions it builds a network for).
         fn: a function of JAX arrays (or pytrees of them) that returns a pytree; it is traced
-            once per key and argument shapes, so it must not depend on the argument *values*
-            in Python.
+            once per key and argument shapes, so it must not need the arguments' values in
+            Python. If its result hides a traced value where it cannot be put back (deeper
+            than a closure cell of a function leaf), it is called as it is instead, then and
+            for later calls with this key.
         *args: its arguments: arrays or pytrees of arrays.
 
     Returns:
         the same pytree as ``fn(*args)``: bit-identical arrays (also those captured by its
         functions), the static parts of the first call with this key.
-
-    Raises:
-        RuntimeError: if a traced value is left in the result's static part where it cannot
-            be replaced (a sign that ``fn`` is not suitable).
     """
     leaves, structure = jax.tree_util.tree_flatten(args)
     cache_key = (cache_key, structure, tuple((a.shape, str(a.dtype)) for a in leaves))
     found = _BUILT.get(cache_key)
+    if found == _EAGER:
+        return fn(*args)
     if found is None:
         traced: list = []
 
@@ -120,6 +153,7 @@ def one_program(cache_key: Hashable, fn: Callable, *args):
         replaced[id(f)] = _with_cell(base, i, eqx.combine(d, s))
     if replaced:
         static = jax.tree_util.tree_map(lambda leaf: replaced.get(id(leaf), leaf), static)
-    if _is_traced(static) or _captured_traced(static):
-        raise RuntimeError("one_program: a traced value was left in the result's static part.")
+    if _hides_traced(static):  # a traced value where it cannot be replaced
+        _BUILT[cache_key] = _EAGER
+        return fn(*args)
     return eqx.combine(dynamic, static)

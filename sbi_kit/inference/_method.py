@@ -86,9 +86,10 @@ class AbstractMethod(eqx.Module):
     def build_net(self, key: Key, dim_theta: int, x_shape: tuple[int, ...]) -> eqx.Module:
         """One untrained network for ``dim_theta`` parameters and observations of ``x_shape``.
 
-        It is traced, not run: :meth:`init` builds every ensemble member in one jitted program,
-        so the network may depend on ``key`` only through JAX operations (no ``int(...)`` or
-        NumPy conversion of a random draw); arrays that closures capture are filled in after.
+        It is traced: :meth:`init` builds every ensemble member in one jitted program (a
+        ``vmap`` over their keys), so the network may use ``key`` only through JAX operations
+        (no ``int(...)`` or NumPy on a random draw); arrays that closures capture are filled
+        in after.
         """
 
     def build_net_with_constants(
