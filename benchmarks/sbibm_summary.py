@@ -60,7 +60,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     # gelu`); the runs with ReLU conditioners fill the gaps, marked †, and keep their own row.
     # NPE's training gained lr_plateau_steps=2700 later that day (`sbibm.py --lr-plateau-steps
     # 2700`): it never fires before the patience with 10^3 simulations (2,700 steps are 150
-    # epochs there), so the 10^3 runs without it are runs of the current default
+    # epochs there), so the 10^3 runs without it are runs of the current default;
+    # sbibm_npe_now_sirlv is `sbibm.py --method npe` with no flags (2026-12-08)
     "NPE": (
         "npe",
         [
@@ -71,6 +72,7 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_npe_gelu_seeds", True),
             ("sbibm_npe_gelu_1k", True),
             ("sbibm_npe_gelu_1k_gl", True),
+            ("sbibm_npe_now_sirlv", True),
             ("sbibm_npe_gelu", False),
             ("sbibm_npe_b50p100_seeds", False),
             ("sbibm_npe_b50p100", False),
