@@ -3,7 +3,7 @@
 Building a network eagerly runs dozens of small JAX operations (a random draw per weight
 shape, key splits, masks, broadcasts), and every one of them is an XLA program of its own
 that is compiled the first time its shapes appear: on a 2-core CPU the initialisation of
-``sk.NPE()``'s flow cost 4.7 s of compilation in a new process, a third of a cold fit's
+``sk.NPE()``'s flow cost 4.7 s of compilation in a new process, 29 % of a cold fit's
 compile time (docs/performance.md, "Where the compile time goes"). Traced as *one* program
 and compiled at XLA's backend optimisation level 1 instead of the default, the same arrays
 come out bit for bit (the same threefry draws; only LLVM's optimisation effort is lower, which
