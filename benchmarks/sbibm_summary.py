@@ -291,6 +291,8 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
             ("sbibm_snle_last_slcp10k", True),
             ("sbibm_snle_last_sir10k", True),
             ("sbibm_snle_last_lv10k", True),
+            ("sbibm_snle_last_tm10k", True),
+            ("sbibm_snle_last_gl10k", True),
         ]
         + [(name, False) for name, _ in _SNLE_CHOICE]
         + _SNLE_NSF_FILLS,
