@@ -192,7 +192,11 @@ SOURCES: dict[str, tuple[str, list[tuple[str, bool]]]] = {
     ),
     "NRE with an ensemble of 3 classifiers (`ensemble_size=3`)": (
         "nre",
-        [("sbibm_nre_ens3_gl10k", True), ("sbibm_nre_ens3_1k", True)],
+        [
+            ("sbibm_nre_ens3_gl10k", True),
+            ("sbibm_nre_ens3_1k", True),
+            ("sbibm_nre_ens3_1k_others", True),
+        ],
     ),
     "NRE with a moving average of the parameters (`ema_decay=0.999`)": (
         "nre",
