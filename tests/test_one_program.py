@@ -47,9 +47,10 @@ def test_one_program_equals_the_eager_build_and_fills_in_captured_arrays():
         calls.append(1)
         return _build(key)
 
+    name = ("holder", object())  # a cache key of this test's own
     for seed in (0, 1):
         key = jax.random.key(seed)
-        built, eager = one_program("holder", counted, key), _build(key)
+        built, eager = one_program(name, counted, key), _build(key)
         np.testing.assert_array_equal(built.weight, eager.weight)
         captured = built.fn.__closure__[0].cell_contents
         assert not isinstance(captured, jax.core.Tracer)
@@ -58,11 +59,13 @@ def test_one_program_equals_the_eager_build_and_fills_in_captured_arrays():
 
 
 def test_one_program_calls_a_build_that_hides_a_traced_value_as_it_is():
+    name = ("nested", object())
     for _ in range(2):  # the second call finds the decision in the cache
         key = jax.random.key(2)
-        built, eager = one_program("nested", _build_nested, key), _build_nested(key)
+        built, eager = one_program(name, _build_nested, key), _build_nested(key)
         np.testing.assert_array_equal(built.weight, eager.weight)
         np.testing.assert_array_equal(built.fn(jnp.ones(2)), eager.fn(jnp.ones(2)))
+        assert [v for k, v in _BUILT.items() if k[0] == name] == [_EAGER]
 
 
 def test_a_flowjax_flow_is_built_in_one_program():
