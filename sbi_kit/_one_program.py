@@ -126,7 +126,8 @@ def one_program(cache_key: Hashable, fn: Callable, *args):
     found = _BUILT.get(cache_key)
     if found == _EAGER:
         return fn(*args)
-    if found is None:
+    first = found is None
+    if first:
         traced: list = []
 
         def arrays(*a):
@@ -153,7 +154,8 @@ def one_program(cache_key: Hashable, fn: Callable, *args):
         replaced[id(f)] = _with_cell(base, i, eqx.combine(d, s))
     if replaced:
         static = jax.tree_util.tree_map(lambda leaf: replaced.get(id(leaf), leaf), static)
-    if _hides_traced(static):  # a traced value where it cannot be replaced
+    # the first call decides: later calls fill the same cells with computed values
+    if first and _hides_traced(static):  # a traced value where it cannot be replaced
         _BUILT[cache_key] = _EAGER
         return fn(*args)
     return eqx.combine(dynamic, static)

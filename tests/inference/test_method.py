@@ -134,7 +134,8 @@ def test_init_builds_the_same_networks_as_building_them_one_operation_at_a_time(
     )
     for method in methods:
         key = jax.random.key(3)
-        built = method.init(key, 2, (2,), task.prior).net
+        post = method.init(key, 2, (2,), task.prior)
+        built = post.net
         keys = jax.random.split(key, method.ensemble_size)
         eager = eqx.filter_vmap(lambda k, m=method: m.build_net(k, 2, (2,)))(keys)
         a, b = (jax.tree_util.tree_leaves(eqx.filter(n, eqx.is_array)) for n in (built, eager))
@@ -151,7 +152,6 @@ def test_init_builds_the_same_networks_as_building_them_one_operation_at_a_time(
         assert any(eqx.is_array(x) for x in arrays)  # the constructors' captured arrays
         assert not any(isinstance(x, jax.core.Tracer) for x in arrays)
         theta = jnp.zeros((3, 2))
-        post = method.init(key, 2, (2,), task.prior)
         assert np.isfinite(np.asarray(post.log_prob(theta, jnp.zeros(2)))).all()
 
 
